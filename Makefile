@@ -1,0 +1,46 @@
+# Two commands for a new user: `make demo` and `make test`. Needs only Python 3.11 and make.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt | sha256sum | cut -c1-12)
+DEMO_CLINICIAN ?= demo-clinician
+DEMO_REVIEWER ?= demo-reviewer
+DEMO_PASSWORD ?= xray-demo-2026
+
+.PHONY: demo test lint format bench venv worker web clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements/base.txt requirements/ml.txt requirements/dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: venv
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py create_user --username $(DEMO_CLINICIAN) --password $(DEMO_PASSWORD) --role clinician --skip-password-validation
+	$(BIN)/python manage.py create_user --username $(DEMO_REVIEWER) --password $(DEMO_PASSWORD) --role reviewer --skip-password-validation
+	@echo ""
+	@echo "  Demo clinician: $(DEMO_CLINICIAN) / $(DEMO_PASSWORD)"
+	@echo "  Demo reviewer:  $(DEMO_REVIEWER) / $(DEMO_PASSWORD)"
+	@echo "  Open http://127.0.0.1:8000 (Ctrl-C stops the web server and the worker)"
+	@echo ""
+	@bash scripts/demo.sh
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: venv
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf var staticfiles .pytest_cache

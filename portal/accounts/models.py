@@ -1,0 +1,27 @@
+"""The portal's user: a custom model from the first migration, so it can grow later."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+from portal.accounts.roles import Role
+
+
+class User(AbstractUser):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["username"]
+
+    def has_role(self, role: Role | str) -> bool:
+        """Say whether the user holds `role` (admins hold every role)."""
+        if self.is_superuser:
+            return True
+        return self.groups.filter(name=str(role)).exists()
+
+    @property
+    def is_reviewer(self) -> bool:
+        return self.has_role(Role.REVIEWER)

@@ -1,0 +1,15 @@
+"""Roles are Django groups; this module names them and what each may do."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    CLINICIAN = "clinician"
+    REVIEWER = "reviewer"
+    ADMIN = "admin"
+
+
+# Groups created by the data migration; admin is staff + superuser, not a group.
+ROLE_GROUPS = (Role.CLINICIAN, Role.REVIEWER)

@@ -1,0 +1,41 @@
+"""Writes for accounts."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
+from django.db import transaction
+
+from portal.accounts.models import User
+from portal.accounts.roles import Role
+
+
+class UnknownRoleError(ValueError):
+    pass
+
+
+@transaction.atomic
+def user_upsert(
+    *, username: str, password: str, role: str, email: str = "", validate: bool = True
+) -> tuple[User, bool]:
+    """Create or update `username` with `password` and exactly one role; return (user, created)."""
+    try:
+        role_value = Role(role)
+    except ValueError:
+        choices = ", ".join(r.value for r in Role)
+        raise UnknownRoleError(f"Unknown role {role!r}: choose one of {choices}.") from None
+    user, created = User.objects.get_or_create(username=username, defaults={"email": email})
+    if validate:
+        validate_password(password, user=user)
+    user.set_password(password)
+    if email:
+        user.email = email
+    # Reviewers work in the Django admin too; their group's permissions limit what they see.
+    user.is_staff = role_value in (Role.ADMIN, Role.REVIEWER)
+    user.is_superuser = role_value == Role.ADMIN
+    user.save()
+    user.groups.clear()
+    if role_value != Role.ADMIN:
+        group, _ = Group.objects.get_or_create(name=role_value.value)
+        user.groups.add(group)
+    return user, created

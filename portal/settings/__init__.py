@@ -1,0 +1,1 @@
+"""Settings by environment: base, local (default for manage.py), test, production."""

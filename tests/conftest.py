@@ -1,0 +1,77 @@
+"""Shared fixtures: users by role, real-service gates, the shared data sets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.support.services import SHARED_DATA, port_open, service_missing, services_required
+
+
+@pytest.fixture
+def clinician(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="clin-alice", role="clinician")
+
+
+@pytest.fixture
+def other_clinician(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="clin-bob", role="clinician")
+
+
+@pytest.fixture
+def reviewer(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="rev-carol", role="reviewer")
+
+
+@pytest.fixture
+def admin_user(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="admin-dave", role="admin")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real data sets beside the repository (always present in CI)."""
+    if not (SHARED_DATA / "cxr" / "metadata.csv").exists():
+        service_missing(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_media_cleanup():
+    """Remove this run's media and broker folders when the session ends."""
+    yield
+    from django.conf import settings
+
+    if not settings.configured or not hasattr(settings, "RUN_ID"):
+        return  # pure-Python runs (-p no:django) have no Django settings
+    for folder in (settings.MEDIA_ROOT, settings.CELERY_BROKER_DIR):
+        if f"-{settings.RUN_ID}" in str(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With CXR_REQUIRE_SERVICES=1, refuse to start unless PostgreSQL and Redis are configured."""
+    if not services_required():
+        return
+    database_url = os.environ.get("DATABASE_URL", "")
+    broker_url = os.environ.get("CELERY_BROKER_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://")):
+        raise pytest.UsageError("CXR_REQUIRE_SERVICES=1 needs DATABASE_URL=postgres://...")
+    if not broker_url.startswith("redis://"):
+        raise pytest.UsageError("CXR_REQUIRE_SERVICES=1 needs CELERY_BROKER_URL=redis://...")
+    for name, url in (("PostgreSQL", database_url), ("Redis", broker_url)):
+        parsed = urlparse(url)
+        if not port_open(host=parsed.hostname or "127.0.0.1", port=parsed.port or 0):
+            raise pytest.UsageError(f"{name} is not reachable at {parsed.hostname}:{parsed.port}")

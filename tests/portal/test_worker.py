@@ -1,0 +1,25 @@
+"""A real Celery worker process runs a task from the configured broker against the test database."""
+
+import uuid
+
+import pytest
+
+from portal.ops.models import WorkerHeartbeat
+from portal.ops.tasks import heartbeat_record
+from tests.support.worker import until, worker_running
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def test_worker_process_writes_task_result_to_database(tmp_path):
+    token = str(uuid.uuid4())
+    with worker_running(log_path=tmp_path / "worker.log") as worker:
+        heartbeat_record.delay(token)
+        row = until(
+            lambda: WorkerHeartbeat.objects.filter(token=token).first(),
+            timeout=90,
+            message="the worker's heartbeat row",
+        )
+        assert worker.poll() is None
+    assert row.pid != 0
+    assert row.pid != __import__("os").getpid()  # written by another process
