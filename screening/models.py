@@ -1,0 +1,193 @@
+"""Screening domain: studies of chest X-ray images, their predictions, reviews and the audit log.
+
+Public ids are UUIDs (never sequential). A Study's `status` is derived from its images' current
+predictions and refreshed by services; a Prediction's status follows its own lifecycle:
+queued -> running -> done | failed | rejected.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Label(models.TextChoices):
+    COVID = "covid", "COVID-19"
+    PNEUMONIA = "pneumonia", "Pneumonia (other)"
+    NORMAL = "normal", "Normal"
+
+
+class Study(models.Model):
+    class Status(models.TextChoices):
+        PROCESSING = "processing", "Processing"
+        DONE = "done", "Done"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="studies"
+    )
+    reference = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PROCESSING, db_index=True
+    )
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name_plural = "studies"
+        indexes = [models.Index(fields=["owner", "-created"], name="study_owner_created")]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+def image_upload_to(instance: Image, filename: str) -> str:
+    # The stored name never reuses the user's file name (path traversal, odd Unicode).
+    extension = {"png": "png", "jpeg": "jpg", "dicom": "dcm"}.get(instance.format, "bin")
+    return f"studies/{instance.study_id}/{instance.id}.{extension}"
+
+
+def thumbnail_upload_to(instance: Image, filename: str) -> str:
+    return f"studies/{instance.study_id}/{instance.id}-thumb.png"
+
+
+class Image(models.Model):
+    class Format(models.TextChoices):
+        PNG = "png", "PNG"
+        JPEG = "jpeg", "JPEG"
+        DICOM = "dicom", "DICOM"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="images")
+    position = models.PositiveSmallIntegerField(default=0)
+    file = models.FileField(upload_to=image_upload_to, max_length=255)
+    thumbnail = models.FileField(upload_to=thumbnail_upload_to, max_length=255, blank=True)
+    original_name = models.CharField(max_length=255)
+    format = models.CharField(max_length=8, choices=Format.choices)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size_bytes = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    # Only non-identifying attributes survive de-identification (Modality, ViewPosition, ...).
+    dicom_attributes = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.format})"
+
+
+def heatmap_upload_to(instance: Prediction, filename: str) -> str:
+    return f"studies/{instance.image.study_id}/{instance.image_id}-{instance.id}-heatmap.png"
+
+
+class Prediction(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected by the input gate"
+
+    FINAL_STATUSES = (Status.DONE, Status.FAILED, Status.REJECTED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="predictions")
+    # A re-run adds a new current prediction and keeps the old one for the record.
+    is_current = models.BooleanField(default=True)
+    model_name = models.CharField(max_length=64, blank=True)
+    model_version = models.CharField(max_length=64, blank=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    reason = models.TextField(blank=True, help_text="The gate's reason or the error, for users.")
+    label = models.CharField(max_length=16, choices=Label.choices, blank=True, db_index=True)
+    probabilities = models.JSONField(null=True, blank=True)
+    heatmap = models.FileField(upload_to=heatmap_upload_to, max_length=255, blank=True)
+    timings_ms = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    enqueued = models.DateTimeField(null=True, blank=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image"], condition=Q(is_current=True), name="one_current_prediction"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "created"], name="prediction_status_created")]
+
+    def __str__(self) -> str:
+        return f"{self.image_id} {self.status} {self.label}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+    @property
+    def accepted(self) -> bool | None:
+        """True once the gate let the image through, False when refused, None before."""
+        if self.status == self.Status.REJECTED:
+            return False
+        if self.status == self.Status.DONE:
+            return True
+        return None
+
+
+class Review(models.Model):
+    class Verdict(models.TextChoices):
+        AGREE = "agree", "Agree"
+        DISAGREE = "disagree", "Disagree"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews"
+    )
+    verdict = models.CharField(max_length=16, choices=Verdict.choices)
+    label = models.CharField(
+        max_length=16, choices=Label.choices, help_text="The label the reviewer holds correct."
+    )
+    note = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(fields=["prediction", "reviewer"], name="one_review_each")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} {self.verdict} {self.label}"
+
+
+class AuditEvent(models.Model):
+    """Append-only record of who did what to which object, when and from where."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64, db_index=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M:%S} {self.actor_username} {self.action}"
