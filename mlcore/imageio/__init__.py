@@ -1,0 +1,83 @@
+"""Decode PNG, JPEG and DICOM bytes into one normalised float array.
+
+CONTRACT (other packages rely on these names and shapes; keep them):
+- image_sniff(*, data) -> "png" | "jpeg" | "dicom" | None, from magic bytes only.
+- image_decode(*, data, max_pixels=..., min_side=...) -> DecodedImage or raises
+  mlcore.errors.ImageError subclasses.
+- image_thumbnail_png(*, image, size=256) -> PNG bytes; image_to_uint8(*, pixels) -> uint8 array.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+import numpy as np
+from PIL import Image
+
+from mlcore.errors import CorruptImageError, ImageError, NotAnImageError
+from mlcore.imageio.common import (
+    MAX_PIXELS_DEFAULT,
+    MIN_SIDE_DEFAULT,
+    DecodedImage,
+    ImageFormat,
+)
+from mlcore.imageio.dicom import dicom_bare_check, dicom_decode, dicom_has_magic
+from mlcore.imageio.raster import raster_decode
+
+__all__ = [
+    "MAX_PIXELS_DEFAULT",
+    "MIN_SIDE_DEFAULT",
+    "DecodedImage",
+    "ImageFormat",
+    "image_decode",
+    "image_sniff",
+    "image_thumbnail_png",
+    "image_to_uint8",
+]
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def image_sniff(*, data: bytes) -> ImageFormat | None:
+    """Return the format from the file's magic bytes, never from its name."""
+    if data.startswith(_PNG_MAGIC):
+        return "png"
+    if data.startswith(_JPEG_MAGIC):
+        return "jpeg"
+    if dicom_has_magic(data=data) or dicom_bare_check(data=data):
+        return "dicom"
+    return None
+
+
+def image_decode(
+    *, data: bytes, max_pixels: int = MAX_PIXELS_DEFAULT, min_side: int = MIN_SIDE_DEFAULT
+) -> DecodedImage:
+    """Decode `data`; raise an ImageError subclass naming the problem."""
+    fmt = image_sniff(data=data)
+    if fmt is None:
+        raise NotAnImageError("The file is not a PNG, JPEG or DICOM image.")
+    try:
+        if fmt == "dicom":
+            return dicom_decode(data=data, max_pixels=max_pixels, min_side=min_side)
+        return raster_decode(data=data, fmt=fmt, max_pixels=max_pixels, min_side=min_side)
+    except ImageError:
+        raise
+    except Exception as exc:  # last line of defence: no raw library error reaches the user
+        raise CorruptImageError(f"The {fmt.upper()} file is truncated or corrupt.") from exc
+
+
+def image_to_uint8(*, pixels: np.ndarray) -> np.ndarray:
+    """Scale [0, 1] floats to uint8 (0..255), clipping anything outside."""
+    arr = np.nan_to_num(np.asarray(pixels, dtype=np.float32))
+    return np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def image_thumbnail_png(*, image: DecodedImage, size: int = 256) -> bytes:
+    """Return an 8-bit PNG no larger than `size` on its longer side, aspect kept."""
+    arr = image_to_uint8(pixels=image.pixels)
+    thumb = Image.fromarray(arr, mode="RGB" if arr.ndim == 3 else "L")
+    thumb.thumbnail((size, size), Image.Resampling.LANCZOS)
+    buf = BytesIO()
+    thumb.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()

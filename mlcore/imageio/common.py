@@ -1,0 +1,53 @@
+"""Shared types, limits and checks for the image decoders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from mlcore.errors import ImageTooLargeError, ImageTooSmallError
+
+ImageFormat = Literal["png", "jpeg", "dicom"]
+
+MAX_PIXELS_DEFAULT = 40_000_000
+MIN_SIDE_DEFAULT = 64
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """A decoded image: `pixels` is float32, values in [0, 1], white = dense (bone)."""
+
+    pixels: np.ndarray  # (H, W) grayscale or (H, W, 3) when the source was colour
+    format: ImageFormat
+    width: int
+    height: int
+    bits_stored: int
+    is_colour: bool
+    dicom: dict[str, str] = field(
+        default_factory=dict
+    )  # Modality, BodyPartExamined, ViewPosition, ...
+
+
+def size_check(*, width: int, height: int, max_pixels: int, min_side: int) -> None:
+    """Raise when the declared size is out of bounds; call before decoding any pixels."""
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"The image is {width} x {height} pixels; "
+            f"the limit is {max_pixels / 1_000_000:g} megapixels."
+        )
+    if min(width, height) < min_side:
+        raise ImageTooSmallError(
+            f"The image is {width} x {height} pixels; "
+            f"at least {min_side} pixels are needed on each side."
+        )
+
+
+def pixels_normalise(*, pixels: np.ndarray) -> np.ndarray:
+    """Stretch to [0, 1] by min/max; a constant image becomes all zeros."""
+    arr = pixels.astype(np.float64, copy=False)
+    lo, hi = float(np.min(arr)), float(np.max(arr))
+    if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
+        return np.zeros(arr.shape, dtype=np.float32)
+    return ((arr - lo) / (hi - lo)).astype(np.float32)
