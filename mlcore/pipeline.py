@@ -13,3 +13,198 @@ CONTRACT (the screening app relies on it):
     result.model_name / result.model_version: str
     result.timings_ms: dict[str, float]  # decode, gate, preprocess, classify, gradcam, overlay
 """
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcore.card import GATE_STATS_FILENAME, MODEL_FILENAME, ModelCard
+from mlcore.errors import ModelUnavailableError
+from mlcore.gate import (
+    GateThresholds,
+    gate_learned_check,
+    gate_rules_check,
+    thresholds_from_dict,
+)
+from mlcore.gradcam import heatmap_to_source
+from mlcore.overlay import overlay_png
+from mlcore.preprocess import radiograph_preprocess
+from mlcore.registry import model_card_read, model_dir_resolve
+
+OVERLAY_MAX_SIDE = 512
+TIMING_KEYS = ("decode", "gate", "preprocess", "classify", "gradcam", "overlay")
+
+
+@dataclass
+class ScreenResult:
+    accepted: bool
+    reason: str | None
+    label: str | None
+    probabilities: dict[str, float] | None
+    heatmap: np.ndarray | None
+    overlay_png: bytes | None
+    model_name: str
+    model_version: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    gate_scores: dict[str, float] = field(default_factory=dict)
+
+
+def gate_stats_load(*, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read the Mahalanobis mean and precision; raise ModelUnavailableError if unusable."""
+    try:
+        with np.load(path) as z:
+            return z["mean"].astype(np.float32), z["precision"].astype(np.float32)
+    except (OSError, KeyError, ValueError) as exc:
+        raise ModelUnavailableError(f"gate statistics unreadable: {path}: {exc}") from exc
+
+
+class Screener:
+    """A loaded model plus its card; call `screen` per upload."""
+
+    def __init__(
+        self,
+        *,
+        classifier: Any,
+        card: ModelCard,
+        gate_mean: np.ndarray | None = None,
+        gate_precision: np.ndarray | None = None,
+    ) -> None:
+        self.classifier = classifier
+        self.card = card
+        self.thresholds: GateThresholds = thresholds_from_dict(data=card.gate)
+        self.gate_mean = gate_mean
+        self.gate_precision = gate_precision
+        self.labels = list(card.labels)
+
+    @classmethod
+    def load(cls, *, name: str | None = None, weights_dir: Path | str | None = None) -> Screener:
+        """Load card, gate statistics and model (TensorFlow is imported here, once)."""
+        from mlcore.classifier import Classifier, keras_model_load
+
+        card = model_card_read(name=name, weights_dir=weights_dir)
+        folder = model_dir_resolve(name=name, weights_dir=weights_dir)
+        mean = precision = None
+        if (folder / GATE_STATS_FILENAME).is_file():
+            mean, precision = gate_stats_load(path=folder / GATE_STATS_FILENAME)
+        model = keras_model_load(path=folder / MODEL_FILENAME)
+        try:
+            classifier = Classifier(model=model, temperature=card.temperature)
+        except Exception as exc:  # noqa: BLE001 - e.g. a model of another architecture
+            raise ModelUnavailableError(f"model {card.name!r} is not usable: {exc}") from exc
+        screener = cls(classifier=classifier, card=card, gate_mean=mean, gate_precision=precision)
+        screener.warm_up()
+        return screener
+
+    def warm_up(self) -> None:
+        """Trace the compiled forward pass now so the first upload is not slow."""
+        size = self.classifier.input_size
+        self.classifier.run(batch=np.zeros((1, size, size), np.float32))
+
+    def _mahalanobis_sq(self, features: np.ndarray) -> float:
+        if self.gate_mean is None or self.gate_precision is None:
+            return 0.0
+        d = features - self.gate_mean
+        return float(d @ self.gate_precision @ d)
+
+    def _refused(self, *, reason: str | None, timings: dict, scores: dict) -> ScreenResult:
+        return ScreenResult(
+            accepted=False,
+            reason=reason,
+            label=None,
+            probabilities=None,
+            heatmap=None,
+            overlay_png=None,
+            model_name=self.card.name,
+            model_version=self.card.version,
+            timings_ms={k: round(timings.get(k, 0.0), 3) for k in TIMING_KEYS},
+            gate_scores=scores,
+        )
+
+    def screen(self, *, data: bytes, filename: str | None = None) -> ScreenResult:
+        """Decode, gate, classify and explain one upload; ImageError for undecodable input."""
+        from mlcore.imageio import image_decode
+
+        del filename  # the format comes from the bytes, never from the name
+        t0 = time.perf_counter()
+        image = image_decode(data=data)
+        decode_ms = (time.perf_counter() - t0) * 1000
+        return self.screen_array(
+            pixels=image.pixels,
+            is_colour=image.is_colour,
+            dicom=image.dicom,
+            timings={"decode": decode_ms},
+        )
+
+    def screen_array(
+        self,
+        *,
+        pixels: np.ndarray,
+        is_colour: bool | None = None,
+        dicom: dict[str, str] | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> ScreenResult:
+        """Gate, classify and explain an already-decoded float [0, 1] image."""
+        timings = dict(timings or {})
+        pixels = np.asarray(pixels, dtype=np.float32)
+        if is_colour is False and pixels.ndim == 3:
+            pixels = pixels[..., :3].mean(axis=2)
+        t = time.perf_counter()
+        rules = gate_rules_check(pixels=pixels, thresholds=self.thresholds, dicom=dicom)
+        timings["gate"] = (time.perf_counter() - t) * 1000
+        if not rules.accepted:
+            return self._refused(reason=rules.reason, timings=timings, scores=rules.scores)
+
+        t = time.perf_counter()
+        prep = radiograph_preprocess(pixels=pixels, size=self.classifier.input_size)
+        timings["preprocess"] = (time.perf_counter() - t) * 1000
+
+        t = time.perf_counter()
+        out = self.classifier.run(batch=prep.array[None])
+        timings["classify"] = (time.perf_counter() - t) * 1000
+
+        t = time.perf_counter()
+        learned = gate_learned_check(
+            gate_probabilities=out.gate_probabilities[0],
+            gate_labels=self.card.gate_labels or ["frontal_cxr"],
+            mahalanobis_sq=self._mahalanobis_sq(out.features[0]),
+            thresholds=self.thresholds,
+        )
+        timings["gate"] += (time.perf_counter() - t) * 1000
+        scores = {**rules.scores, **learned.scores}
+        if not learned.accepted:
+            return self._refused(reason=learned.reason, timings=timings, scores=scores)
+
+        probs = out.probabilities[0]
+        winner = int(np.argmax(probs))
+        t = time.perf_counter()
+        heatmap = heatmap_to_source(cam=out.cams[0, :, :, winner], prep=prep, max_side=OVERLAY_MAX_SIDE)
+        timings["gradcam"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        png = overlay_png(pixels=pixels, heatmap=heatmap)
+        timings["overlay"] = (time.perf_counter() - t) * 1000
+        return ScreenResult(
+            accepted=True,
+            reason=None,
+            label=self.labels[winner],
+            probabilities={k: float(v) for k, v in zip(self.labels, probs, strict=True)},
+            heatmap=heatmap,
+            overlay_png=png,
+            model_name=self.card.name,
+            model_version=self.card.version,
+            timings_ms={k: round(timings.get(k, 0.0), 3) for k in TIMING_KEYS},
+            gate_scores=scores,
+        )
+
+    def classify_batch(self, *, batch: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        """Calibrated (B, 3) probabilities for preprocessed (B, S, S) inputs or raw images."""
+        size = self.classifier.input_size
+        if isinstance(batch, np.ndarray) and batch.ndim in (3, 4) and batch.shape[1:3] == (size, size):
+            arr = batch
+        else:
+            arr = np.stack([radiograph_preprocess(pixels=p, size=size).array for p in batch])
+        return self.classifier.run(batch=arr).probabilities

@@ -5,9 +5,23 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
 
 app = Celery("cxrscreen")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Stuck predictions (broker down at submit time, a worker killed mid-task) are sent again.
+app.conf.beat_schedule = {
+    "predictions-sweep": {"task": "screening.predictions_sweep", "schedule": 60.0},
+}
+
+
+@worker_process_init.connect
+def model_load(**kwargs) -> None:
+    """Load the model once in each prefork child (never in the parent: TensorFlow and fork)."""
+    from screening.inference import screener_preload
+
+    screener_preload()

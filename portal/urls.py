@@ -23,5 +23,6 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("admin/", admin.site.urls),
+    path("api/", include("screening.api.urls")),
     path("", include("screening.urls")),
 ]

@@ -7,5 +7,132 @@ CONTRACT:
     image_get_for(*, user, image_id) -> Image            raises Http404
     prediction_get_for(*, user, prediction_id) -> Prediction   raises Http404
     review_queue_for(*, user) -> QuerySet[Prediction]    unreviewed done predictions, oldest first
-    agreement_by_model_version() -> list[dict]           {model_name, model_version, reviews, agree, rate}
+    agreement_by_model_version() -> list[dict]
+        {model_name, model_version, reviews, agree, rate}
+
+Prefetching: each study's `images` come in position order, and each image carries
+`image.current_predictions` (a list of 0 or 1 Prediction, with `reviews` prefetched); use
+`image_current_prediction(image=...)` or `{{ image.current_predictions.0 }}` in templates.
+`filters` takes the StudyFilter parameters (screening.filters); invalid values are ignored.
 """
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.http import Http404
+
+from screening.filters import StudyFilter
+from screening.models import Image, Prediction, Review, Study
+from screening.permissions import study_scope, user_may_review
+
+
+def _uuid_or_404(value: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        raise Http404("Not found.") from None
+
+
+def _images_prefetch() -> Prefetch:
+    current = Prediction.objects.filter(is_current=True).prefetch_related(
+        Prefetch("reviews", queryset=Review.objects.select_related("reviewer"))
+    )
+    return Prefetch(
+        "images",
+        queryset=Image.objects.order_by("position").prefetch_related(
+            Prefetch("predictions", queryset=current, to_attr="current_predictions")
+        ),
+    )
+
+
+def image_current_prediction(*, image: Image) -> Prediction | None:
+    """Return the image's current prediction (from the prefetch when there is one)."""
+    if hasattr(image, "current_predictions"):
+        return image.current_predictions[0] if image.current_predictions else None
+    return image.predictions.filter(is_current=True).first()
+
+
+def study_list_for(*, user: Any, filters: Mapping | None = None) -> QuerySet[Study]:
+    """Return the studies `user` may see, newest first, optionally filtered."""
+    queryset = study_scope(user=user, queryset=Study.objects.all())
+    if filters:
+        queryset = StudyFilter(data=filters, queryset=queryset).qs
+    return (
+        queryset.select_related("owner").prefetch_related(_images_prefetch()).order_by("-created")
+    )
+
+
+def study_get_for(*, user: Any, study_id: Any) -> Study:
+    """Return the study if `user` may see it; raise Http404 otherwise."""
+    queryset = study_scope(user=user, queryset=Study.objects.all())
+    study = (
+        queryset.select_related("owner")
+        .prefetch_related(_images_prefetch())
+        .filter(id=_uuid_or_404(study_id))
+        .first()
+    )
+    if study is None:
+        raise Http404("No such study.")
+    return study
+
+
+def image_get_for(*, user: Any, image_id: Any) -> Image:
+    """Return the image if `user` may see its study; raise Http404 otherwise."""
+    queryset = study_scope(user=user, queryset=Image.objects.all(), owner_path="study__owner")
+    image = queryset.select_related("study").filter(id=_uuid_or_404(image_id)).first()
+    if image is None:
+        raise Http404("No such image.")
+    return image
+
+
+def prediction_get_for(*, user: Any, prediction_id: Any) -> Prediction:
+    """Return the prediction if `user` may see its study; raise Http404 otherwise."""
+    queryset = study_scope(
+        user=user, queryset=Prediction.objects.all(), owner_path="image__study__owner"
+    )
+    prediction = (
+        queryset.select_related("image", "image__study")
+        .prefetch_related(Prefetch("reviews", queryset=Review.objects.select_related("reviewer")))
+        .filter(id=_uuid_or_404(prediction_id))
+        .first()
+    )
+    if prediction is None:
+        raise Http404("No such prediction.")
+    return prediction
+
+
+def review_queue_for(*, user: Any) -> QuerySet[Prediction]:
+    """Return current done predictions nobody has reviewed yet, oldest first (reviewers only)."""
+    if not user_may_review(user=user):
+        return Prediction.objects.none()
+    return (
+        Prediction.objects.filter(is_current=True, status=Prediction.Status.DONE)
+        .filter(~Exists(Review.objects.filter(prediction=OuterRef("pk"))))
+        .select_related("image", "image__study")
+        .order_by("created")
+    )
+
+
+def agreement_by_model_version() -> list[dict]:
+    """Return reviewer agreement per model version: reviews, agree and rate (0..1)."""
+    rows = (
+        Review.objects.values("prediction__model_name", "prediction__model_version")
+        .annotate(reviews=Count("id"), agree=Count("id", filter=Q(verdict=Review.Verdict.AGREE)))
+        .order_by("prediction__model_name", "prediction__model_version")
+    )
+    return [
+        {
+            "model_name": row["prediction__model_name"],
+            "model_version": row["prediction__model_version"],
+            "reviews": row["reviews"],
+            "agree": row["agree"],
+            "rate": row["agree"] / row["reviews"] if row["reviews"] else None,
+        }
+        for row in rows
+    ]

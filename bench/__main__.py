@@ -1,0 +1,280 @@
+"""`python -m bench [--only model,baseline,pipeline,history,memory] [--quick]`.
+
+Writes bench/results.json, bench/RESULTS.md and bench/results.png. Sections run in this order:
+model and baseline (each in its own TensorFlow subprocess), then on a fresh PostgreSQL database
+`cxrscreen_bench`: pipeline and memory (gunicorn + Celery on Redis), then history (seeded scale
+data, in-process). Sections not run this time keep their figures from the previous results.json
+(unless --fresh). Everything started is stopped and the database dropped, even on errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from bench.common import BENCH_DIR, bench_images_load, machine_describe, section_subprocess_run
+from bench.report import report_write, results_load
+
+SECTIONS = ("model", "baseline", "pipeline", "history", "memory")
+
+COUNTS = {
+    #                    full    quick
+    "model_n": (200, 30),
+    "model_warmup": (10, 3),
+    "baseline_n": (30, 5),
+    "baseline_warmup": (3, 1),
+    "latency_n": (30, 8),
+    "throughput_n": (100, 20),
+    "memory_n": (500, 60),
+    "memory_every": (50, 20),
+    "history_studies": (50_000, 5_000),
+    "history_requests": (100, 20),
+}
+
+
+def args_parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--only", default=",".join(SECTIONS), help="comma-separated sections (default: all)"
+    )
+    p.add_argument("--quick", action="store_true", help="small counts, for development")
+    p.add_argument("--fresh", action="store_true", help="do not keep earlier sections' figures")
+    p.add_argument("--out-dir", type=Path, default=BENCH_DIR)
+    p.add_argument(
+        "--model",
+        default=os.environ.get("CXR_MODEL_NAME"),
+        help="registry name (default: CXR_MODEL_NAME or mlcore's default)",
+    )
+    p.add_argument(
+        "--weights-dir",
+        default=os.environ.get("CXR_WEIGHTS_DIR"),
+        help="registry root (CXR_WEIGHTS_DIR)",
+    )
+    p.add_argument("--data-dir", type=Path, default=None, help="default ../shared/data/cxr")
+    for key in COUNTS:
+        p.add_argument(f"--{key.replace('_', '-')}", type=int, default=None)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--clients", type=int, default=10)
+    p.add_argument("--poll-ms", type=int, default=20, help="low-load polling interval")
+    p.add_argument(
+        "--throughput-poll-ms",
+        type=int,
+        default=200,
+        help="polling interval of each sustained-load client",
+    )
+    p.add_argument("--gunicorn-workers", type=int, default=2)
+    p.add_argument("--gunicorn-threads", type=int, default=1)
+    p.add_argument("--worker-concurrency", type=int, default=2)
+    p.add_argument("--no-plot", action="store_true")
+    args = p.parse_args(argv)
+    args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(args.sections) - set(SECTIONS)
+    if unknown:
+        p.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    for key, (full, quick) in COUNTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, quick if args.quick else full)
+    return args
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _child_env(args: argparse.Namespace) -> dict[str, str]:
+    env = {}
+    if args.model:
+        env["CXR_MODEL_NAME"] = args.model
+    if args.weights_dir:
+        env["CXR_WEIGHTS_DIR"] = str(args.weights_dir)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    return env
+
+
+def model_section_run(*, args: argparse.Namespace) -> dict[str, Any]:
+    """Section 1 in a subprocess."""
+    cmd = [
+        "--n",
+        str(args.model_n),
+        "--warmup",
+        str(args.model_warmup),
+        "--batch",
+        str(args.batch),
+        "--profile-n",
+        "10" if args.quick else "30",
+    ]
+    if args.model:
+        cmd += ["--model", args.model]
+    if args.data_dir:
+        cmd += ["--data-dir", str(args.data_dir)]
+    return section_subprocess_run(
+        module="bench.model_path", args=cmd, timeout=1800, env=_child_env(args)
+    )
+
+
+def baseline_section_run(*, args: argparse.Namespace) -> dict[str, Any]:
+    """Section 2 in a subprocess."""
+    cmd = ["--n", str(args.baseline_n), "--warmup", str(args.baseline_warmup)]
+    if args.data_dir:
+        cmd += ["--data-dir", str(args.data_dir)]
+    return section_subprocess_run(
+        module="bench.baseline", args=cmd, timeout=1800, env=_child_env(args)
+    )
+
+
+def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], save: Any) -> None:
+    """Sections 3-5 on a fresh bench database; always stops the stack and drops the database."""
+    from bench import history, memory, pipeline, stack
+
+    wanted = [s for s in ("pipeline", "memory", "history") if s in args.sections]
+    if not wanted:
+        return
+    if args.weights_dir:
+        os.environ["CXR_WEIGHTS_DIR"] = str(args.weights_dir)
+    config = stack.StackConfig(
+        gunicorn_workers=args.gunicorn_workers,
+        gunicorn_threads=args.gunicorn_threads,
+        worker_concurrency=args.worker_concurrency,
+        model=args.model,
+    )
+    results["machine"]["postgresql"] = stack.postgres_version(config=config)
+    _log(f"creating database {config.db_name}, queue {config.queue}, tmp {config.tmp}")
+    with stack.database_running(config=config):
+        history.django_setup(config=config)
+        if "pipeline" in wanted or "memory" in wanted:
+            n_pipe = 4 + args.latency_n + args.throughput_n
+            images, source = bench_images_load(
+                n=n_pipe + args.memory_n, data_dir=args.data_dir, seed=2
+            )
+            _log("starting gunicorn + Celery worker")
+            with stack.stack_running(config=config) as running:
+                try:
+                    done_before = 0
+                    if "pipeline" in wanted:
+                        _log(
+                            f"pipeline: {args.latency_n} low-load + {args.throughput_n} "
+                            f"sustained images"
+                        )
+                        t0 = time.monotonic()
+                        sec = pipeline.pipeline_run(
+                            stack=running,
+                            images=images[:n_pipe],
+                            n_latency=args.latency_n,
+                            n_throughput=args.throughput_n,
+                            clients=args.clients,
+                            poll_s=args.poll_ms / 1000.0,
+                            throughput_poll_s=args.throughput_poll_ms / 1000.0,
+                        )
+                        sec.update(
+                            images_source=source,
+                            ran_at=_now(),
+                            quick=args.quick,
+                            section_wall_s=round(time.monotonic() - t0, 1),
+                        )
+                        results["sections"]["pipeline"] = sec
+                        done_before = n_pipe
+                        save()
+                    else:
+                        pipeline.stack_warm(stack=running, images=images[:4])
+                        done_before = 4
+                    if "memory" in wanted:
+                        _log(
+                            f"memory: {args.memory_n} predictions, sampled every "
+                            f"{args.memory_every}"
+                        )
+                        t0 = time.monotonic()
+                        sec = memory.memory_run(
+                            stack=running,
+                            images=images[n_pipe:],
+                            every=args.memory_every,
+                            clients=4,
+                            poll_s=0.1,
+                            predictions_before=done_before,
+                        )
+                        sec.update(
+                            ran_at=_now(),
+                            quick=args.quick,
+                            section_wall_s=round(time.monotonic() - t0, 1),
+                        )
+                        results["sections"]["memory"] = sec
+                        save()
+                except Exception:
+                    _log(
+                        "stack section failed; worker log tail:\n"
+                        + stack.log_tail(path=running.logs["worker"])
+                        + "\nweb log tail:\n"
+                        + stack.log_tail(path=running.logs["web"])
+                    )
+                    raise
+        if "history" in wanted:
+            _log(
+                f"history: seeding {args.history_studies:,} studies "
+                f"({args.history_studies * 2:,} predictions)"
+            )
+            t0 = time.monotonic()
+            sec = history.history_run(studies=args.history_studies, n=args.history_requests)
+            sec.update(
+                ran_at=_now(), quick=args.quick, section_wall_s=round(time.monotonic() - t0, 1)
+            )
+            results["sections"]["history"] = sec
+            save()
+            from django.db import connections
+
+            connections.close_all()
+    shutil.rmtree(config.tmp, ignore_errors=True)  # kept (with the logs) only after a failure
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = args_parse(argv)
+    out_json = args.out_dir / "results.json"
+    results = {"machine": {}, "sections": {}} if args.fresh else results_load(path=out_json)
+    results["machine"] = {**results.get("machine", {}), **machine_describe()}
+    notes = args.out_dir / "NOTES.md"
+
+    def save() -> None:
+        report_write(results=results, out_dir=args.out_dir, notes_path=notes, plot=not args.no_plot)
+
+    failures = []
+    for name, runner in (("model", model_section_run), ("baseline", baseline_section_run)):
+        if name not in args.sections:
+            continue
+        _log(f"{name}: starting (subprocess)")
+        try:
+            sec = runner(args=args)
+        except Exception as exc:
+            _log(f"{name} failed: {exc}")
+            failures.append(name)
+            continue
+        sec.update(ran_at=_now(), quick=args.quick)
+        results["sections"][name] = sec
+        save()
+    try:
+        stack_sections_run(args=args, results=results, save=save)
+    except Exception:
+        _log("stack sections failed:\n" + traceback.format_exc())
+        failures.append("stack")
+    save()
+    _log(f"wrote {args.out_dir / 'RESULTS.md'}, results.json, results.png")
+    for line in (args.out_dir / "RESULTS.md").read_text().splitlines()[6:20]:
+        print(line)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,318 @@
+"""Section 4, scale: 100,000 predictions in PostgreSQL, then the case history page and API list.
+
+Seeds 50,000 studies x 2 images, each with a current done (or gate-rejected) prediction with
+label and probabilities, plus reviews, with bulk_create (timestamps spread over a year with one
+UPDATE each, then VACUUM ANALYZE). Then, in-process with Django's test Client against the bench
+database, times each page and counts its SQL queries; for any case over the 100 ms target the
+slowest query gets EXPLAIN ANALYZE.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+import uuid
+from typing import Any
+
+from bench.common import percentiles_summarise
+from bench.stack import BENCH_PASSWORD, StackConfig
+
+TARGET_MS = 100.0
+DEEP_PAGE = 100  # needs >= 2,500 studies (the quick run seeds 5,000)
+FEW_STUDIES = 3  # owned by bench-clinician-few: a short page for the N+1 check
+LABELS = (("covid", 0.2), ("pneumonia", 0.45), ("normal", 0.35))
+
+
+def django_setup(*, config: StackConfig) -> None:
+    """Point this process's Django at the bench database and set it up (once)."""
+    import django
+    from django.conf import settings
+
+    if settings.configured:
+        return
+    for key in (
+        "DJANGO_SETTINGS_MODULE",
+        "DATABASE_URL",
+        "CELERY_BROKER_URL",
+        "CELERY_TASK_DEFAULT_QUEUE",
+        "CELERY_RESULT_BACKEND",
+        "CXR_VAR_DIR",
+        "MEDIA_ROOT",
+        "DEBUG",
+        "ALLOWED_HOSTS",
+        "API_THROTTLE_USER",
+        "API_THROTTLE_AUTH",
+        "LOG_LEVEL",
+    ):
+        os.environ[key] = config.env()[key]
+    django.setup()
+
+
+def _probabilities(rng: random.Random, label: str) -> dict[str, float]:
+    top = rng.uniform(0.5, 0.98)
+    rest = 1.0 - top
+    split = rng.uniform(0.0, rest)
+    others = [name for name, _ in LABELS if name != label]
+    return {label: round(top, 4), others[0]: round(split, 4), others[1]: round(rest - split, 4)}
+
+
+def history_seed(*, studies: int, images_per_study: int = 2, seed: int = 0) -> dict[str, Any]:
+    """Bulk-create the scale data set; return counts and how long it took."""
+    from django.db import connection, transaction
+
+    from portal.accounts.models import User
+    from portal.accounts.services import user_upsert
+    from screening.models import Image, Prediction, Review, Study
+
+    t0 = time.monotonic()
+    rng = random.Random(seed)
+    user_upsert(
+        username="bench-clinician-2", password=BENCH_PASSWORD, role="clinician", validate=False
+    )
+    user_upsert(
+        username="bench-clinician-few", password=BENCH_PASSWORD, role="clinician", validate=False
+    )
+    owners = list(User.objects.filter(username__in=["bench-clinician", "bench-clinician-2"]))
+    few = User.objects.get(username="bench-clinician-few")
+    reviewer = User.objects.get(username="bench-reviewer")
+    labels, weights = zip(*LABELS, strict=True)
+    batch = 5000
+    n_preds = n_reviews = 0
+    for start in range(0, studies, batch):
+        count = min(batch, studies - start)
+        study_objs, image_objs, pred_objs, review_objs = [], [], [], []
+        for i in range(start, start + count):
+            study = Study(
+                id=uuid.uuid4(),
+                owner=few if i < FEW_STUDIES else owners[i % len(owners)],
+                reference=f"BENCH-{i:06d}",
+                status=Study.Status.DONE,
+            )
+            study_objs.append(study)
+            for pos in range(images_per_study):
+                img_id = uuid.uuid4()
+                image_objs.append(
+                    Image(
+                        id=img_id,
+                        study=study,
+                        position=pos,
+                        file=f"studies/{study.id}/{img_id}.jpg",
+                        thumbnail=f"studies/{study.id}/{img_id}-thumb.png",
+                        original_name=f"bench-{i}-{pos}.jpg",
+                        format=Image.Format.JPEG,
+                        sha256=hashlib.sha256(img_id.bytes).hexdigest(),
+                        size_bytes=rng.randint(8000, 40000),
+                        width=256,
+                        height=rng.randint(256, 320),
+                    )
+                )
+                rejected = rng.random() < 0.03
+                label = "" if rejected else rng.choices(labels, weights=weights)[0]
+                pred = Prediction(
+                    id=uuid.uuid4(),
+                    image_id=img_id,
+                    is_current=True,
+                    model_name="cxr-v1",
+                    model_version="bench",
+                    attempts=1,
+                    status=Prediction.Status.REJECTED if rejected else Prediction.Status.DONE,
+                    reason="lateral view" if rejected else "",
+                    label=label,
+                    probabilities=None if rejected else _probabilities(rng, label),
+                    heatmap="" if rejected else f"studies/{study.id}/{img_id}-heatmap.png",
+                    timings_ms={"classify": 7.0, "gradcam": 1.0, "overlay": 5.0},
+                )
+                pred_objs.append(pred)
+                if not rejected and rng.random() < 0.1:
+                    review_objs.append(
+                        Review(
+                            id=uuid.uuid4(),
+                            prediction=pred,
+                            reviewer=reviewer,
+                            verdict="agree" if rng.random() < 0.8 else "disagree",
+                            label=label,
+                        )
+                    )
+        with transaction.atomic():
+            Study.objects.bulk_create(study_objs, batch_size=batch)
+            Image.objects.bulk_create(image_objs, batch_size=batch)
+            Prediction.objects.bulk_create(pred_objs, batch_size=batch)
+            Review.objects.bulk_create(review_objs, batch_size=batch)
+        n_preds += len(pred_objs)
+        n_reviews += len(review_objs)
+    insert_s = time.monotonic() - t0
+
+    st, im, pr = Study._meta.db_table, Image._meta.db_table, Prediction._meta.db_table
+    rv = Review._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE {st} SET created = now() - random() * interval '365 days' "
+            f"WHERE reference LIKE 'BENCH-%%'"
+        )
+        cur.execute(f"UPDATE {st} SET updated = created WHERE reference LIKE 'BENCH-%%'")
+        cur.execute(
+            f"UPDATE {im} i SET created = s.created FROM {st} s "
+            f"WHERE i.study_id = s.id AND s.reference LIKE 'BENCH-%%'"
+        )
+        cur.execute(
+            f"UPDATE {pr} p SET created = i.created, enqueued = i.created, "
+            f"started = i.created + interval '300 ms', finished = i.created + interval '400 ms' "
+            f"FROM {im} i WHERE p.image_id = i.id AND p.model_version = 'bench'"
+        )
+        cur.execute(
+            f"UPDATE {rv} r SET created = p.finished + interval '1 day', "
+            f"updated = p.finished + interval '1 day' FROM {pr} p WHERE r.prediction_id = p.id"
+        )
+        for table in (st, im, pr, rv):
+            cur.execute(f"VACUUM ANALYZE {table}")
+    return {
+        "studies": studies,
+        "images": studies * images_per_study,
+        "predictions": n_preds,
+        "reviews": n_reviews,
+        "predictions_in_db": Prediction.objects.count(),
+        "insert_s": round(insert_s, 1),
+        "seed_s": round(time.monotonic() - t0, 1),
+    }
+
+
+def _explain(*, sql: str) -> str:
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+        return "\n".join(row[0] for row in cur.fetchall())
+
+
+def page_measure(*, client: Any, url: str, n: int, warmup: int = 3) -> dict[str, Any]:
+    """Time GET `url` n times; count its queries once; return timings, queries and size."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    status = None
+    for _ in range(warmup):
+        status = client.get(url).status_code
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        resp = client.get(url)
+        times.append((time.perf_counter() - t0) * 1000.0)
+        status = resp.status_code
+    with CaptureQueriesContext(connection) as ctx:
+        resp = client.get(url)
+    queries = [{"sql": q["sql"], "ms": float(q["time"]) * 1000.0} for q in ctx.captured_queries]
+    rows = None
+    if resp.get("Content-Type", "").startswith("application/json"):
+        data = resp.json()
+        if isinstance(data, dict) and isinstance(data.get("results"), list):
+            rows = len(data["results"])
+    return {
+        "url": url,
+        "status": status,
+        "ms": percentiles_summarise(values=times),
+        "queries": len(queries),
+        "query_ms_total": round(sum(q["ms"] for q in queries), 2),
+        "slowest_queries": sorted(queries, key=lambda q: q["ms"], reverse=True)[:3],
+        "bytes": len(resp.content),
+        "rows": rows,
+    }
+
+
+def history_measure(*, n: int) -> dict[str, Any]:
+    """Time the web history page and the API list per role, filter and deep page.
+
+    N+1 check: the same list for a user with a full page (25 rows) and for one with
+    FEW_STUDIES rows must run the same number of queries (and API page_size 10 vs 25).
+    """
+    from django.test import Client
+
+    from portal.accounts.models import User
+
+    clients = {}
+    for role, username in (
+        ("reviewer", "bench-reviewer"),
+        ("clinician", "bench-clinician"),
+        ("few", "bench-clinician-few"),
+    ):
+        client = Client()
+        client.force_login(User.objects.get(username=username))
+        clients[role] = client
+    cases = {
+        "web_reviewer": ("reviewer", "/studies/"),
+        "web_clinician": ("clinician", "/studies/"),
+        "web_reviewer_label_covid": ("reviewer", "/studies/?label=covid"),
+        "web_clinician_label_covid": ("clinician", "/studies/?label=covid"),
+        "web_reviewer_deep_page": ("reviewer", f"/studies/?page={DEEP_PAGE}"),
+        "api_reviewer": ("reviewer", "/api/v1/studies/"),
+        "api_clinician": ("clinician", "/api/v1/studies/"),
+        "api_reviewer_label_covid": ("reviewer", "/api/v1/studies/?label=covid"),
+        "api_reviewer_deep_page": ("reviewer", f"/api/v1/studies/?page={DEEP_PAGE}"),
+    }
+    out: dict[str, Any] = {}
+    for name, (role, url) in cases.items():
+        out[name] = page_measure(client=clients[role], url=url, n=n)
+    checks = {}
+    for kind, url in (("web", "/studies/"), ("api", "/api/v1/studies/")):
+        full = page_measure(client=clients["clinician"], url=url, n=1, warmup=1)
+        few = page_measure(client=clients["few"], url=url, n=1, warmup=1)
+        check = {
+            f"queries_{FEW_STUDIES}_rows": few["queries"],
+            "queries_full_page": full["queries"],
+            "n_plus_one": full["queries"] > few["queries"],
+        }
+        if kind == "api":
+            small = page_measure(client=clients["reviewer"], url=f"{url}?page_size=10", n=1)
+            large = page_measure(client=clients["reviewer"], url=f"{url}?page_size=25", n=1)
+            check.update(
+                queries_page_size_10=small["queries"],
+                queries_page_size_25=large["queries"],
+                rows_page_size_10=small["rows"],
+                rows_page_size_25=large["rows"],
+            )
+            check["n_plus_one"] = check["n_plus_one"] or large["queries"] > small["queries"]
+        checks[kind] = check
+    out["n_plus_one_check"] = checks
+    return out
+
+
+def history_explain(*, cases: dict[str, Any]) -> dict[str, str]:
+    """EXPLAIN ANALYZE the slowest query of every case over the target; return the plans."""
+    plans = {}
+    for name, case in cases.items():
+        if not isinstance(case, dict) or "ms" not in case:
+            continue
+        if case["ms"]["p95"] > TARGET_MS and case["slowest_queries"]:
+            sql = case["slowest_queries"][0]["sql"]
+            try:
+                plans[name] = f"-- {sql}\n{_explain(sql=sql)}"
+            except Exception as exc:
+                plans[name] = f"-- {sql}\nEXPLAIN failed: {exc!r}"
+    return plans
+
+
+def _worst(*, cases: dict[str, Any], prefix: str) -> float | None:
+    """The worst p95 over the first-page cases that answered 200 (deep pages reported apart)."""
+    p95 = [
+        c["ms"]["p95"]
+        for k, c in cases.items()
+        if k.startswith(prefix) and "deep_page" not in k and c.get("status") == 200
+    ]
+    return max(p95) if p95 else None
+
+
+def history_run(*, studies: int, n: int) -> dict[str, Any]:
+    """Seed, measure, explain; return the section's figures (Django already set up)."""
+    seeded = history_seed(studies=studies)
+    cases = history_measure(n=n)
+    web = _worst(cases=cases, prefix="web_")
+    api = _worst(cases=cases, prefix="api_")
+    return {
+        "seeded": seeded,
+        "n_requests": n,
+        "cases": cases,
+        "web_ms_p95_worst": web,
+        "api_ms_p95_worst": api,
+        "explain": history_explain(cases=cases),
+    }

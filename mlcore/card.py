@@ -1,0 +1,71 @@
+"""The model card: what a trained model is, how it was made, how well it did.
+
+Pure Python (no TensorFlow): the web process reads cards for /healthz.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlcore.errors import ModelUnavailableError
+
+CARD_FILENAME = "card.json"
+MODEL_FILENAME = "model.keras"
+GATE_STATS_FILENAME = "gate_stats.npz"
+LABELS_DEFAULT = ("covid", "pneumonia", "normal")
+
+
+@dataclass
+class ModelCard:
+    """Everything needed to run and judge a saved model, stored as card.json."""
+
+    name: str
+    version: str
+    labels: list[str] = field(default_factory=lambda: list(LABELS_DEFAULT))
+    input_size: int = 192
+    preprocessing: str = ""
+    temperature: float = 1.0
+    gate: dict[str, Any] = field(default_factory=dict)
+    gate_labels: list[str] = field(default_factory=list)
+    training: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    created_utc: str = ""
+    git_commit: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def card_from_dict(*, data: dict[str, Any]) -> ModelCard:
+    """Build a card from parsed JSON, ignoring keys this version does not know."""
+    known = set(ModelCard.__dataclass_fields__)
+    missing = {"name", "version"} - set(data)
+    if missing:
+        raise ModelUnavailableError(f"model card is missing {sorted(missing)}")
+    return ModelCard(**{k: v for k, v in data.items() if k in known})
+
+
+def card_load(*, path: Path) -> ModelCard:
+    """Read card.json at `path`; raise ModelUnavailableError if missing or corrupt."""
+    if not path.is_file():
+        raise ModelUnavailableError(f"model card not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelUnavailableError(f"model card is unreadable: {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelUnavailableError(f"model card is not a JSON object: {path}")
+    try:
+        return card_from_dict(data=data)
+    except TypeError as exc:
+        raise ModelUnavailableError(f"model card is invalid: {path}: {exc}") from exc
+
+
+def card_save(*, card: ModelCard, path: Path) -> None:
+    """Write the card as pretty JSON (atomic rename so readers never see half a file)."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(card.to_dict(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,145 @@
+"""Input gate: is this a frontal chest radiograph? Cheap rules first, then learned scores.
+
+Reasons are fixed strings the portal shows to users.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+REASON_COLOUR = "colour photograph"
+REASON_NOT_CXR = "not a chest radiograph"
+REASON_LATERAL = "lateral view"
+REASON_CT_MR = "CT or MR slice"
+REASON_TOO_SMALL = "image too small"
+REASON_BLANK = "blank image"
+REASON_NOISE = "noise image"
+REASON_ASPECT = "extreme aspect ratio"
+REASON_DOCUMENT = "document or screenshot"
+
+# What the learned head's negative classes mean for the user.
+GATE_CLASS_REASONS = {
+    "lateral_chest": REASON_LATERAL,
+    "other_radiograph": REASON_NOT_CXR,
+    "ct_slice": REASON_CT_MR,
+    "other": REASON_NOT_CXR,
+}
+CT_MR_MODALITIES = {"CT", "MR", "PT", "NM", "US", "OCT", "OP", "XC", "SM"}
+
+
+@dataclass(frozen=True)
+class GateThresholds:
+    """Rule and learned thresholds; the learned ones are fitted at training time."""
+
+    min_side: int = 96
+    max_aspect: float = 2.5
+    colour_fraction: float = 0.08  # share of clearly coloured pixels above which it's a photo
+    blank_std: float = 0.03
+    noise_ratio: float = 0.26  # CXRs here: max 0.22; pixel noise: >= 0.28
+    document_white: float = 0.45  # share of near-white pixels ...
+    document_mid: float = 0.12  # ... with few mid-grey pixels: a page, not a radiograph
+    document_std: float = 0.15  # ... and high contrast (washed-out films are white but flat)
+    frontal_min: float = 0.5  # min P(frontal_cxr) from the gate head
+    mahalanobis_max: float = float("inf")  # max squared distance to training features
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def thresholds_from_dict(*, data: dict[str, Any] | None) -> GateThresholds:
+    """Build thresholds from a card's `gate` dict, ignoring unknown keys."""
+    data = data or {}
+    known = set(GateThresholds.__dataclass_fields__)
+    return GateThresholds(**{k: v for k, v in data.items() if k in known and v is not None})
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    accepted: bool
+    reason: str | None
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def _thumb(gray: np.ndarray, target: int = 256) -> np.ndarray:
+    step = max(1, max(gray.shape) // target)
+    return gray[::step, ::step]
+
+
+def _luma(pixels: np.ndarray) -> np.ndarray:
+    if pixels.ndim == 3:
+        return pixels[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return pixels
+
+
+def colour_fraction(*, pixels: np.ndarray) -> float:
+    """Share of pixels whose channels differ by > 0.12 (0 for grayscale arrays)."""
+    if pixels.ndim != 3 or pixels.shape[2] < 3:
+        return 0.0
+    rgb = _thumb(pixels[..., :3])
+    chroma = rgb.max(axis=2) - rgb.min(axis=2)
+    return float((chroma > 0.12).mean())
+
+
+def rule_scores(*, pixels: np.ndarray) -> dict[str, float]:
+    """Cheap statistics the rules look at, on a <= 256 px thumbnail."""
+    gray = _thumb(np.asarray(_luma(np.asarray(pixels, np.float32)), np.float32))
+    std = float(gray.std())
+    dx = np.abs(np.diff(gray, axis=1)).mean()
+    dy = np.abs(np.diff(gray, axis=0)).mean()
+    return {
+        "std": std,
+        "noise_ratio": float((dx + dy) / 2 / max(std, 1e-6)),
+        "white": float((gray > 0.85).mean()),
+        "mid": float(((gray > 0.25) & (gray < 0.75)).mean()),
+        "colour": colour_fraction(pixels=np.asarray(pixels, np.float32)),
+    }
+
+
+def gate_rules_check(
+    *, pixels: np.ndarray, thresholds: GateThresholds, dicom: dict[str, str] | None = None
+) -> GateDecision:
+    """Apply the cheap rules; `accepted` here means 'passed the rules'."""
+    modality = (dicom or {}).get("Modality", "").upper()
+    if modality in CT_MR_MODALITIES:
+        return GateDecision(False, REASON_CT_MR, {"modality": 1.0})
+    h, w = pixels.shape[:2]
+    if min(h, w) < thresholds.min_side:
+        return GateDecision(False, REASON_TOO_SMALL, {"min_side": float(min(h, w))})
+    if max(h, w) / max(1, min(h, w)) > thresholds.max_aspect:
+        return GateDecision(False, REASON_ASPECT, {"aspect": max(h, w) / max(1, min(h, w))})
+    s = rule_scores(pixels=pixels)
+    if s["std"] < thresholds.blank_std:
+        return GateDecision(False, REASON_BLANK, s)
+    if s["colour"] > thresholds.colour_fraction:
+        return GateDecision(False, REASON_COLOUR, s)
+    if s["noise_ratio"] > thresholds.noise_ratio:
+        return GateDecision(False, REASON_NOISE, s)
+    if (
+        s["white"] > thresholds.document_white
+        and s["mid"] < thresholds.document_mid
+        and s["std"] > thresholds.document_std
+    ):
+        return GateDecision(False, REASON_DOCUMENT, s)
+    return GateDecision(True, None, s)
+
+
+def gate_learned_check(
+    *,
+    gate_probabilities: np.ndarray,
+    gate_labels: list[str],
+    mahalanobis_sq: float,
+    thresholds: GateThresholds,
+) -> GateDecision:
+    """Refuse when the gate head doubts 'frontal_cxr' or the features look unfamiliar."""
+    probs = np.asarray(gate_probabilities, dtype=np.float64)
+    scores = {f"p_{k}": float(v) for k, v in zip(gate_labels, probs, strict=True)}
+    scores["mahalanobis_sq"] = float(mahalanobis_sq)
+    if probs[0] < thresholds.frontal_min:
+        winner = gate_labels[1 + int(np.argmax(probs[1:]))]
+        return GateDecision(False, GATE_CLASS_REASONS.get(winner, REASON_NOT_CXR), scores)
+    if mahalanobis_sq > thresholds.mahalanobis_max:
+        return GateDecision(False, REASON_NOT_CXR, scores)
+    return GateDecision(True, None, scores)

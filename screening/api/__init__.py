@@ -1,0 +1,1 @@
+"""The screening REST API (DRF), mounted at /api/v1/."""

@@ -1,0 +1,154 @@
+"""API input and output shapes (other tools rely on the output shapes: change with care)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from screening.models import Label, Prediction, Review
+from screening.selectors import image_current_prediction
+
+
+def _absolute(context: dict, name: str, pk) -> str:
+    path = reverse(name, kwargs={"pk": pk})
+    request = context.get("request")
+    return request.build_absolute_uri(path) if request else path
+
+
+class ProbabilitiesSerializer(serializers.Serializer):
+    covid = serializers.FloatField()
+    pneumonia = serializers.FloatField()
+    normal = serializers.FloatField()
+
+
+class ModelSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+
+
+class PredictionOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=Prediction.Status.choices)
+    label = serializers.SerializerMethodField()
+    probabilities = serializers.SerializerMethodField()
+    model = serializers.SerializerMethodField()
+    accepted = serializers.BooleanField(allow_null=True)
+    reason = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    heatmap_url = serializers.SerializerMethodField()
+    image_url = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ChoiceField(choices=Label.choices, allow_null=True))
+    def get_label(self, obj: Prediction) -> str | None:
+        return obj.label or None
+
+    @extend_schema_field(ProbabilitiesSerializer(allow_null=True))
+    def get_probabilities(self, obj: Prediction) -> dict | None:
+        if obj.status != Prediction.Status.DONE or not obj.probabilities:
+            return None
+        return {key: float(obj.probabilities.get(key, 0.0)) for key in Label.values}
+
+    @extend_schema_field(ModelSerializer)
+    def get_model(self, obj: Prediction) -> dict:
+        return {"name": obj.model_name, "version": obj.model_version}
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_reason(self, obj: Prediction) -> str | None:
+        """The input gate's reason when the image was refused."""
+        return (obj.reason or None) if obj.status == Prediction.Status.REJECTED else None
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_error(self, obj: Prediction) -> str | None:
+        return (obj.reason or None) if obj.status == Prediction.Status.FAILED else None
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_heatmap_url(self, obj: Prediction) -> str | None:
+        if not obj.heatmap:
+            return None
+        return _absolute(self.context, "api:prediction-heatmap", obj.id)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_image_url(self, obj: Prediction) -> str:
+        return _absolute(self.context, "api:image-file", obj.image_id)
+
+
+class ReviewOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    prediction = serializers.UUIDField(source="prediction_id")
+    reviewer = serializers.CharField(source="reviewer.username")
+    verdict = serializers.ChoiceField(choices=Review.Verdict.choices)
+    label = serializers.ChoiceField(choices=Label.choices)
+    note = serializers.CharField()
+    created = serializers.DateTimeField()
+    updated = serializers.DateTimeField()
+
+
+class PredictionDetailSerializer(PredictionOutputSerializer):
+    image = serializers.UUIDField(source="image_id")
+    study = serializers.UUIDField(source="image.study_id")
+    is_current = serializers.BooleanField()
+    created = serializers.DateTimeField()
+    finished = serializers.DateTimeField(allow_null=True)
+    reviews = ReviewOutputSerializer(many=True)
+    disclaimer = serializers.SerializerMethodField()
+
+    def get_disclaimer(self, obj) -> str:
+        return settings.CXR_DISCLAIMER
+
+
+class ImageOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    filename = serializers.CharField(source="original_name")
+    format = serializers.CharField()
+    prediction = serializers.SerializerMethodField()
+
+    @extend_schema_field(PredictionOutputSerializer(allow_null=True))
+    def get_prediction(self, obj) -> dict | None:
+        prediction = image_current_prediction(image=obj)
+        if prediction is None:
+            return None
+        return PredictionOutputSerializer(prediction, context=self.context).data
+
+
+class StudyOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    reference = serializers.CharField()
+    status = serializers.CharField()
+    created = serializers.DateTimeField()
+    disclaimer = serializers.SerializerMethodField()
+    images = ImageOutputSerializer(many=True)
+
+    def get_disclaimer(self, obj) -> str:
+        return settings.CXR_DISCLAIMER
+
+
+class StudyInputSerializer(serializers.Serializer):
+    images = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True, use_url=False),
+        allow_empty=False,
+        help_text="One or more PNG, JPEG or DICOM files.",
+    )
+    reference = serializers.CharField(
+        required=False, allow_blank=True, max_length=64, default="",
+        help_text="Your own pseudonymous reference; never a patient name or ID.",
+    )  # fmt: skip
+
+
+class ReviewInputSerializer(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=Review.Verdict.choices)
+    label = serializers.ChoiceField(
+        choices=Label.choices, required=False, allow_null=True, allow_blank=True, default=None
+    )
+    note = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+
+
+class TokenInputSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class TokenOutputSerializer(serializers.Serializer):
+    token = serializers.CharField()

@@ -1,0 +1,241 @@
+"""API views: thin; reads through selectors, writes through services."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import NotAcceptable, PermissionDenied, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from screening.api.serializers import (
+    PredictionDetailSerializer,
+    ReviewInputSerializer,
+    ReviewOutputSerializer,
+    StudyInputSerializer,
+    StudyOutputSerializer,
+    TokenInputSerializer,
+    TokenOutputSerializer,
+)
+from screening.filters import StudyFilter
+from screening.permissions import user_may_review
+from screening.selectors import (
+    image_get_for,
+    prediction_get_for,
+    study_get_for,
+    study_list_for,
+)
+from screening.services import (
+    audit_record,
+    request_meta_from,
+    review_record,
+    study_submit,
+)
+from screening.storage import CONTENT_TYPES, file_response
+
+
+class StudyPagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class TokenObtainApi(APIView):
+    """Exchange a username and password for an API token."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(request=TokenInputSerializer, responses={200: TokenOutputSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = TokenInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        # django-axes needs the request to count failures and lock out guessers.
+        user = authenticate(
+            request=request._request,
+            username=serializer.validated_data["username"],
+            password=serializer.validated_data["password"],
+        )
+        if getattr(request._request, "axes_locked_out", False):
+            # Answer in JSON ourselves; axes' middleware would swap in its HTML page.
+            request._request.axes_locked_out = False
+            return Response(
+                {"detail": "Too many failed logins: try again later.", "code": "locked_out"},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+            )
+        if user is None or not user.is_active:
+            raise ValidationError("Unable to log in with the given username and password.")
+        token, _ = Token.objects.get_or_create(user=user)
+        audit_record(
+            actor=user, action="auth.token", obj=user, meta=request_meta_from(request=request)
+        )
+        return Response({"token": token.key})
+
+
+class StudyListCreateApi(GenericAPIView):
+    """List the studies you may see; submit a new study of one or more images."""
+
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    pagination_class = StudyPagination
+    filterset_class = StudyFilter
+    serializer_class = StudyOutputSerializer
+
+    def get_queryset(self):
+        return study_list_for(user=self.request.user)
+
+    @extend_schema(responses={200: StudyOutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        data = StudyOutputSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(
+        request={"multipart/form-data": StudyInputSerializer},
+        responses={201: StudyOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = StudyInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        study = study_submit(
+            owner=request.user,
+            files=serializer.validated_data["images"],
+            reference=serializer.validated_data["reference"],
+            meta=request_meta_from(request=request),
+        )
+        study = study_get_for(user=request.user, study_id=study.id)
+        data = StudyOutputSerializer(study, context={"request": request}).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class StudyDetailApi(APIView):
+    """One study with its images and their current predictions."""
+
+    @extend_schema(responses={200: StudyOutputSerializer})
+    def get(self, request: Request, pk) -> Response:
+        study = study_get_for(user=request.user, study_id=pk)
+        return Response(StudyOutputSerializer(study, context={"request": request}).data)
+
+
+class PredictionDetailApi(APIView):
+    """One prediction, with its reviews."""
+
+    @extend_schema(responses={200: PredictionDetailSerializer})
+    def get(self, request: Request, pk) -> Response:
+        prediction = prediction_get_for(user=request.user, prediction_id=pk)
+        return Response(PredictionDetailSerializer(prediction, context={"request": request}).data)
+
+
+class PredictionReviewApi(APIView):
+    """Record your review of a prediction (reviewers only)."""
+
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(
+        request=ReviewInputSerializer,
+        responses={201: ReviewOutputSerializer, 200: ReviewOutputSerializer},
+    )
+    def post(self, request: Request, pk) -> Response:
+        # 404 first: a clinician must not learn that another user's prediction exists.
+        prediction = prediction_get_for(user=request.user, prediction_id=pk)
+        if not user_may_review(user=request.user):
+            raise PermissionDenied("Only reviewers may review predictions.")
+        serializer = ReviewInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        existed = prediction.reviews.filter(reviewer=request.user).exists()
+        review = review_record(
+            prediction=prediction,
+            reviewer=request.user,
+            meta=request_meta_from(request=request),
+            **serializer.validated_data,
+        )
+        return Response(
+            ReviewOutputSerializer(review).data,
+            status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED,
+        )
+
+
+class FileNegotiation(DefaultContentNegotiation):
+    """Serve files whatever the Accept header says (an <img> may ask for image/png only)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except NotAcceptable:
+            return renderers[0], renderers[0].media_type
+
+
+class ImageFileApi(APIView):
+    """The original (de-identified) image; ?download=1 asks for an attachment."""
+
+    content_negotiation_class = FileNegotiation
+
+    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY, 302: OpenApiResponse()})
+    def get(self, request: Request, pk) -> HttpResponse:
+        image = image_get_for(user=request.user, image_id=pk)
+        download = request.query_params.get("download") in ("1", "true", "yes")
+        audit_record(
+            actor=request.user,
+            action="image.download" if download else "image.view",
+            obj=image,
+            meta=request_meta_from(request=request),
+        )
+        return file_response(
+            field_file=image.file,
+            filename=image.original_name,
+            content_type=CONTENT_TYPES.get(image.format, "application/octet-stream"),
+            as_attachment=download,
+        )
+
+
+class ImageThumbnailApi(APIView):
+    """A small PNG preview of the image."""
+
+    content_negotiation_class = FileNegotiation
+
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request: Request, pk) -> HttpResponse:
+        image = image_get_for(user=request.user, image_id=pk)
+        return file_response(
+            field_file=image.thumbnail, filename="thumbnail.png", content_type="image/png"
+        )
+
+
+class PredictionHeatmapApi(APIView):
+    """The Grad-CAM heatmap overlay (PNG) of a finished prediction."""
+
+    content_negotiation_class = FileNegotiation
+
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request: Request, pk) -> HttpResponse:
+        prediction = prediction_get_for(user=request.user, prediction_id=pk)
+        if not prediction.heatmap:
+            raise Http404("This prediction has no heatmap.")
+        audit_record(
+            actor=request.user,
+            action="heatmap.view",
+            obj=prediction,
+            meta=request_meta_from(request=request),
+        )
+        return file_response(
+            field_file=prediction.heatmap, filename="heatmap.png", content_type="image/png"
+        )
+
+
+def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    """Answer unknown API paths with JSON, like every other API response."""
+    return JsonResponse({"detail": "Not found.", "disclaimer": settings.CXR_DISCLAIMER}, status=404)

@@ -1,0 +1,45 @@
+"""FilterSets shared by the API and the web case history."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Exists, OuterRef, QuerySet
+
+from screening.models import Label, Prediction, Review, Study
+
+
+def _current_predictions_of_study() -> QuerySet:
+    return Prediction.objects.filter(image__study=OuterRef("pk"), is_current=True)
+
+
+class StudyFilter(django_filters.FilterSet):
+    """?label=&status=&reviewed=&created_after=&created_before=&reference="""
+
+    label = django_filters.ChoiceFilter(
+        choices=Label.choices, method="filter_label", label="Predicted label"
+    )
+    status = django_filters.ChoiceFilter(choices=Study.Status.choices)
+    reviewed = django_filters.BooleanFilter(method="filter_reviewed", label="Reviewed")
+    created_after = django_filters.DateTimeFilter(field_name="created", lookup_expr="gte")
+    created_before = django_filters.DateTimeFilter(field_name="created", lookup_expr="lt")
+    reference = django_filters.CharFilter(
+        field_name="reference", lookup_expr="icontains", max_length=64
+    )
+
+    class Meta:
+        model = Study
+        fields = ["label", "status", "reviewed", "created_after", "created_before", "reference"]
+
+    def filter_label(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        # Exists, not a join: a study with two matching images must appear once.
+        return queryset.filter(Exists(_current_predictions_of_study().filter(label=value)))
+
+    def filter_reviewed(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        if value is None:
+            return queryset
+        reviewed = Exists(
+            Review.objects.filter(
+                prediction__image__study=OuterRef("pk"), prediction__is_current=True
+            )
+        )
+        return queryset.filter(reviewed if value else ~reviewed)

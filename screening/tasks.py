@@ -1,0 +1,61 @@
+"""Celery tasks for screening: thin wrappers around services."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import Task, shared_task
+from django.conf import settings
+from django.db import InterfaceError
+from django.db import OperationalError as DatabaseOperationalError
+
+from screening.services import prediction_execute, prediction_fail, predictions_requeue_stale
+
+logger = logging.getLogger(__name__)
+
+# Database hiccups and storage I/O (disk, S3 over the network) are worth retrying.
+TRANSIENT_ERRORS = (DatabaseOperationalError, InterfaceError, OSError, TimeoutError)
+SWEEP_OLDER_THAN_DEFAULT_S = 300
+
+
+class PredictionTask(Task):
+    """Fails the prediction with a readable reason once retries are exhausted."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        prediction_id = args[0] if args else kwargs.get("prediction_id")
+        if prediction_id is None:
+            return
+        try:
+            prediction_fail(
+                prediction_id=prediction_id,
+                reason=f"Screening failed after {self.request.retries + 1} tries: "
+                f"{type(exc).__name__}: {exc}"[:500],
+            )
+        except Exception:  # the database may be what is down; the sweep will retry later
+            logger.exception("Could not mark prediction %s failed", prediction_id)
+
+
+@shared_task(
+    bind=True,
+    base=PredictionTask,
+    name="screening.predict_image",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=3,
+    ignore_result=True,
+)
+def predict_image(self, prediction_id: str) -> None:
+    """Screen one image; safe to run twice (a final prediction is left alone)."""
+    prediction_execute(prediction_id=prediction_id)
+
+
+@shared_task(name="screening.predictions_sweep", ignore_result=True)
+def predictions_sweep() -> int:
+    """Requeue predictions stuck in queued or running (celery beat runs this every minute)."""
+    seconds = getattr(settings, "CXR_SWEEP_OLDER_THAN_S", SWEEP_OLDER_THAN_DEFAULT_S)
+    return predictions_requeue_stale(older_than=timedelta(seconds=seconds))

@@ -1,0 +1,168 @@
+"""The bench harness imports, its statistics are right, and its report writer runs (no model)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from bench import report
+from bench.__main__ import args_parse
+from bench.common import percentiles_summarise, process_children, rss_read
+from bench.pipeline import study_is_final, study_outcome
+
+
+def _fake_results() -> dict:
+    stages = {s: {"n": 200, "p50": 2.0 + i, "p95": 3.0 + i} for i, s in enumerate(report.STAGES)}
+    sample = {
+        "web_workers": {"1": {"rss_mb": 110.0, "hwm_mb": 112.0}},
+        "celery_children": {"2": {"rss_mb": 900.0, "hwm_mb": 950.0}},
+    }
+    return {
+        "machine": {"cpu": "Test CPU", "cores": 2, "python": "3.11", "date": "2026-01-01"},
+        "sections": {
+            "model": {
+                "model_name": "fake",
+                "n_images": 200,
+                "stages_ms": stages,
+                "full_ms": {"n": 200, "p50": 20.0, "p95": 30.0},
+                "batch": {
+                    "batch": 16,
+                    "images": 192,
+                    "images_per_s": 400.0,
+                    "call_ms": {"p50": 40.0},
+                },
+                "profile_top": "ncalls tottime ...",
+                "ran_at": "now",
+            },
+            "baseline": {
+                "model": "VGG16",
+                "params": 134_000_000,
+                "n_images": 30,
+                "total_ms": {"p50": 800.0, "p95": 900.0},
+            },
+            "pipeline": {
+                "low_load": {
+                    "n": 30,
+                    "poll_s": 0.02,
+                    "latency_ms": {"p50": 300.0, "p95": 450.0},
+                    "breakdown": {"task_ms": {"n": 30, "p50": 60.0, "p95": 80.0}},
+                },
+                "sustained": {"clients": 10, "poll_s": 0.2, "done_images_per_s": 6.0},
+            },
+            "history": {
+                "seeded": {
+                    "studies": 50_000,
+                    "images": 100_000,
+                    "predictions": 100_000,
+                    "reviews": 9_000,
+                    "predictions_in_db": 100_000,
+                },
+                "cases": {
+                    "web_reviewer": {
+                        "url": "/studies/",
+                        "status": 200,
+                        "ms": {"p50": 40.0, "p95": 150.0},
+                        "queries": 6,
+                        "query_ms_total": 30.0,
+                        "slowest_queries": [],
+                    }
+                },
+                "web_ms_p95_worst": 150.0,
+                "api_ms_p95_worst": 60.0,
+                "explain": {"web_reviewer": "-- SELECT 1\nSeq Scan"},
+            },
+            "memory": {
+                "samples": [{"predictions": 0, **sample}, {"predictions": 50, **sample}],
+                "celery_child_hwm_mb": 950.0,
+                "flat": True,
+                "predictions_total": 50,
+            },
+        },
+    }
+
+
+def test_percentiles_summarise() -> None:
+    s = percentiles_summarise(values=range(1, 101))
+    assert s["n"] == 100
+    assert s["p50"] == pytest.approx(50.5)
+    assert s["p95"] == pytest.approx(95.05)
+    assert (s["min"], s["max"], s["mean"]) == (1.0, 100.0, 50.5)
+    assert percentiles_summarise(values=[7.0])["p95"] == 7.0
+    assert math.isnan(percentiles_summarise(values=[])["p50"])
+
+
+def test_summary_and_targets() -> None:
+    summary = report.summary_compute(sections=_fake_results()["sections"])
+    assert summary["speedup_vs_baseline"] == pytest.approx(40.0)
+    assert summary["classify_ms_p50"] == 5.0  # classify is the 4th stage: 2.0 + 3
+    assert summary["pipeline_images_per_s"] == 6.0
+    checks = {
+        t.key: report.target_check(target=t, value=summary.get(t.key)) for t in report.TARGETS
+    }
+    assert checks["classify_ms_p50"] == "pass"
+    assert checks["pipeline_images_per_s"] == "MISS"
+    assert checks["history_ms_p95_100k"] == "MISS"
+    assert checks["worker_rss_flat"] == "pass"
+
+
+def test_report_write(tmp_path) -> None:
+    paths = report.report_write(results=_fake_results(), out_dir=tmp_path)
+    data = json.loads(paths["json"].read_text())
+    for key in (
+        "classify_ms_p50",
+        "full_ms_p50",
+        "baseline_ms_p50",
+        "speedup_vs_baseline",
+        "pipeline_latency_ms_p50",
+        "pipeline_latency_ms_p95",
+        "pipeline_images_per_s",
+        "history_ms_p95_100k",
+        "worker_rss_mb",
+        "machine",
+    ):
+        assert key in data
+    md = paths["md"].read_text()
+    assert "| classify p50 (batch 1) | 5.0 ms | <= 10.0 ms | pass |" in md
+    assert "MISS" in md and "EXPLAIN ANALYZE" in md
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert report.results_load(path=paths["json"])["sections"]["model"]["model_name"] == "fake"
+
+
+def test_report_handles_nothing_run(tmp_path) -> None:
+    paths = report.report_write(
+        results={"machine": {}, "sections": {}}, out_dir=tmp_path, plot=False
+    )
+    assert "not run" in paths["md"].read_text()
+
+
+def test_cli_quick_counts() -> None:
+    args = args_parse(["--quick", "--only", "model,history"])
+    assert args.sections == ["model", "history"]
+    assert args.model_n < 200 and args.history_studies < 50_000
+    assert args_parse([]).model_n >= 200
+    with pytest.raises(SystemExit):
+        args_parse(["--only", "nonsense"])
+
+
+def test_study_payload_parsing() -> None:
+    queued = {"status": "processing", "images": [{"prediction": {"status": "queued"}}]}
+    done = {
+        "status": "done",
+        "images": [
+            {"prediction": {"status": "done", "label": "normal", "heatmap_url": "http://x/h"}},
+            {"prediction": {"status": "rejected", "label": None, "heatmap_url": None}},
+        ],
+    }
+    assert not study_is_final(payload=queued)
+    assert study_is_final(payload=done)
+    assert study_outcome(payload=done)["heatmaps"] == 1
+
+
+def test_proc_readers() -> None:
+    import os
+
+    assert rss_read(pid=os.getpid())["rss_mb"] > 0
+    assert rss_read(pid=2**22 + 7) is None
+    assert isinstance(process_children(pid=os.getpid()), list)

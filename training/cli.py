@@ -1,0 +1,88 @@
+"""Command line: `python -m training train|evaluate ...`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_OOD = Path("/work/shared/data/ood")
+
+
+def parser_build() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train, calibrate, fit the gate, write model + card")
+    t.add_argument("--data", type=Path, required=True, help="folder with metadata.csv")
+    t.add_argument("--out", type=Path, required=True, help="e.g. mlcore/weights/cxr-v1")
+    t.add_argument("--epochs", type=int, default=40)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--image-size", type=int, default=192)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--learning-rate", type=float, default=2e-3)
+    t.add_argument("--patience", type=int, default=8)
+    t.add_argument("--width", type=float, default=1.0, help="channel multiplier")
+    t.add_argument(
+        "--ood", type=Path, default=DEFAULT_OOD if DEFAULT_OOD.is_dir() else None,
+        help="negative set for the gate (metadata.csv with kind); default %(default)s",
+    )
+    t.add_argument("--no-ood", action="store_true", help="train the gate on synthetic negatives only")
+    t.add_argument("--synthetic", type=int, default=400, help="synthetic negatives for the gate")
+    t.add_argument("--cache-dir", type=Path, default=None, help="cache decoded arrays here")
+    t.add_argument("--version", default="")
+
+    e = sub.add_parser("evaluate", help="evaluate a model; write report.json/.md and plots")
+    e.add_argument("--model", default=None, help="model name (default: registry default)")
+    e.add_argument("--weights-dir", type=Path, default=None, help="overrides CXR_WEIGHTS_DIR")
+    e.add_argument("--data", type=Path, required=True)
+    e.add_argument("--csv", type=Path, default=None, help="CSV with file,label[,source] rel. to --data")
+    e.add_argument("--split", default="test", help="split to use when the CSV has one ('all': every row)")
+    e.add_argument("--report", type=Path, required=True)
+    e.add_argument("--ood", type=Path, default=None, help="negative set to evaluate the gate on")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser_build().parse_args(argv)
+    if args.command == "train":
+        from training.train import TrainConfig, train_run
+
+        card = train_run(
+            config=TrainConfig(
+                data=args.data,
+                out=args.out,
+                epochs=args.epochs,
+                seed=args.seed,
+                image_size=args.image_size,
+                batch_size=args.batch_size,
+                learning_rate=args.learning_rate,
+                patience=args.patience,
+                width=args.width,
+                ood=None if args.no_ood else args.ood,
+                n_synthetic=args.synthetic,
+                cache_dir=args.cache_dir,
+                version=args.version,
+            )
+        )
+        summary = {k: card.evaluation.get(k, {}).get("macro_auc") for k in ("val", "test")}
+        print(json.dumps({"out": str(args.out), "temperature": card.temperature, "macro_auc": summary}))
+        return 0
+    from training.evaluate import evaluate_run
+
+    report = evaluate_run(
+        model=args.model,
+        weights_dir=args.weights_dir,
+        data=args.data,
+        csv_path=args.csv,
+        split=None if args.split == "all" else args.split,
+        report_dir=args.report,
+        ood=args.ood,
+    )
+    print(json.dumps({k: report.get(k) for k in ("n", "accuracy", "balanced_accuracy", "macro_auc", "ece")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,359 @@
+"""Train the two-head CNN, calibrate it, fit the gate and write model.keras + card.json."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from mlcore.card import GATE_STATS_FILENAME, MODEL_FILENAME, ModelCard, card_save
+from mlcore.gate import GateThresholds
+from mlcore.preprocess import PREPROCESSING_DESCRIPTION
+from training.calibrate import gaussian_fit, mahalanobis_sq, temperature_fit
+from training.data import (
+    GATE_LABELS,
+    LABELS,
+    OOD_KIND_TO_GATE,
+    arrays_build,
+    hash_split,
+    label_indices,
+    pixels_arrays,
+    rows_hash,
+    table_filter,
+    table_read,
+)
+from training.metrics import metrics_compute
+from training.negatives import negatives_generate
+
+STRATUM_WEIGHT_RANGE = (0.3, 3.0)
+
+
+@dataclass
+class TrainConfig:
+    data: Path
+    out: Path
+    epochs: int = 40
+    seed: int = 0
+    image_size: int = 192
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    patience: int = 8
+    ood: Path | None = None
+    n_synthetic: int = 400
+    cache_dir: Path | None = None
+    width: float = 1.0
+    gate_loss_weight: float = 0.5
+    version: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def sample_weights_compute(*, labels: np.ndarray, sources: list[str]) -> np.ndarray:
+    """Balance labels inside each source (capped), then balance classes overall; mean 1.
+
+    Up-weighting e.g. Cohen's few pneumonias against Cohen's many covids makes 'looks like a
+    Cohen figure' a worse predictor of covid, pushing the model toward the lungs.
+    """
+    labels = np.asarray(labels)
+    src = np.asarray(sources)
+    w = np.ones(len(labels), dtype=np.float64)
+    for s in set(sources):
+        m = src == s
+        present = np.unique(labels[m])
+        for c in present:
+            mc = m & (labels == c)
+            w[mc] = m.sum() / (len(present) * mc.sum())
+    w = np.clip(w, *STRATUM_WEIGHT_RANGE)
+    for c in np.unique(labels):
+        mc = labels == c
+        w[mc] *= len(labels) / (len(np.unique(labels)) * w[mc].sum())
+    return (w / w.mean()).astype(np.float32)
+
+
+def git_commit() -> str | None:
+    """Return `git rev-parse HEAD` of this checkout, or None."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+@dataclass
+class GateSet:
+    """Negatives for the gate head: arrays, gate labels and a split per item."""
+
+    arrays: np.ndarray
+    gate_labels: np.ndarray
+    splits: list[str]
+    kinds: list[str]
+    sources: list[str]
+
+
+def gate_negatives_build(*, config: TrainConfig) -> GateSet:
+    """Collect ood images (split by file hash) and synthetic negatives (own seeds)."""
+    arrays, labels, splits, kinds, sources = [], [], [], [], []
+    if config.ood is not None and (config.ood / "metadata.csv").is_file():
+        table = table_read(root=config.ood)
+        rows = [r for r in table.rows if r.get("kind") in OOD_KIND_TO_GATE]
+        arrays.append(
+            arrays_build(
+                paths=[table.root / r["file"] for r in rows],
+                size=config.image_size,
+                desc="ood",
+                cache_dir=config.cache_dir,
+            )
+        )
+        labels += [OOD_KIND_TO_GATE[r["kind"]] for r in rows]
+        splits += [hash_split(key=r["file"]) for r in rows]
+        kinds += [r["kind"] for r in rows]
+        sources += [r.get("source", "") for r in rows]
+    n_val = config.n_synthetic // 4
+    for split, n, seed in (("train", config.n_synthetic, 1000), ("val", n_val, 2000)):
+        neg = negatives_generate(n=n, seed=config.seed + seed)
+        arrays.append(pixels_arrays(pixels=[p for _, p in neg], size=config.image_size))
+        labels += [GATE_LABELS.index("other")] * len(neg)
+        splits += [split] * len(neg)
+        kinds += [k for k, _ in neg]
+        sources += ["synthetic"] * len(neg)
+    size = config.image_size
+    stacked = np.concatenate(arrays) if arrays else np.zeros((0, size, size), np.float32)
+    return GateSet(stacked, np.array(labels, np.int32), splits, kinds, sources)
+
+
+def dataset_make(*, x, y, g, wy, wg, batch_size: int, seed: int, augment: bool):
+    """tf.data pipeline over in-memory arrays: shuffle, batch, augment, prefetch."""
+    import tensorflow as tf
+
+    from training.augment import batch_augment
+
+    ds = tf.data.Dataset.from_tensor_slices((x[..., None], y, g, wy, wg))
+    if augment:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=augment)
+
+    def pack(xb, yb, gb, wyb, wgb):
+        if augment:
+            xb = batch_augment(xb)
+        return xb, {"disease": yb, "gate": gb}, {"disease": wyb, "gate": wgb}
+
+    return ds.map(pack, num_parallel_calls=2).prefetch(2)
+
+
+def _val_score(*, probs: np.ndarray, labels: np.ndarray, sources: list[str]) -> tuple[float, dict]:
+    """Model-selection score: macro AUC plus within-Cohen covid AUC (the shortcut-free part)."""
+    m = metrics_compute(probs=probs, labels=labels, sources=sources)
+    cohen = (m.get("covid_vs_rest_auc_within_source") or {}).get("cohen")
+    score = (m["macro_auc"] or 0.0) + (cohen if cohen is not None else 0.0) * 0.5
+    return score, m
+
+
+def train_run(*, config: TrainConfig) -> ModelCard:
+    """Run the full training recipe; return the written card."""
+    import keras
+    import tensorflow as tf
+
+    from mlcore.classifier import Classifier
+    from training.model import classifier_build
+
+    t_start = time.time()
+    keras.utils.set_random_seed(config.seed)
+    table = table_read(root=config.data)
+    train_t = table_filter(table=table, split="train")
+    val_t = table_filter(table=table, split="val")
+    test_t = table_filter(table=table, split="test")
+    if not train_t.rows or not val_t.rows:
+        raise SystemExit("metadata.csv needs rows with split=train and split=val")
+    size = config.image_size
+
+    def arrays_of(t, desc):
+        return arrays_build(
+            paths=[t.root / r["file"] for r in t.rows], size=size, desc=desc, cache_dir=config.cache_dir
+        )
+
+    x_tr, x_va = arrays_of(train_t, "train"), arrays_of(val_t, "val")
+    x_te = arrays_of(test_t, "test") if test_t.rows else None
+    y_tr = label_indices(labels=train_t.column("label"))
+    y_va = label_indices(labels=val_t.column("label"))
+    s_tr, s_va = train_t.column("source", "all"), val_t.column("source", "all")
+    negs = gate_negatives_build(config=config)
+    neg_tr = np.array([s == "train" for s in negs.splits], bool)
+
+    # Disease loss only on radiographs; gate loss on everything, classes balanced (capped).
+    x_all = np.concatenate([x_tr, negs.arrays[neg_tr]])
+    y_all = np.concatenate([y_tr, np.zeros(neg_tr.sum(), np.int32)])
+    g_all = np.concatenate([np.zeros(len(x_tr), np.int32), negs.gate_labels[neg_tr]])
+    wy_all = np.concatenate(
+        [sample_weights_compute(labels=y_tr, sources=s_tr), np.zeros(neg_tr.sum(), np.float32)]
+    )
+    counts = np.bincount(g_all, minlength=len(GATE_LABELS)).astype(np.float64)
+    gw = np.clip(len(g_all) / (len(GATE_LABELS) * np.maximum(counts, 1)), 0.2, 8.0)
+    wg_all = (gw[g_all] * config.gate_loss_weight).astype(np.float32)
+    train_ds = dataset_make(
+        x=x_all, y=y_all, g=g_all, wy=wy_all, wg=wg_all,
+        batch_size=config.batch_size, seed=config.seed, augment=True,
+    )
+
+    model = classifier_build(input_size=size, width=config.width)
+    steps = max(1, len(x_all) // config.batch_size) * config.epochs
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate * 0.1, steps, warmup_target=config.learning_rate,
+        warmup_steps=max(1, len(x_all) // config.batch_size),
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+        loss={
+            "disease": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "gate": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        },
+    )
+
+    @tf.function(input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)])
+    def logits_of(x):
+        return model(x, training=False)["disease"]
+
+    def val_probs() -> np.ndarray:
+        parts = [logits_of(x_va[i : i + 64, ..., None]).numpy() for i in range(0, len(x_va), 64)]
+        z = np.concatenate(parts)
+        z = z - z.max(axis=1, keepdims=True)
+        return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+
+    history: list[dict[str, Any]] = []
+    best = {"score": -np.inf, "epoch": -1, "weights": None}
+
+    class Selector(keras.callbacks.Callback):
+        """Keep the best weights by validation score; stop after `patience` epochs without gain."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            score, m = _val_score(probs=val_probs(), labels=y_va, sources=s_va)
+            cohen = (m.get("covid_vs_rest_auc_within_source") or {}).get("cohen")
+            row = {
+                "epoch": epoch + 1,
+                "loss": float((logs or {}).get("loss", np.nan)),
+                "val_macro_auc": m["macro_auc"],
+                "val_balanced_accuracy": m["balanced_accuracy"],
+                "val_nll": m["nll"],
+                "val_cohen_covid_auc": cohen,
+                "score": score,
+            }
+            history.append(row)
+            tqdm.write(
+                f"epoch {epoch + 1}: loss {row['loss']:.3f} val macroAUC {m['macro_auc']:.4f} "
+                f"bacc {m['balanced_accuracy']:.3f} nll {m['nll']:.3f} cohenAUC {cohen}"
+            )
+            if score > best["score"]:
+                best.update(score=score, epoch=epoch + 1, weights=self.model.get_weights())
+            elif epoch + 1 - best["epoch"] >= config.patience:
+                self.model.stop_training = True
+
+    epochs_bar = tqdm(total=config.epochs, desc="epochs", unit="ep")
+
+    class Bar(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            epochs_bar.update(1)
+
+    t_fit = time.time()
+    model.fit(train_ds, epochs=config.epochs, verbose=0, callbacks=[Selector(), Bar()])
+    epochs_bar.close()
+    fit_seconds = time.time() - t_fit
+    model.set_weights(best["weights"])
+
+    # Save a fresh, uncompiled copy: the .keras file then carries no optimizer state.
+    infer = classifier_build(input_size=size, width=config.width)
+    infer.set_weights(model.get_weights())
+    config.out.mkdir(parents=True, exist_ok=True)
+    infer.save(config.out / MODEL_FILENAME)
+
+    clf = Classifier(model=infer, temperature=1.0)
+    out_tr = clf.run_chunked(batch=x_tr)
+    out_va = clf.run_chunked(batch=x_va)
+    temperature = temperature_fit(logits=out_va.logits, labels=y_va)
+
+    mean, precision = gaussian_fit(features=out_tr.features)
+    np.savez(config.out / GATE_STATS_FILENAME, mean=mean, precision=precision)
+    d_va = mahalanobis_sq(features=out_va.features, mean=mean, precision=precision)
+    p_front_va = out_va.gate_probabilities[:, 0]
+    thresholds = GateThresholds(
+        frontal_min=float(np.clip(np.quantile(p_front_va, 0.005) * 0.9, 0.02, 0.5)),
+        mahalanobis_max=float(np.quantile(d_va, 0.995) * 1.05),
+    )
+
+    clf_t = Classifier(model=infer, temperature=temperature)
+    evaluation: dict[str, Any] = {}
+    for split, x, t in (("val", x_va, val_t), ("test", x_te, test_t)):
+        if x is None:
+            continue
+        o = clf_t.run_chunked(batch=x)
+        evaluation[split] = metrics_compute(
+            probs=o.probabilities,
+            labels=label_indices(labels=t.column("label")),
+            sources=t.column("source", "all"),
+        )
+        d = mahalanobis_sq(features=o.features, mean=mean, precision=precision)
+        learned_ok = (o.gate_probabilities[:, 0] >= thresholds.frontal_min) & (
+            d <= thresholds.mahalanobis_max
+        )
+        evaluation[split]["gate_learned_accept_rate"] = float(learned_ok.mean())
+    neg_va = np.array([s != "train" for s in negs.splits], bool)
+    if neg_va.any():
+        o = clf_t.run_chunked(batch=negs.arrays[neg_va])
+        d = mahalanobis_sq(features=o.features, mean=mean, precision=precision)
+        refused = (o.gate_probabilities[:, 0] < thresholds.frontal_min) | (
+            d > thresholds.mahalanobis_max
+        )
+        by_kind: dict[str, list[bool]] = {}
+        for k, r in zip(np.array(negs.kinds)[neg_va], refused, strict=True):
+            by_kind.setdefault(str(k), []).append(bool(r))
+        evaluation["gate_heldout_negatives_learned_refuse_rate"] = {
+            "all": float(refused.mean()),
+            "n": int(neg_va.sum()),
+            **{k: float(np.mean(v)) for k, v in by_kind.items()},
+        }
+
+    used_rows = train_t.rows + val_t.rows
+    card = ModelCard(
+        name=config.out.name,
+        version=config.version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M"),
+        labels=list(LABELS),
+        input_size=size,
+        preprocessing=PREPROCESSING_DESCRIPTION,
+        temperature=temperature,
+        gate=thresholds.to_dict(),
+        gate_labels=list(GATE_LABELS),
+        training={
+            "data": str(config.data.resolve()),
+            "split_sha256": rows_hash(rows=used_rows),
+            "n_train": len(train_t.rows),
+            "n_val": len(val_t.rows),
+            "n_gate_negatives_train": int(neg_tr.sum()),
+            "ood": str(config.ood.resolve()) if config.ood else None,
+            "epochs_run": len(history),
+            "best_epoch": best["epoch"],
+            "seed": config.seed,
+            "batch_size": config.batch_size,
+            "learning_rate": config.learning_rate,
+            "width": config.width,
+            "params": int(infer.count_params()),
+            "fit_seconds": round(fit_seconds, 1),
+            "total_seconds": round(time.time() - t_start, 1),
+            "history": history,
+            **config.extra,
+        },
+        evaluation=evaluation,
+        created_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        git_commit=git_commit(),
+    )
+    card_save(card=card, path=config.out / "card.json")
+    return card
