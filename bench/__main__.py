@@ -182,6 +182,7 @@ def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], sav
                             throughput_poll_s=args.throughput_poll_ms / 1000.0,
                         )
                         sec.update(
+                            loadavg_after=list(os.getloadavg()),
                             images_source=source,
                             ran_at=_now(),
                             quick=args.quick,
@@ -208,6 +209,7 @@ def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], sav
                             predictions_before=done_before,
                         )
                         sec.update(
+                            loadavg_after=list(os.getloadavg()),
                             ran_at=_now(),
                             quick=args.quick,
                             section_wall_s=round(time.monotonic() - t0, 1),
@@ -230,7 +232,10 @@ def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], sav
             t0 = time.monotonic()
             sec = history.history_run(studies=args.history_studies, n=args.history_requests)
             sec.update(
-                ran_at=_now(), quick=args.quick, section_wall_s=round(time.monotonic() - t0, 1)
+                loadavg_after=list(os.getloadavg()),
+                ran_at=_now(),
+                quick=args.quick,
+                section_wall_s=round(time.monotonic() - t0, 1),
             )
             results["sections"]["history"] = sec
             save()
@@ -261,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             _log(f"{name} failed: {exc}")
             failures.append(name)
             continue
-        sec.update(ran_at=_now(), quick=args.quick)
+        sec.update(loadavg_after=list(os.getloadavg()), ran_at=_now(), quick=args.quick)
         results["sections"][name] = sec
         save()
     try:

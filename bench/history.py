@@ -277,6 +277,82 @@ def history_measure(*, n: int) -> dict[str, Any]:
     return out
 
 
+def page_profile(*, client: Any, url: str, top: int = 30) -> str:
+    """Return cProfile's top functions (cumulative) over 5 GETs of `url` (Python-side cost)."""
+    import cProfile
+    import io
+    import pstats
+
+    client.get(url)
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(5):
+        client.get(url)
+    prof.disable()
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf).strip_dirs()
+    stats.sort_stats("tottime").print_stats(20)
+    stats.sort_stats("cumulative").print_stats(top)
+    return buf.getvalue()
+
+
+# Candidate indexes tried in the throwaway bench database only (never in screening/migrations):
+# each is created, the cases it targets re-timed, and dropped again.
+INDEX_TRIALS = {
+    "prediction_current_label_image": (
+        "CREATE INDEX bench_trial_pred_label ON screening_prediction (label, image_id) "
+        "WHERE is_current",
+        "DROP INDEX IF EXISTS bench_trial_pred_label",
+        ("web_reviewer_label_covid", "web_clinician_label_covid", "api_reviewer_label_covid"),
+    ),
+    "study_created": (
+        "CREATE INDEX bench_trial_study_created ON screening_study (created DESC, id)",
+        "DROP INDEX IF EXISTS bench_trial_study_created",
+        ("web_reviewer", "api_reviewer", "web_reviewer_deep_page"),
+    ),
+}
+
+
+def index_trials_run(*, cases: dict[str, Any], n: int) -> dict[str, Any]:
+    """Time the targeted cases with each candidate index present; return before/after p50/p95."""
+    from django.db import connection
+    from django.test import Client
+
+    from portal.accounts.models import User
+
+    clients = {}
+    for role, username in (("reviewer", "bench-reviewer"), ("clinician", "bench-clinician")):
+        clients[role] = Client()
+        clients[role].force_login(User.objects.get(username=username))
+    out = {}
+    for name, (create, drop, targets) in INDEX_TRIALS.items():
+        with connection.cursor() as cur:
+            cur.execute(create)
+            cur.execute("ANALYZE screening_prediction")
+            cur.execute("ANALYZE screening_study")
+        try:
+            trial = {"sql": create, "cases": {}}
+            for case in targets:
+                before = cases.get(case)
+                if not before or before.get("status") != 200:
+                    continue
+                role = "clinician" if "clinician" in case else "reviewer"
+                after = page_measure(client=clients[role], url=before["url"], n=n)
+                slow = before["slowest_queries"][0]["sql"] if before["slowest_queries"] else None
+                trial["cases"][case] = {
+                    "before_ms": {k: before["ms"][k] for k in ("p50", "p95")},
+                    "after_ms": {k: after["ms"][k] for k in ("p50", "p95")},
+                    "slowest_query_ms_before": (before["slowest_queries"] or [{}])[0].get("ms"),
+                    "slowest_query_ms_after": (after["slowest_queries"] or [{}])[0].get("ms"),
+                    "plan_after": _explain(sql=slow) if slow else None,
+                }
+            out[name] = trial
+        finally:
+            with connection.cursor() as cur:
+                cur.execute(drop)
+    return out
+
+
 def history_explain(*, cases: dict[str, Any]) -> dict[str, str]:
     """EXPLAIN ANALYZE the slowest query of every case over the target; return the plans."""
     plans = {}
@@ -302,10 +378,20 @@ def _worst(*, cases: dict[str, Any], prefix: str) -> float | None:
     return max(p95) if p95 else None
 
 
-def history_run(*, studies: int, n: int) -> dict[str, Any]:
-    """Seed, measure, explain; return the section's figures (Django already set up)."""
+def history_run(*, studies: int, n: int, trials: bool = True) -> dict[str, Any]:
+    """Seed, measure, profile, explain, try indexes; return the figures (Django set up)."""
+    from django.test import Client
+
+    from portal.accounts.models import User
+
     seeded = history_seed(studies=studies)
     cases = history_measure(n=n)
+    client = Client()
+    client.force_login(User.objects.get(username="bench-reviewer"))
+    profiles = {
+        "web_reviewer": page_profile(client=client, url="/studies/"),
+        "api_reviewer": page_profile(client=client, url="/api/v1/studies/"),
+    }
     web = _worst(cases=cases, prefix="web_")
     api = _worst(cases=cases, prefix="api_")
     return {
@@ -315,4 +401,6 @@ def history_run(*, studies: int, n: int) -> dict[str, Any]:
         "web_ms_p95_worst": web,
         "api_ms_p95_worst": api,
         "explain": history_explain(cases=cases),
+        "profiles": profiles,
+        "index_trials": index_trials_run(cases=cases, n=max(10, n // 2)) if trials else {},
     }

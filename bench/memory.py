@@ -18,8 +18,19 @@ GROWTH_ALLOWED_MB = 64.0
 GROWTH_ALLOWED_FRACTION = 0.05
 
 
+def predictions_final_count(*, fallback: int) -> int:
+    """Count final predictions in the bench database (every one the worker has finished)."""
+    try:
+        from screening.models import Prediction
+
+        return Prediction.objects.filter(status__in=Prediction.FINAL_STATUSES).count()
+    except Exception:
+        return fallback
+
+
 def rss_sample(*, stack: Stack, predictions: int) -> dict[str, Any]:
     """Read RSS/HWM of the web master, web workers, Celery main and Celery children."""
+    predictions = predictions_final_count(fallback=predictions)
 
     def group(pids: list[int]) -> dict[str, dict[str, float]]:
         return {str(pid): r for pid in pids if (r := rss_read(pid=pid)) is not None}
@@ -60,13 +71,14 @@ def memory_run(
         errors += len(errs)
         samples.append(rss_sample(stack=stack, predictions=done))
 
+    done = samples[-1]["predictions"]
     first, last = samples[1] if len(samples) > 1 else samples[0], samples[-1]
     child_first = _max(first["celery_children"], "rss_mb")
     child_last = _max(last["celery_children"], "rss_mb")
     growth = child_last - child_first
     allowed = max(GROWTH_ALLOWED_MB, GROWTH_ALLOWED_FRACTION * child_first)
     return {
-        "predictions": done - predictions_before,
+        "predictions": len(images) - errors,
         "predictions_total": done,
         "errors": errors,
         "every": every,

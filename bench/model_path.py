@@ -57,7 +57,7 @@ def stages_measure(
     per_stage: dict[str, list[float]] = {s: [] for s in STAGES}
     full, wall, other_keys = [], [], set()
     accepted = rejected = failed = 0
-    for name, data in images:
+    for name, data in images[warmup:]:
         t0 = time.perf_counter()
         try:
             result = screener.screen(data=data, filename=name)
@@ -126,7 +126,9 @@ def profile_capture(*, screener: Any, images: list[tuple[str, bytes]], top: int 
             continue
     prof.disable()
     buf = io.StringIO()
-    pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("cumulative").print_stats(top)
+    stats = pstats.Stats(prof, stream=buf).strip_dirs()
+    stats.sort_stats("tottime").print_stats(20)
+    stats.sort_stats("cumulative").print_stats(top)
     return buf.getvalue()
 
 

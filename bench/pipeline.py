@@ -246,6 +246,64 @@ def server_breakdown(*, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def requests_profile(*, images: list[tuple[str, bytes]], top: int = 25) -> dict[str, Any]:
+    """Time and cProfile the submit and poll requests in-process (Django test Client).
+
+    Server-side cost without the network or gunicorn: what each request costs a web worker.
+    Needs Django set up on the bench database; the submitted studies go to the bench queue.
+    """
+    import cProfile
+    import io
+    import pstats
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    from portal.accounts.models import User
+
+    client = Client()
+    client.force_login(User.objects.get(username="bench-clinician"))
+
+    def submit(name: str, data: bytes) -> str:
+        mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        upload = SimpleUploadedFile(name, data, content_type=mime)
+        resp = client.post(f"{API}/studies/", {"images": [upload], "reference": "bench profile"})
+        if resp.status_code not in (200, 201, 202):
+            raise ApiError(f"in-process submit failed: {resp.status_code}")
+        return str(resp.json()["id"])
+
+    def report(prof: cProfile.Profile) -> str:
+        buf = io.StringIO()
+        stats = pstats.Stats(prof, stream=buf).strip_dirs()
+        stats.sort_stats("tottime").print_stats(15)
+        stats.sort_stats("cumulative").print_stats(top)
+        return buf.getvalue()
+
+    submit(*images[0])  # warm
+    submit_ms, poll_ms, ids = [], [], []
+    prof = cProfile.Profile()
+    for name, data in images[1:]:
+        t0 = time.perf_counter()
+        prof.enable()
+        ids.append(submit(name, data))
+        prof.disable()
+        submit_ms.append((time.perf_counter() - t0) * 1000.0)
+    submit_report = report(prof)
+    prof = cProfile.Profile()
+    for study_id in ids * 3:
+        t0 = time.perf_counter()
+        prof.enable()
+        client.get(f"{API}/studies/{study_id}/")
+        prof.disable()
+        poll_ms.append((time.perf_counter() - t0) * 1000.0)
+    return {
+        "submit_server_ms": percentiles_summarise(values=submit_ms),
+        "poll_server_ms": percentiles_summarise(values=poll_ms),
+        "submit_profile": submit_report,
+        "poll_profile": report(prof),
+    }
+
+
 def pipeline_run(
     *,
     stack: Stack,
@@ -313,6 +371,10 @@ def pipeline_run(
         },
     }
     if breakdown:
+        try:
+            out["in_process"] = requests_profile(images=images[:6])
+        except Exception as exc:
+            out["in_process_error"] = repr(exc)[:300]
         try:
             out["low_load"]["breakdown"] = server_breakdown(rows=lat_rows)
             out["sustained"]["breakdown"] = server_breakdown(rows=thr_rows)

@@ -222,6 +222,8 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
         sec = where[t.key.split("_")[0]]
         meta = sections.get(sec) or {}
         ran = f"{meta.get('ran_at', '-')}{' (quick)' if meta.get('quick') else ''}"
+        if meta.get("loadavg_after"):
+            ran += f", load {meta['loadavg_after'][0]:.1f}"
         value = summary.get(t.key)
         unit = f" {t.unit}" if t.unit and value is not None and t.kind != "true" else ""
         lines.append(
@@ -287,8 +289,12 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
             f"| **total** | {_fmt(_get(base, 'total_ms', 'p50'))} | "
             f"{_fmt(_get(base, 'total_ms', 'p95'))} |",
             "",
-            f"Speedup (baseline p50 / our full p50): "
-            f"**{_fmt(summary.get('speedup_vs_baseline'))}x**.",
+            "Speedup (baseline p50 / our full p50): "
+            + (
+                f"**{_fmt(summary.get('speedup_vs_baseline'))}x**."
+                if summary.get("speedup_vs_baseline")
+                else "not computed (the model section has not run)."
+            ),
         ]
 
     pipe = sections.get("pipeline")
@@ -320,6 +326,25 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
             "",
             *_breakdown_table(sus.get("breakdown")),
         ]
+        inproc = pipe.get("in_process") or {}
+        if inproc:
+            lines += [
+                "",
+                f"In-process (Django test Client, no gunicorn/network): submit request "
+                f"p50 {_fmt(_get(inproc, 'submit_server_ms', 'p50'))} ms, poll request "
+                f"(study detail) p50 {_fmt(_get(inproc, 'poll_server_ms', 'p50'))} ms.",
+            ]
+            for key in ("submit_profile", "poll_profile"):
+                if inproc.get(key):
+                    lines += [
+                        "",
+                        f"<details><summary>cProfile: {key}</summary>",
+                        "",
+                        "```",
+                        inproc[key].strip()[:7000],
+                        "```",
+                        "</details>",
+                    ]
         if pipe.get("breakdown_error"):
             lines.append(f"\nBreakdown unavailable: `{pipe['breakdown_error']}`")
 
@@ -351,6 +376,32 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
         for kind, v in (_get(hist, "cases", "n_plus_one_check") or {}).items():
             detail = ", ".join(f"{k} = {x}" for k, x in v.items() if k != "n_plus_one")
             lines.append(f"\n- N+1 check ({kind}): {detail}; N+1: {_fmt(v.get('n_plus_one'))}.")
+        for name, trial in (hist.get("index_trials") or {}).items():
+            lines += [
+                "",
+                f"Index trial `{name}` (bench database only): `{trial['sql']}`",
+                "",
+                "| case | p50 before | p50 after | p95 before | p95 after | slowest SQL "
+                "before -> after ms |",
+                "| --- | ---: | ---: | ---: | ---: | ---: |",
+            ]
+            for case, r in trial["cases"].items():
+                lines.append(
+                    f"| {case} | {_fmt(r['before_ms']['p50'])} | {_fmt(r['after_ms']['p50'])} | "
+                    f"{_fmt(r['before_ms']['p95'])} | {_fmt(r['after_ms']['p95'])} | "
+                    f"{_fmt(r['slowest_query_ms_before'])} -> "
+                    f"{_fmt(r['slowest_query_ms_after'])} |"
+                )
+        for name, prof in (hist.get("profiles") or {}).items():
+            lines += [
+                "",
+                f"<details><summary>cProfile, 5 x {name}</summary>",
+                "",
+                "```",
+                prof.strip()[:6000],
+                "```",
+                "</details>",
+            ]
         for name, plan in (hist.get("explain") or {}).items():
             lines += [
                 "",

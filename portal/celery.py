@@ -13,6 +13,10 @@ app = Celery("cxrscreen")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# A prefork child loads TensorFlow and the model before it reports ready, which takes far
+# longer than Celery's 4 s default: without this, replacement children are killed in a loop.
+app.conf.worker_proc_alive_timeout = 300.0
+
 # Stuck predictions (broker down at submit time, a worker killed mid-task) are sent again.
 app.conf.beat_schedule = {
     "predictions-sweep": {"task": "screening.predictions_sweep", "schedule": 60.0},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS
 
 from screening.models import Label, Review
 
@@ -63,3 +64,41 @@ class ReviewForm(forms.Form):
     note = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=2000
     )
+
+
+FILTER_LABELS = {
+    "label": "Label",
+    "status": "Status",
+    "reviewed": "Reviewed",
+    "created_after": "Submitted from",
+    "created_before": "Submitted before",
+    "reference": "Reference contains",
+}
+
+
+def filter_form_dress(*, form: forms.Form) -> forms.Form:
+    """Give the case-history FilterSet's form plain labels, "Any" choices and date inputs."""
+    fields = form.fields
+    for name, label in FILTER_LABELS.items():
+        if name in fields:
+            fields[name].label = label
+    for name in ("label", "status"):
+        if name in fields:
+            fields[name].widget.choices = [("", "Any"), *list(fields[name].choices)[1:]]
+    for name in ("created_after", "created_before"):
+        if name in fields:
+            fields[name].widget.input_type = "date"
+    if "reviewed" in fields:
+        fields["reviewed"].widget.choices = [("unknown", "Any"), ("true", "Yes"), ("false", "No")]
+    if "reference" in fields:
+        fields["reference"].widget.input_type = "search"
+    return form
+
+
+def form_error_messages(*, form: forms.Form) -> list[str]:
+    """Return the form's errors as sentences, field errors prefixed with the field's label."""
+    messages = [str(error) for error in form.non_field_errors()]
+    for name, errors in form.errors.items():
+        if name != NON_FIELD_ERRORS:
+            messages += [f"{form[name].label}: {error}" for error in errors]
+    return messages

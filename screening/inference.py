@@ -51,10 +51,11 @@ def screener_preload(**_: Any) -> None:
     except ModelUnavailableError as exc:
         logger.error("The model is unavailable: %s", exc)
         return
+    card = getattr(screener, "card", None)
     logger.info(
         "Model %s %s loaded",
-        getattr(screener, "model_name", "?"),
-        getattr(screener, "model_version", "?"),
+        getattr(card, "name", "?"),
+        getattr(card, "version", "?"),
     )
 
 

@@ -174,6 +174,7 @@ class _Checked:
     height: int
     thumbnail: bytes
     dicom_attributes: dict
+    identifiers: frozenset[str] = frozenset()
 
 
 def _upload_read(*, upload: Any, name: str, limit: int) -> bytes:
@@ -226,9 +227,11 @@ def _upload_check(*, upload: Any) -> _Checked:
             min_side=getattr(settings, "CXR_MIN_SIDE", MIN_SIDE_DEFAULT),
         )
         attributes: dict = {}
+        identifiers: frozenset[str] = frozenset()
         if decoded.format == "dicom":
             from mlcore.deid import dicom_deidentify
 
+            identifiers = _dicom_identifiers(data=data)
             # Only the de-identified file is ever written anywhere.
             deidentified = dicom_deidentify(data=data)
             data, attributes = deidentified.data, dict(deidentified.attributes)
@@ -243,7 +246,31 @@ def _upload_check(*, upload: Any) -> _Checked:
         height=int(decoded.height),
         thumbnail=thumbnail,
         dicom_attributes=attributes,
+        identifiers=identifiers,
     )
+
+
+DICOM_IDENTIFIER_KEYWORDS = ("PatientID", "AccessionNumber", "PatientName", "OtherPatientIDs")
+
+
+def _dicom_identifiers(*, data: bytes) -> frozenset[str]:
+    """Return the file's patient identifiers (lower case), to keep them out of the reference."""
+    from io import BytesIO
+
+    from pydicom import dcmread
+
+    try:
+        ds = dcmread(BytesIO(data), stop_before_pixels=True, force=True)
+        values = [ds.get(keyword) for keyword in DICOM_IDENTIFIER_KEYWORDS]
+    except Exception:  # decoding already succeeded; identifiers are a best-effort check
+        return frozenset()
+    found = set()
+    for value in values:
+        for item in value if isinstance(value, list | tuple) else [value]:
+            text = str(item or "").strip().lower()
+            if text:
+                found.add(text)
+    return frozenset(found)
 
 
 def reference_clean(*, reference: str) -> str:
@@ -276,6 +303,14 @@ def study_submit(
         )
     reference = reference_clean(reference=reference) or reference_generate()
     checked = [_upload_check(upload=upload) for upload in files]
+    for item in checked:
+        if reference.lower() in item.identifiers:
+            raise SubmissionError(
+                f'The reference is a patient identifier from "{item.name}": '
+                "use a pseudonymous reference, or leave it empty.",
+                code="identifying_reference",
+                filename=item.name,
+            )
 
     model_name, model_version = model_name_configured(), model_version_configured()
     stored: list[str] = []

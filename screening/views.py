@@ -27,7 +27,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from screening import selectors, services
 from screening.filters import StudyFilter
-from screening.forms import ACCEPTED_EXTENSIONS, ACCEPTED_TYPES, ReviewForm, StudySubmitForm
+from screening.forms import (
+    ACCEPTED_EXTENSIONS,
+    ACCEPTED_TYPES,
+    ReviewForm,
+    StudySubmitForm,
+    filter_form_dress,
+    form_error_messages,
+)
 from screening.models import Image, Label, Prediction, Review, Study
 from screening.permissions import user_may_review
 
@@ -94,7 +101,7 @@ def _probability_bars(prediction: Prediction | None) -> list[dict]:
 
 def _status_summary(cards: list[dict]) -> tuple[bool, str]:
     statuses = [c["prediction"].status if c["prediction"] else "" for c in cards]
-    final = bool(statuses) and all(s in Prediction.FINAL_STATUSES for s in statuses)
+    final = all(s in Prediction.FINAL_STATUSES for s in statuses)
     return final, ",".join(f"{c['image'].pk}:{s}" for c, s in zip(cards, statuses, strict=True))
 
 
@@ -115,7 +122,6 @@ def _file_response(*, field: FieldFile, content_type: str, filename: str) -> Fil
     except (FileNotFoundError, OSError) as exc:
         raise Http404("No such file.") from exc
     response = FileResponse(handle, content_type=content_type, filename=filename)
-    response["Content-Disposition"] = f'inline; filename="{filename}"'
     response["Cache-Control"] = "private, max-age=300"
     return response
 
@@ -132,25 +138,7 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
 def _study_filterset(request: HttpRequest) -> StudyFilter:
     queryset = selectors.study_list_for(user=request.user)
     filterset = StudyFilter(request.GET or None, queryset=queryset, request=request)
-    fields = filterset.form.fields
-    labels = {
-        "label": "Label", "status": "Status", "reviewed": "Reviewed",
-        "created_after": "Submitted from", "created_before": "Submitted before",
-        "reference": "Reference contains",
-    }  # fmt: skip
-    for name, label in labels.items():
-        if name in fields:
-            fields[name].label = label
-    for name in ("label", "status"):
-        if name in fields:
-            fields[name].widget.choices = [("", "Any"), *list(fields[name].choices)[1:]]
-    for name in ("created_after", "created_before"):
-        if name in fields:
-            fields[name].widget.input_type = "date"
-    if "reviewed" in fields:
-        fields["reviewed"].widget.choices = [("unknown", "Any"), ("true", "Yes"), ("false", "No")]
-    if "reference" in fields:
-        fields["reference"].widget.input_type = "search"
+    filter_form_dress(form=filterset.form)
     return filterset
 
 
@@ -181,10 +169,7 @@ def study_create(request: HttpRequest) -> HttpResponse:
                 return redirect(url)
         status = 400
         if _wants_json(request):
-            errors = [str(e) for e in form.non_field_errors()]
-            errors += [f"{form[name].label}: {e}" for name in form.errors if name != "__all__"
-                       for e in form.errors[name]]  # fmt: skip
-            return JsonResponse({"errors": errors}, status=400)
+            return JsonResponse({"errors": form_error_messages(form=form)}, status=400)
     context = {
         "form": form,
         "max_bytes": settings.CXR_MAX_UPLOAD_BYTES,
@@ -274,13 +259,12 @@ def history(request: HttpRequest) -> HttpResponse:
     paginator = Paginator(filterset.qs, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     may_review = user_may_review(user=request.user)
-    rows = [
-        {
-            "study": study,
-            "cards": _image_cards(images=study.images.all(), user=request.user, may_review=False),
-        }
-        for study in page.object_list
-    ]
+    rows = []
+    for study in page.object_list:
+        cards = _image_cards(images=study.images.all(), user=request.user, may_review=False)
+        rows.append(
+            {"study": study, "cards": cards, "reviews": sum(len(c["reviews"]) for c in cards)}
+        )
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("format", None)

@@ -10,6 +10,10 @@ import keras
 from keras import layers
 
 # (filters, stride) per separable block; stride-16 trunk so Grad-CAM is 12x12 at 192 px.
+# Fast-moving BN statistics: with ~60 steps per epoch the default 0.99 lags for many epochs
+# and the eval-mode network then gives the same answer for every input.
+BN_MOMENTUM = 0.9
+
 # Early downsampling keeps batch-1 CPU latency under ~10 ms.
 BLOCKS = (
     (48, 2),
@@ -34,10 +38,10 @@ def _sep_block(x, *, filters: int, stride: int, name: str):
         depthwise_initializer="he_normal",
         name=f"{name}_dw",
     )(x)
-    y = layers.BatchNormalization(name=f"{name}_dw_bn")(y)
+    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_dw_bn")(y)
     y = layers.ReLU(name=f"{name}_dw_relu")(y)
     y = layers.Conv2D(filters, 1, use_bias=False, kernel_initializer="he_normal", name=f"{name}_pw")(y)
-    y = layers.BatchNormalization(name=f"{name}_pw_bn")(y)
+    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_pw_bn")(y)
     if stride == 1 and x.shape[-1] == filters:
         y = layers.Add(name=f"{name}_add")([x, y])
     return layers.ReLU(name=f"{name}_relu")(y)
@@ -51,7 +55,7 @@ def classifier_build(
     x = layers.Conv2D(
         max(8, int(24 * width)), 3, strides=2, padding="same", use_bias=False, name="stem"
     )(inp)
-    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
     for i, (filters, stride) in enumerate(BLOCKS):
         x = _sep_block(x, filters=max(8, int(filters * width)), stride=stride, name=f"b{i}")

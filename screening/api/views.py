@@ -50,6 +50,17 @@ class StudyPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def get_paginated_response(self, data) -> Response:
+        response = super().get_paginated_response(data)
+        response.data["disclaimer"] = settings.CXR_DISCLAIMER
+        return response
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        paginated = super().get_paginated_response_schema(schema)
+        paginated["properties"]["disclaimer"] = {"type": "string"}
+        paginated["required"] = [*paginated.get("required", []), "disclaimer"]
+        return paginated
+
 
 class TokenObtainApi(APIView):
     """Exchange a username and password for an API token."""

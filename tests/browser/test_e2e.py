@@ -32,34 +32,36 @@ FINAL_TIMEOUT_MS = 300_000  # the worker loads TensorFlow and the model first
 STUDY_URL = re.compile(r"/studies/[0-9a-f-]{36}/$")
 
 
-def radiographs() -> list[np.ndarray]:
-    """Return two frontal radiographs as [0, 1] arrays: real test-split images when present."""
+def real_radiograph() -> np.ndarray | None:
+    """Return a frontal test-split radiograph from the shared data set as a [0, 1] array."""
     metadata = SHARED_DATA / "cxr" / "metadata.csv"
-    if metadata.exists():
-        with metadata.open(newline="") as handle:
-            rows = [r for r in csv.DictReader(handle) if r["split"] == "test"]
-        picks = [next(r for r in rows if r["label"] == label) for label in ("normal", "pneumonia")]
-        arrays = []
-        for row in picks:
-            with PILImage.open(SHARED_DATA / "cxr" / row["file"]) as img:
-                arrays.append(np.asarray(img.convert("L"), dtype=np.float32) / 255.0)
-        return arrays
-    from mlcore.synthetic import chest_like_array
-
-    return [chest_like_array(size=(320, 320), seed=seed) for seed in (1, 2)]
+    if not metadata.exists():
+        return None
+    with metadata.open(newline="") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["split"] == "test")
+    with PILImage.open(SHARED_DATA / "cxr" / row["file"]) as img:
+        return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
 
 
 def upload_files() -> list[dict]:
-    from mlcore.synthetic import dicom_bytes
+    """A JPEG of a real radiograph and a DICOM of a synthetic chest.
 
-    first, second = radiographs()
+    The shipped model accepts the real one; the tiny fixture model, trained on synthetic chests
+    only, refuses it at the gate and accepts the synthetic one: either way one image is done.
+    """
+    from mlcore.synthetic import chest_like_array, dicom_bytes
+
+    real = real_radiograph()
+    if real is None:
+        real = chest_like_array(size=(300, 340), seed=1)
     jpeg = BytesIO()
-    PILImage.fromarray((first * 255).round().astype(np.uint8), mode="L").save(
+    PILImage.fromarray((real * 255).round().astype(np.uint8), mode="L").save(
         jpeg, format="JPEG", quality=92
     )
+    synthetic = dicom_bytes(pixels=chest_like_array(size=(320, 320), seed=2))
     return [
         {"name": "frontal.jpg", "mimeType": "image/jpeg", "buffer": jpeg.getvalue()},
-        {"name": "frontal.dcm", "mimeType": "application/dicom", "buffer": dicom_bytes(pixels=second)},
+        {"name": "frontal.dcm", "mimeType": "application/dicom", "buffer": synthetic},
     ]
 
 
@@ -79,6 +81,11 @@ def console_check(message, problems: list[str]) -> None:
         problems.append(f"console {message.type}: {message.text} {message.location}")
 
 
+def frame_navigated(page, frame, navigations: list[str]) -> None:
+    if frame == page.main_frame:
+        navigations.append(frame.url)
+
+
 def worker_log_tail(path: Path, lines: int = 60) -> str:
     if not path.exists():
         return "(no worker log)"
@@ -90,6 +97,7 @@ def test_submit_watch_status_heatmap_and_isolation(
 ):
     UserFactory(username="e2e-alice", role="clinician")
     UserFactory(username="e2e-bob", role="clinician")
+    UserFactory(username="e2e-rita", role="reviewer")
     base = live_server.url
 
     page = new_page()
@@ -110,7 +118,7 @@ def test_submit_watch_status_heatmap_and_isolation(
 
     # Queued until a worker exists: nothing can be final yet.
     navigations: list[str] = []
-    page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)  # fmt: skip
+    page.on("framenavigated", lambda frame: frame_navigated(page, frame, navigations))
     page.evaluate("window.__e2eMarker = 'same-document'")
     assert page.get_by_test_id("study-status-text").inner_text().strip() == "Processing"
     before = page.get_by_test_id("image-status").all_inner_texts()
@@ -127,7 +135,10 @@ def test_submit_watch_status_heatmap_and_isolation(
         except Exception as exc:  # show what the worker did
             raise AssertionError(f"study never became final\n{worker_log_tail(log_path)}") from exc
     after = page.get_by_test_id("image-status").all_inner_texts()
-    assert len(after) == 2 and set(after) <= {"done", "rejected"}, (after, worker_log_tail(log_path))
+    assert len(after) == 2 and set(after) <= {"done", "rejected"}, (
+        after,
+        worker_log_tail(log_path),
+    )
     assert page.get_by_test_id("study-status-text").inner_text().strip() == "Done"
     assert page.evaluate("window.__e2eMarker") == "same-document"  # never reloaded
     assert navigations == []
@@ -135,6 +146,8 @@ def test_submit_watch_status_heatmap_and_isolation(
 
     # The heatmap overlay loads and its controls work from the keyboard.
     assert "done" in after, f"no image was accepted by the gate: {after}"
+    for refused in page.locator("[data-testid=image-card][data-status=rejected]").all():
+        expect(refused.locator(".notice.refused")).to_contain_text("Refused by the input gate")
     heatmaps = page.locator("img[data-testid=heatmap]")
     assert heatmaps.count() == after.count("done")
     page.wait_for_function(
@@ -142,7 +155,8 @@ def test_submit_watch_status_heatmap_and_isolation(
         ".every(img => img.complete && img.naturalWidth > 0)"
     )
     page.wait_for_function(
-        "() => [...document.querySelectorAll('img.base')].every(i => i.complete && i.naturalWidth > 0)"
+        "() => [...document.querySelectorAll('img.base')]"
+        ".every(img => img.complete && img.naturalWidth > 0)"
     )
     card = page.locator("[data-testid=image-card][data-status=done]").first
     assert card.get_by_test_id("label").inner_text().strip()
@@ -173,6 +187,26 @@ def test_submit_watch_status_heatmap_and_isolation(
     assert other.goto(f"{base}{thumbnail_url}").status == 404
     other.goto(f"{base}/studies/")
     assert "e2e-case-1" not in other.content()
+
+    # A reviewer disagrees through the htmx form: the error, then the review, appear in place.
+    reviewer = new_page()
+    log_in(reviewer, base, "e2e-rita")
+    reviewer.get_by_role("link", name="Review queue").click()
+    expect(reviewer.get_by_test_id("queue-item")).to_have_count(after.count("done"))
+    reviewer.screenshot(path=str(screenshot_dir / "review-queue.png"), full_page=True)
+    reviewer.goto(study_url)
+    reviewer.evaluate("window.__e2eMarker = 'same-document'")
+    card = reviewer.locator("[data-testid=image-card][data-status=done]").first
+    predicted = card.get_by_test_id("label").get_attribute("data-label")
+    card.get_by_label("Disagree", exact=True).check()
+    card.get_by_role("button", name="Save review").click()
+    expect(card.locator(".review-block [role=alert]")).to_contain_text("disagree")
+    card.get_by_label("Correct label").select_option("covid" if predicted != "covid" else "normal")
+    card.get_by_label("Note").fill("e2e: looks different to me")
+    card.get_by_role("button", name="Save review").click()
+    expect(card.get_by_test_id("reviews")).to_contain_text("e2e-rita")
+    expect(card.get_by_test_id("reviews")).to_contain_text("e2e: looks different to me")
+    assert reviewer.evaluate("window.__e2eMarker") == "same-document"
 
 
 def noise_png(*, side: int) -> bytes:
@@ -220,7 +254,13 @@ def test_upload_form_checks_errors_and_progress(live_server, new_page, settings,
     expect(page.locator("#file-list li")).to_have_count(0)
     page.set_input_files(
         "#id_files",
-        files=[{"name": "broken.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\n" + b"x" * 200}],  # fmt: skip
+        files=[
+            {
+                "name": "broken.png",
+                "mimeType": "image/png",
+                "buffer": b"\x89PNG\r\n\x1a\n" + b"x" * 200,
+            }
+        ],
     )
     page.get_by_role("button", name="Submit study").click()
     expect(errors).to_contain_text("broken.png")
@@ -230,7 +270,8 @@ def test_upload_form_checks_errors_and_progress(live_server, new_page, settings,
     # A real upload over a slow link: the progress bar moves, then the study page opens.
     page.locator("#file-list button[data-remove]").first.click()
     page.set_input_files(
-        "#id_files", files=[{"name": "big.png", "mimeType": "image/png", "buffer": noise_png(side=1200)}]
+        "#id_files",
+        files=[{"name": "big.png", "mimeType": "image/png", "buffer": noise_png(side=1200)}],
     )
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")

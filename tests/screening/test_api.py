@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from screening.models import AuditEvent, Prediction, Review, Study
 from screening.services import prediction_execute
 from tests.factories import PASSWORD
-from tests.screening.conftest import FakeResult, png_upload, upload
+from tests.screening.conftest import FakeResult, dicom_data, png_upload, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -167,6 +167,34 @@ def test_submit_missing_or_wrong_input_is_400(clinician, enqueued, data, fmt):
     response = client_for(clinician).post("/api/v1/studies/", data, format=fmt)
     assert response.status_code == 400
     assert response.json()["detail"] and response.json()["disclaimer"] == DISCLAIMER
+
+
+def test_submit_too_many_files_in_request_is_400(clinician, enqueued, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    response = client_for(clinician).post(
+        "/api/v1/studies/", {"images": [png_upload(seed=i) for i in range(3)]}, format="multipart"
+    )
+    assert response.status_code == 400
+    assert response.json()["disclaimer"] == DISCLAIMER
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 50
+    settings.CXR_MAX_FILES_PER_STUDY = 2
+    response = client_for(clinician).post(
+        "/api/v1/studies/", {"images": [png_upload(seed=i) for i in range(3)]}, format="multipart"
+    )
+    assert response.status_code == 400 and response.json()["code"] == "too_many_files"
+    assert not Study.objects.exists()
+
+
+def test_submit_dicom_via_api(clinician, enqueued):
+    data = dicom_data(patient={"PatientName": "Doe^Jane", "PatientID": "MRN-777"})
+    response = client_for(clinician).post(
+        "/api/v1/studies/", {"images": [upload("x.dcm", data, "application/dicom")]},
+        format="multipart",
+    )  # fmt: skip
+    assert response.status_code == 201
+    body = response.json()
+    assert body["images"][0]["format"] == "dicom"
+    assert body["reference"].startswith("CXR-") and "MRN-777" not in body["reference"]
 
 
 def test_submit_malformed_json_is_400(clinician):

@@ -165,6 +165,17 @@ def test_submit_deidentifies_dicom_before_storing(clinician, enqueued):
     assert study.reference.startswith("CXR-")
 
 
+@pytest.mark.parametrize("reference", ["PID-12345", "acc-999", "Doe^Jane"])
+def test_submit_refuses_patient_identifier_as_reference(clinician, enqueued, reference):
+    data = dicom_data(
+        patient={"PatientName": "Doe^Jane", "PatientID": "PID-12345", "AccessionNumber": "ACC-999"}
+    )
+    with pytest.raises(SubmissionError) as info:
+        study_submit(owner=clinician, files=[upload("x.dcm", data)], reference=reference)
+    assert info.value.code == "identifying_reference" and "x.dcm" in info.value.message
+    assert not Study.objects.exists()
+
+
 def test_submit_name_is_never_a_path(clinician, enqueued):
     study = study_submit(owner=clinician, files=[png_upload("../../etc/\u202epasswd\x07.png")])
     image = study.images.get()
@@ -373,3 +384,20 @@ def test_study_status_refresh(submit):
 def test_submit_uses_configured_model_name(submit):
     prediction = Prediction.objects.get(image__study=submit())
     assert prediction.model_name == "custom-model"
+
+
+def test_deleting_a_study_removes_its_files(
+    submit, fake_screener, django_capture_on_commit_callbacks
+):
+    import screening.signals  # noqa: F401  (ScreeningConfig.ready imports it in the app)
+
+    study = submit()
+    prediction = Prediction.objects.get(image__study=study)
+    prediction_execute(prediction_id=prediction.id)
+    prediction.refresh_from_db()
+    image = study.images.get()
+    names = [image.file.name, image.thumbnail.name, prediction.heatmap.name]
+    assert all(default_storage.exists(n) for n in names)
+    with django_capture_on_commit_callbacks(execute=True):
+        study.delete()
+    assert not any(default_storage.exists(n) for n in names)

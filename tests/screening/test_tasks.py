@@ -102,7 +102,10 @@ def test_screener_error_is_remembered(monkeypatch):
 
 
 def _fixture_model_env() -> dict[str, str]:
-    """Point the worker at the tiny fixture model when there is one, else the shipped model."""
+    """Use the configured model, else the tiny fixture model, else the shipped one."""
+    configured = os.environ.get("CXR_WEIGHTS_DIR"), os.environ.get("CXR_MODEL_NAME")
+    if all(configured) and (Path(configured[0]) / configured[1] / "model.keras").is_file():
+        return {"CXR_WEIGHTS_DIR": configured[0], "CXR_MODEL_NAME": configured[1]}
     fixtures = REPO_ROOT / "tests" / "fixtures" / "models"
     for card in sorted(fixtures.glob("*/card.json")):
         if (card.parent / "model.keras").is_file():

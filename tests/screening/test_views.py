@@ -261,10 +261,12 @@ def test_submit_too_large_is_400(client, clinician, enqueued, settings):
 
 def test_study_page_shows_results_heatmap_reason_and_error(client, clinician, study_make):
     study = study_make(reference="mixed-1", outcomes=("done", "rejected", "failed"))
-    done, rejected, failed = current(study)
-    html = login(client, clinician).get(
-        reverse("screening:study_detail", args=[study.pk])
-    ).content.decode()
+    done = current(study)[0]
+    html = (
+        login(client, clinician)
+        .get(reverse("screening:study_detail", args=[study.pk]))
+        .content.decode()
+    )
     assert "mixed-1" in html
     assert reverse("screening:prediction_heatmap", args=[done.pk]) in html
     assert reverse("screening:image_thumbnail", args=[done.image_id]) in html
@@ -286,6 +288,7 @@ def test_status_partial_polls_until_final_then_stops(client, clinician, study_ma
     page = client.get(reverse("screening:study_detail", args=[study.pk])).content.decode()
     assert 'hx-trigger="every 1s"' in page
     assert "Processing" in page
+    assert '<noscript><meta http-equiv="refresh"' in page  # without JS: reload while pending
 
     url = reverse("screening:study_status", args=[study.pk])
     seen = f"{first.image_id}:queued,{second.image_id}:running"
@@ -313,9 +316,11 @@ def test_status_partial_polls_until_final_then_stops(client, clinician, study_ma
 def test_reviewer_sees_review_form_and_reviews(client, reviewer, study_make):
     study = study_make(outcomes=("done",))
     prediction = current(study)[0]
-    html = login(client, reviewer).get(
-        reverse("screening:study_detail", args=[study.pk])
-    ).content.decode()
+    html = (
+        login(client, reviewer)
+        .get(reverse("screening:study_detail", args=[study.pk]))
+        .content.decode()
+    )
     assert reverse("screening:prediction_review", args=[prediction.pk]) in html
     assert 'name="verdict" value="agree"' in html and 'name="verdict" value="disagree"' in html
     assert f'<label for="label-{prediction.pk}">' in html
@@ -346,6 +351,11 @@ def test_review_disagree_needs_label_then_saves(client, reviewer, study_make):
     response = client.post(url, {"verdict": "disagree"}, **HTMX)
     assert response.status_code == 400
     assert "when you disagree" in response.content.decode()
+    assert "<html" not in response.content.decode()  # the block, swapped in place
+    response = client.post(url, {"verdict": "disagree"})  # without JS: a whole page
+    assert response.status_code == 400
+    assert "when you disagree" in response.content.decode()
+    assert "Not a diagnostic device" in response.content.decode()
     assert not Review.objects.exists()
 
     next_url = reverse("screening:review_queue")
@@ -414,6 +424,26 @@ def test_history_scoped_filtered_searched(client, clinician, other_clinician, re
     }  # fmt: skip
     html = client.get(reverse("screening:history")).content.decode()
     assert 'type="date"' in html and 'name="reference"' in html
+
+
+def test_history_ignores_invalid_filters_and_keeps_them_in_export_link(
+    client, clinician, study_make
+):
+    study_make(reference="still-here", outcomes=("done",))
+    login(client, clinician)
+    response = client.get(
+        reverse("screening:history"),
+        {"label": "bogus", "created_after": "not-a-date", "page": "999", "reference": "still"},
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "still-here" in html
+    assert reverse("screening:history_export") + "?label=bogus" in html
+
+
+def test_dashboard_without_reviews(client, reviewer):
+    html = login(client, reviewer).get(reverse("screening:review_dashboard")).content.decode()
+    assert "No reviews yet" in html
 
 
 def _bulk_studies(*, owner, count: int, template: Study) -> None:

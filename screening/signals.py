@@ -1,0 +1,41 @@
+"""Remove stored files when their rows are deleted (a deleted study leaves no image behind).
+
+Connected by importing this module from ScreeningConfig.ready().
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+
+from screening.models import Image, Prediction
+
+logger = logging.getLogger(__name__)
+
+
+def _files_delete_on_commit(*, field_files) -> None:
+    """Delete the files once the deletion commits (a rollback must keep them)."""
+    targets = [(f.storage, f.name) for f in field_files if f and f.name]
+
+    def delete() -> None:
+        for storage, name in targets:
+            try:
+                storage.delete(name)
+            except Exception:  # a missing or unreachable file must not break the delete
+                logger.exception("Could not delete stored file %s", name)
+
+    if targets:
+        transaction.on_commit(delete)
+
+
+@receiver(post_delete, sender=Image, dispatch_uid="screening.image_files_delete")
+def image_files_delete(sender, instance: Image, **kwargs) -> None:
+    _files_delete_on_commit(field_files=[instance.file, instance.thumbnail])
+
+
+@receiver(post_delete, sender=Prediction, dispatch_uid="screening.prediction_files_delete")
+def prediction_files_delete(sender, instance: Prediction, **kwargs) -> None:
+    _files_delete_on_commit(field_files=[instance.heatmap])
