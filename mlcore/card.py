@@ -25,7 +25,7 @@ class ModelCard:
     name: str
     version: str
     labels: list[str] = field(default_factory=lambda: list(LABELS_DEFAULT))
-    input_size: int = 192
+    input_size: int = 128
     preprocessing: str = ""
     temperature: float = 1.0
     gate: dict[str, Any] = field(default_factory=dict)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-INPUT_SIZE_DEFAULT = 192
+INPUT_SIZE_DEFAULT = 128
 BORDER_TOLERANCE = 0.03  # a row/column whose spread is below this is treated as a border
 BORDER_FADE = 0.06  # outer fraction of the content faded to the mean (burned-in text lives there)
 CLIP_LOW, CLIP_HIGH = 1.0, 99.0

@@ -13,8 +13,8 @@ app = Celery("cxrscreen")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# A prefork child loads TensorFlow and the model before it reports ready, which takes far
-# longer than Celery's 4 s default: without this, replacement children are killed in a loop.
+# A prefork child loads TensorFlow and the model at start (tens of seconds): give it longer
+# than the pool's 4 s start-up check before it may be judged dead and killed.
 app.conf.worker_proc_alive_timeout = 300.0
 
 # Stuck predictions (broker down at submit time, a worker killed mid-task) are sent again.

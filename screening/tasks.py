@@ -26,11 +26,12 @@ class PredictionTask(Task):
         prediction_id = args[0] if args else kwargs.get("prediction_id")
         if prediction_id is None:
             return
+        tries = self.request.retries + 1
+        after = f" after {tries} tries" if tries > 1 else ""
         try:
             prediction_fail(
                 prediction_id=prediction_id,
-                reason=f"Screening failed after {self.request.retries + 1} tries: "
-                f"{type(exc).__name__}: {exc}"[:500],
+                reason=f"Screening failed{after}: {type(exc).__name__}: {exc}"[:500],
             )
         except Exception:  # the database may be what is down; the sweep will retry later
             logger.exception("Could not mark prediction %s failed", prediction_id)

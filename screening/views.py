@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
-from urllib.parse import urlencode
+from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models.fields.files import FieldFile
@@ -24,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from screening import selectors, services
 from screening.filters import StudyFilter
@@ -47,6 +49,19 @@ CSV_COLUMNS = (
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def login_required_htmx(view):
+    """Like login_required, but send htmx requests to the login page by a client redirect."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.htmx and not request.user.is_authenticated:
+            target = request.htmx.current_url_abs_path or request.get_full_path()
+            return HttpResponseClientRedirect(redirect_to_login(target).url)
+        return login_required(view)(request, *args, **kwargs)
+
+    return wrapper
 
 
 def _reviewer_required(request: HttpRequest) -> None:
@@ -197,7 +212,7 @@ def study_detail(request: HttpRequest, study_id) -> HttpResponse:
     return render(request, "screening/study_detail.html", context)
 
 
-@login_required
+@login_required_htmx
 @require_GET
 def study_status(request: HttpRequest, study_id) -> HttpResponse:
     """Return the live status partial (htmx); it carries no poll trigger once all are final."""
@@ -274,7 +289,6 @@ def history(request: HttpRequest) -> HttpResponse:
         "page": page,
         "rows": rows,
         "query": query.urlencode(),
-        "export_query": urlencode([*query.lists()], doseq=True),
     }
     return render(request, "screening/history.html", context)
 
@@ -351,7 +365,7 @@ def _csv_lines(*, studies: Iterable[Study], user) -> Iterator[str]:
 # --------------------------------------------------------------------------- review
 
 
-@login_required
+@login_required_htmx
 @require_POST
 def prediction_review(request: HttpRequest, prediction_id) -> HttpResponse:
     """Record the reviewer's verdict on a prediction; answer htmx with the updated block."""

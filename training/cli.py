@@ -19,7 +19,7 @@ def parser_build() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, required=True, help="e.g. mlcore/weights/cxr-v1")
     t.add_argument("--epochs", type=int, default=40)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--image-size", type=int, default=192)
+    t.add_argument("--image-size", type=int, default=128)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--learning-rate", type=float, default=2e-3)
     t.add_argument("--patience", type=int, default=8)

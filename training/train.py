@@ -40,7 +40,7 @@ class TrainConfig:
     out: Path
     epochs: int = 40
     seed: int = 0
-    image_size: int = 192
+    image_size: int = 128
     batch_size: int = 32
     learning_rate: float = 2e-3
     patience: int = 8

@@ -154,3 +154,39 @@ def test_real_worker_screens_a_study(tmp_path: Path, clinician, settings, monkey
         else:
             assert p.reason
     assert Study.objects.get(id=study.id).status == Study.Status.DONE
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_real_worker_without_model_fails_predictions_and_survives(
+    tmp_path: Path, clinician, monkeypatch
+):
+    missing = tmp_path / "no-weights"
+    missing.mkdir()
+    monkeypatch.setenv("CXR_WEIGHTS_DIR", str(missing))
+    log = tmp_path / "worker.log"
+    with worker_running(log_path=log, CXR_WEIGHTS_DIR=str(missing)) as worker:
+        study = study_submit(owner=clinician, files=[png_upload(seed=1), png_upload(seed=2)])
+        ids = list(Prediction.objects.filter(image__study=study).values_list("id", flat=True))
+
+        def all_final():
+            rows = list(Prediction.objects.filter(id__in=ids))
+            return all(p.is_final for p in rows) and rows
+
+        finals = until(all_final, timeout=120, interval=0.5, message="failed predictions")
+        assert worker.poll() is None, log.read_text()[-3000:]
+    for p in finals:
+        assert p.status == Prediction.Status.FAILED
+        assert p.reason.startswith("The model is unavailable: "), p.reason
+    assert "Model" in log.read_text() or "unavailable" in log.read_text()
+
+
+def test_unexpected_error_fails_the_prediction_without_retry(submit, fake_screener):
+    fake_screener.error = ValueError("tensor shape mismatch")
+    prediction = Prediction.objects.get(image__study=submit())
+    result = predict_image.apply(args=[str(prediction.id)])
+    assert result.failed()
+    prediction.refresh_from_db()
+    assert prediction.status == Prediction.Status.FAILED
+    assert prediction.reason == "Screening failed: ValueError: tensor shape mismatch"
+    assert prediction.attempts == 1

@@ -78,6 +78,18 @@ def test_pages_need_login(client):
         assert reverse("login") in response["Location"]
 
 
+def test_polling_after_logout_redirects_the_whole_page(client, study_make):
+    study = study_make(outcomes=(None,))
+    url = reverse("screening:study_status", args=[study.pk])
+    page = reverse("screening:study_detail", args=[study.pk])
+    response = client.get(
+        url, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=f"http://testserver{page}"
+    )
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith(reverse("login"))
+    assert "next=" in response["HX-Redirect"] and str(study.pk) in response["HX-Redirect"]
+
+
 def test_nav_by_role(client, clinician, reviewer, admin_user):
     html = login(client, clinician).get(reverse("screening:history")).content.decode()
     assert "Case history" in html and "New study" in html
@@ -114,6 +126,21 @@ def test_disclaimer_and_no_inline_script_on_every_page(
             assert 'src="/static/' in tag, (url, tag)
         assert " on" + "click=" not in html
     assert prediction.heatmap
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "portal/site.css",
+        "screening/screening.css",
+        "screening/screening.js",
+        "screening/vendor/htmx.min.js",
+    ],
+)
+def test_static_files_are_found(path):
+    from django.contrib.staticfiles import finders
+
+    assert finders.find(path), f"{path} is not served (STATICFILES_DIRS?)"
 
 
 def test_review_pages_forbidden_to_clinicians(client, clinician, study_make):
