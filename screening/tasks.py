@@ -15,7 +15,15 @@ from screening.services import prediction_execute, prediction_fail, predictions_
 logger = logging.getLogger(__name__)
 
 # Database hiccups and storage I/O (disk, S3 over the network) are worth retrying.
-TRANSIENT_ERRORS = (DatabaseOperationalError, InterfaceError, OSError, TimeoutError)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    DatabaseOperationalError, InterfaceError, OSError, TimeoutError,
+)  # fmt: skip
+try:  # S3 through django-storages (production requirements only)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    TRANSIENT_ERRORS += (BotoCoreError, ClientError)
+except ImportError:  # pragma: no cover
+    pass
 SWEEP_OLDER_THAN_DEFAULT_S = 300
 
 

@@ -99,6 +99,10 @@ def negatives_collect(*, ood: Path | None, seed: int = 7) -> tuple[list[tuple], 
             items.append((pixels, pixels.ndim == 3, {}))
             kinds.append(f"synthetic/{kind}")
             groups.append("synthetic")
+        for i in range(4):
+            items.append((synthetic.tiny_image(size=(24 + 8 * i, 32), seed=i), False, {}))
+            kinds.append("synthetic/tiny")
+            groups.append("synthetic")
     except (ImportError, AttributeError, NotImplementedError, TypeError):
         pass
     try:

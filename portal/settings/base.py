@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import environ
@@ -29,6 +28,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "django_htmx",
     "axes",
@@ -200,15 +200,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Chest X-ray screening (educational; not a diagnostic device).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from our own static files (no internet, CSP 'self'): drf-spectacular-sidecar.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
-# Swagger UI from our own static files (no internet, CSP 'self'): drf-spectacular-sidecar.
-if importlib.util.find_spec("drf_spectacular_sidecar") is not None:
-    INSTALLED_APPS.append("drf_spectacular_sidecar")
-    SPECTACULAR_SETTINGS |= {
-        "SWAGGER_UI_DIST": "SIDECAR",
-        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-        "REDOC_DIST": "SIDECAR",
-    }
 
 # Content security policy (django-csp): everything from our own origin, no inline script.
 CONTENT_SECURITY_POLICY = {

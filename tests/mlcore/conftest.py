@@ -1,0 +1,42 @@
+"""Fixtures for the model tests: the committed tiny trained model and generated images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIXTURE_WEIGHTS = REPO_ROOT / "tests" / "fixtures" / "models"
+SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def tiny_weights_dir() -> Path:
+    return FIXTURE_WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def tiny_screener(tiny_weights_dir):
+    from mlcore.pipeline import Screener
+
+    return Screener.load(name="tiny", weights_dir=tiny_weights_dir)
+
+
+@pytest.fixture(scope="session")
+def toy_images() -> dict[str, list[np.ndarray]]:
+    """Four generated chest-like images per class (the tiny model's training distribution)."""
+    from training.toydata import TOY_LABELS, toy_image
+
+    return {
+        label: [toy_image(label=label, seed=900_000 + 10 * i + k, size=(96, 104)) for i in range(4)]
+        for k, label in enumerate(TOY_LABELS)
+    }
+
+
+@pytest.fixture
+def toy_png(toy_images) -> bytes:
+    from mlcore.synthetic import png_bytes
+
+    return png_bytes(pixels=toy_images["pneumonia"][0])

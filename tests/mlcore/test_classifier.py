@@ -1,0 +1,63 @@
+"""Classifier: compiled forward pass, batch consistency, calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from training.calibrate import nll_at_temperature, temperature_fit
+
+
+def _inputs(screener, toy_images):
+    from mlcore.preprocess import radiograph_preprocess
+
+    size = screener.classifier.input_size
+    return np.stack(
+        [radiograph_preprocess(pixels=img, size=size).array for imgs in toy_images.values() for img in imgs]
+    )
+
+
+def test_batch_equals_single(tiny_screener, toy_images):
+    x = _inputs(tiny_screener, toy_images)
+    batch = tiny_screener.classifier.run(batch=x)
+    for i in (0, 5, len(x) - 1):
+        single = tiny_screener.classifier.run(batch=x[i : i + 1])
+        np.testing.assert_allclose(single.probabilities[0], batch.probabilities[i], atol=1e-5)
+        np.testing.assert_allclose(single.cams[0], batch.cams[i], atol=1e-4)
+
+
+def test_outputs_differ_and_are_probabilities(tiny_screener, toy_images):
+    probs = tiny_screener.classify_batch(batch=_inputs(tiny_screener, toy_images))
+    assert probs.shape == (12, 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert np.ptp(probs, axis=0).max() > 0.05  # a trained model: outputs depend on the input
+
+
+def test_classify_batch_accepts_raw_images(tiny_screener, toy_images):
+    raw = [img for imgs in toy_images.values() for img in imgs]
+    np.testing.assert_allclose(
+        tiny_screener.classify_batch(batch=raw),
+        tiny_screener.classify_batch(batch=_inputs(tiny_screener, toy_images)),
+        atol=1e-5,
+    )
+
+
+def test_temperature_applied_from_card(tiny_screener, toy_images):
+    out = tiny_screener.classifier.run(batch=_inputs(tiny_screener, toy_images)[:3])
+    z = out.logits / tiny_screener.card.temperature
+    expected = np.exp(z - z.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    np.testing.assert_allclose(out.probabilities, expected, atol=1e-5)
+
+
+def test_temperature_fit_recovers_known_t():
+    rng = np.random.default_rng(0)
+    n, true_t = 4000, 2.5
+    base = rng.normal(0, 2.0, (n, 3))
+    p = np.exp(base) / np.exp(base).sum(1, keepdims=True)
+    labels = np.array([rng.choice(3, p=row) for row in p])
+    logits = base * true_t  # over-confident by a factor true_t
+    t = temperature_fit(logits=logits, labels=labels)
+    assert abs(t - true_t) < 0.25
+    assert nll_at_temperature(logits=logits, labels=labels, temperature=t) < nll_at_temperature(
+        logits=logits, labels=labels, temperature=1.0
+    )

@@ -1,0 +1,57 @@
+"""The Screener contract the Celery worker relies on."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mlcore import synthetic
+from mlcore.errors import ImageError, ModelUnavailableError
+from mlcore.pipeline import TIMING_KEYS, Screener
+
+
+def test_screen_accepted_contract(tiny_screener, toy_png):
+    r = tiny_screener.screen(data=toy_png, filename="x.png")
+    assert r.accepted is True and r.reason is None
+    assert r.label in ("covid", "pneumonia", "normal")
+    assert set(r.probabilities) == {"covid", "pneumonia", "normal"}
+    assert abs(sum(r.probabilities.values()) - 1) < 1e-5
+    assert r.label == max(r.probabilities, key=r.probabilities.get)
+    assert r.heatmap.ndim == 2 and 0 <= r.heatmap.min() and r.heatmap.max() <= 1
+    img = Image.open(io.BytesIO(r.overlay_png))
+    assert img.format == "PNG" and img.size == (r.heatmap.shape[1], r.heatmap.shape[0])
+    assert r.model_name == "tiny" and r.model_version
+    assert set(r.timings_ms) == set(TIMING_KEYS) and all(v >= 0 for v in r.timings_ms.values())
+
+
+def test_overlay_keeps_input_aspect(tiny_screener, toy_images):
+    img = np.pad(toy_images["covid"][1], ((0, 0), (0, 0)))
+    big = np.kron(img, np.ones((8, 8), np.float32))  # 768 x 832
+    r = tiny_screener.screen_array(pixels=big)
+    assert max(r.heatmap.shape) == 512
+    assert abs(r.heatmap.shape[0] / r.heatmap.shape[1] - big.shape[0] / big.shape[1]) < 0.01
+
+
+def test_screen_refused_contract(tiny_screener):
+    doc = synthetic.png_bytes(pixels=synthetic.document_image(size=(300, 220), seed=2))
+    r = tiny_screener.screen(data=doc, filename="letter.png")
+    assert r.accepted is False and r.reason == "document or screenshot"
+    assert r.label is None and r.probabilities is None and r.heatmap is None and r.overlay_png is None
+
+
+def test_screen_dicom_ct_refused(tiny_screener, toy_images):
+    data = synthetic.dicom_bytes(pixels=toy_images["normal"][0], modality="CT")
+    assert tiny_screener.screen(data=data, filename="x.dcm").reason == "CT or MR slice"
+
+
+def test_screen_bad_bytes_raise_image_error(tiny_screener):
+    with pytest.raises(ImageError):
+        tiny_screener.screen(data=b"definitely not an image", filename="x.png")
+
+
+def test_load_missing_model(tmp_path):
+    with pytest.raises(ModelUnavailableError):
+        Screener.load(name="absent", weights_dir=tmp_path)
