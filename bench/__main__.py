@@ -71,7 +71,7 @@ def args_parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--throughput-poll-ms",
         type=int,
-        default=200,
+        default=1000,
         help="polling interval of each sustained-load client",
     )
     p.add_argument("--gunicorn-workers", type=int, default=2)

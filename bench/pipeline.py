@@ -2,7 +2,9 @@
 
 Low load: one client, one image at a time, polling `GET /api/v1/studies/{id}/` every 20 ms.
 Sustained: 10 client threads each submitting one image, polling until it is final, then the
-next; images/s = final images / wall time. Where the API leaves them out, the server-side
+next; images/s = done images / wall time. Sustained clients poll every second by default, as
+the product's own study page does (htmx `every 1s`); at 10 clients x 5 polls/s the polling
+alone would need more CPU than the 2 cores have (see requests_profile for a poll's cost). Where the API leaves them out, the server-side
 timestamps (created, started, finished) are read from the bench database to split latency
 into web, queue, task and polling time.
 """

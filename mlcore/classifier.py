@@ -39,7 +39,7 @@ def keras_model_load(*, path: Path) -> Any:
         import keras
 
         return keras.saving.load_model(path, compile=False)
-    except Exception as exc:  # noqa: BLE001 - any failure means the file is unusable
+    except Exception as exc:
         raise ModelUnavailableError(f"model file is unreadable: {path}: {exc}") from exc
 
 
@@ -99,5 +99,8 @@ class Classifier:
         if not parts:
             raise ValueError("empty batch")
         return ClassifierOutput(
-            *(np.concatenate([getattr(p, f) for p in parts]) for f in ClassifierOutput.__dataclass_fields__)
+            *(
+                np.concatenate([getattr(p, f) for p in parts])
+                for f in ClassifierOutput.__dataclass_fields__
+            )
         )

@@ -115,14 +115,15 @@ def gate_rules_check(
         return GateDecision(False, REASON_BLANK, s)
     if s["colour"] > thresholds.colour_fraction:
         return GateDecision(False, REASON_COLOUR, s)
-    if s["noise_ratio"] > thresholds.noise_ratio:
-        return GateDecision(False, REASON_NOISE, s)
+    # Pages before noise: sharp text edges also score high on the noise ratio.
     if (
         s["white"] > thresholds.document_white
         and s["mid"] < thresholds.document_mid
         and s["std"] > thresholds.document_std
     ):
         return GateDecision(False, REASON_DOCUMENT, s)
+    if s["noise_ratio"] > thresholds.noise_ratio:
+        return GateDecision(False, REASON_NOISE, s)
     return GateDecision(True, None, s)
 
 

@@ -2,7 +2,7 @@
 
 CONTRACT (the screening app relies on it):
 
-    screener = Screener.load(name=None)          # loads TF + model once; raises ModelUnavailableError
+    screener = Screener.load(name=None)   # loads TF + model once; raises ModelUnavailableError
     result = screener.screen(data=b"...", filename="x.dcm")   # raises mlcore.errors.ImageError
     result.accepted: bool
     result.reason: str | None            # gate's reason when refused, e.g. "lateral view"
@@ -94,7 +94,7 @@ class Screener:
         model = keras_model_load(path=folder / MODEL_FILENAME)
         try:
             classifier = Classifier(model=model, temperature=card.temperature)
-        except Exception as exc:  # noqa: BLE001 - e.g. a model of another architecture
+        except Exception as exc:
             raise ModelUnavailableError(f"model {card.name!r} is not usable: {exc}") from exc
         screener = cls(classifier=classifier, card=card, gate_mean=mean, gate_precision=precision)
         screener.warm_up()
@@ -182,7 +182,9 @@ class Screener:
         probs = out.probabilities[0]
         winner = int(np.argmax(probs))
         t = time.perf_counter()
-        heatmap = heatmap_to_source(cam=out.cams[0, :, :, winner], prep=prep, max_side=OVERLAY_MAX_SIDE)
+        heatmap = heatmap_to_source(
+            cam=out.cams[0, :, :, winner], prep=prep, max_side=OVERLAY_MAX_SIDE
+        )
         timings["gradcam"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         png = overlay_png(pixels=pixels, heatmap=heatmap)
@@ -203,7 +205,11 @@ class Screener:
     def classify_batch(self, *, batch: np.ndarray | list[np.ndarray]) -> np.ndarray:
         """Calibrated (B, 3) probabilities for preprocessed (B, S, S) inputs or raw images."""
         size = self.classifier.input_size
-        if isinstance(batch, np.ndarray) and batch.ndim in (3, 4) and batch.shape[1:3] == (size, size):
+        if (
+            isinstance(batch, np.ndarray)
+            and batch.ndim in (3, 4)
+            and batch.shape[1:3] == (size, size)
+        ):
             arr = batch
         else:
             arr = np.stack([radiograph_preprocess(pixels=p, size=size).array for p in batch])

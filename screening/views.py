@@ -129,6 +129,16 @@ def _seen_parse(raw: str) -> dict[str, str]:
     return seen
 
 
+def _audit_view(request: HttpRequest, *, action: str, obj) -> None:
+    """Record that the user looked at patient data (pages and files, not status polls)."""
+    services.audit_record(
+        actor=request.user,
+        action=action,
+        obj=obj,
+        meta=services.request_meta_from(request=request),
+    )
+
+
 def _file_response(*, field: FieldFile, content_type: str, filename: str) -> FileResponse:
     if not field:
         raise Http404("No such file.")
@@ -204,6 +214,7 @@ def study_create(request: HttpRequest) -> HttpResponse:
 def study_detail(request: HttpRequest, study_id) -> HttpResponse:
     """Show one study: live status, predictions, heatmaps and reviews."""
     study = selectors.study_get_for(user=request.user, study_id=study_id)
+    _audit_view(request, action="study.view", obj=study)
     cards = _image_cards(
         images=study.images.all(), user=request.user, may_review=user_may_review(user=request.user)
     )
@@ -241,6 +252,7 @@ def study_status(request: HttpRequest, study_id) -> HttpResponse:
 def image_thumbnail(request: HttpRequest, image_id) -> HttpResponse:
     """Stream an image's PNG thumbnail to a user who may see it."""
     image = selectors.image_get_for(user=request.user, image_id=image_id)
+    _audit_view(request, action="thumbnail.view", obj=image)
     if image.thumbnail:
         return _file_response(
             field=image.thumbnail, content_type="image/png", filename=f"{image.pk}-thumb.png"
@@ -256,6 +268,9 @@ def image_thumbnail(request: HttpRequest, image_id) -> HttpResponse:
 def prediction_heatmap(request: HttpRequest, prediction_id) -> HttpResponse:
     """Stream a prediction's Grad-CAM heatmap PNG to a user who may see it."""
     prediction = selectors.prediction_get_for(user=request.user, prediction_id=prediction_id)
+    if not prediction.heatmap:
+        raise Http404("No such file.")
+    _audit_view(request, action="heatmap.view", obj=prediction)
     return _file_response(
         field=prediction.heatmap, content_type="image/png", filename=f"{prediction.pk}-heatmap.png"
     )

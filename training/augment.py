@@ -21,7 +21,7 @@ def _crop_boxes(batch: int) -> tf.Tensor:
 
 
 def _rotate(images: tf.Tensor, max_rad: float) -> tf.Tensor:
-    """Rotate each image by a small random angle (nearest-free bilinear via projective transform)."""
+    """Rotate each image by a small random angle (bilinear projective transform)."""
     b = tf.shape(images)[0]
     size = tf.cast(tf.shape(images)[1], tf.float32)
     ang = tf.random.uniform([b], -max_rad, max_rad)
@@ -67,8 +67,12 @@ def _corner_patch(images: tf.Tensor) -> tf.Tensor:
     top = tf.random.uniform([b, 1]) < 0.5
     left = tf.random.uniform([b, 1]) < 0.5
     inset = tf.random.uniform([b, 1], 0.0, 0.08)
-    rows = tf.where(top, (pos >= inset) & (pos < inset + ph), (pos <= 1 - inset) & (pos > 1 - inset - ph))
-    cols = tf.where(left, (pos >= inset) & (pos < inset + pw), (pos <= 1 - inset) & (pos > 1 - inset - pw))
+    rows = tf.where(
+        top, (pos >= inset) & (pos < inset + ph), (pos <= 1 - inset) & (pos > 1 - inset - ph)
+    )
+    cols = tf.where(
+        left, (pos >= inset) & (pos < inset + pw), (pos <= 1 - inset) & (pos > 1 - inset - pw)
+    )
     box = tf.cast(rows[:, :, None] & cols[:, None, :], tf.float32)[..., None]
     value = tf.random.uniform([b, 1, 1, 1], -2.0, 3.0)
     use = tf.cast(tf.random.uniform([b, 1, 1, 1]) < 0.5, tf.float32)

@@ -25,10 +25,14 @@ def parser_build() -> argparse.ArgumentParser:
     t.add_argument("--patience", type=int, default=8)
     t.add_argument("--width", type=float, default=1.0, help="channel multiplier")
     t.add_argument(
-        "--ood", type=Path, default=DEFAULT_OOD if DEFAULT_OOD.is_dir() else None,
+        "--ood",
+        type=Path,
+        default=DEFAULT_OOD if DEFAULT_OOD.is_dir() else None,
         help="negative set for the gate (metadata.csv with kind); default %(default)s",
     )
-    t.add_argument("--no-ood", action="store_true", help="train the gate on synthetic negatives only")
+    t.add_argument(
+        "--no-ood", action="store_true", help="train the gate on synthetic negatives only"
+    )
     t.add_argument("--synthetic", type=int, default=400, help="synthetic negatives for the gate")
     t.add_argument("--cache-dir", type=Path, default=None, help="cache decoded arrays here")
     t.add_argument("--version", default="")
@@ -37,8 +41,12 @@ def parser_build() -> argparse.ArgumentParser:
     e.add_argument("--model", default=None, help="model name (default: registry default)")
     e.add_argument("--weights-dir", type=Path, default=None, help="overrides CXR_WEIGHTS_DIR")
     e.add_argument("--data", type=Path, required=True)
-    e.add_argument("--csv", type=Path, default=None, help="CSV with file,label[,source] rel. to --data")
-    e.add_argument("--split", default="test", help="split to use when the CSV has one ('all': every row)")
+    e.add_argument(
+        "--csv", type=Path, default=None, help="CSV with file,label[,source] rel. to --data"
+    )
+    e.add_argument(
+        "--split", default="test", help="split to use when the CSV has one ('all': every row)"
+    )
     e.add_argument("--report", type=Path, required=True)
     e.add_argument("--ood", type=Path, default=None, help="negative set to evaluate the gate on")
     return p
@@ -67,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         summary = {k: card.evaluation.get(k, {}).get("macro_auc") for k in ("val", "test")}
-        print(json.dumps({"out": str(args.out), "temperature": card.temperature, "macro_auc": summary}))
+        print(
+            json.dumps(
+                {"out": str(args.out), "temperature": card.temperature, "macro_auc": summary}
+            )
+        )
         return 0
     from training.evaluate import evaluate_run
 
@@ -80,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         report_dir=args.report,
         ood=args.ood,
     )
-    print(json.dumps({k: report.get(k) for k in ("n", "accuracy", "balanced_accuracy", "macro_auc", "ece")}))
+    print(
+        json.dumps(
+            {k: report.get(k) for k in ("n", "accuracy", "balanced_accuracy", "macro_auc", "ece")}
+        )
+    )
     return 0
 
 

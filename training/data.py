@@ -52,7 +52,9 @@ def table_filter(*, table: Table, split: str | None) -> Table:
     return Table(root=table.root, rows=[r for r in table.rows if r.get("split") == split])
 
 
-def rows_hash(*, rows: list[dict[str, str]], columns: tuple[str, ...] = ("file", "label", "split")) -> str:
+def rows_hash(
+    *, rows: list[dict[str, str]], columns: tuple[str, ...] = ("file", "label", "split")
+) -> str:
     """Return sha256 over the given columns of the rows: identifies the data a model saw."""
     h = hashlib.sha256()
     for r in rows:

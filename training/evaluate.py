@@ -82,7 +82,9 @@ def file_decode(*, path: Path) -> tuple[Any, ...]:
     return (img.pixels, img.is_colour, img.dicom)
 
 
-def negatives_collect(*, ood: Path | None, seed: int = 7) -> tuple[list[tuple], list[str], list[str]]:
+def negatives_collect(
+    *, ood: Path | None, seed: int = 7
+) -> tuple[list[tuple], list[str], list[str]]:
     """Negative items + kind + group ('ood-heldout', 'ood-train', 'synthetic', 'dicom')."""
     items, kinds, groups = [], [], []
     if ood is not None and (ood / "metadata.csv").is_file():
@@ -127,12 +129,13 @@ def gate_negatives_report(*, screener: Any, ood: Path | None) -> dict[str, Any]:
     s = items_screen(screener=screener, items=items, desc="gate negatives")
     refused = ~s.accepted
     by_group = {
-        g: {"n": int(sum(1 for x in groups if x == g)), "refused": float(refused[np.array(groups) == g].mean())}
+        g: {
+            "n": int(sum(1 for x in groups if x == g)),
+            "refused": float(refused[np.array(groups) == g].mean()),
+        }
         for g in sorted(set(groups))
     }
-    by_kind = {
-        k: float(refused[np.array(kinds) == k].mean()) for k in sorted(set(kinds))
-    }
+    by_kind = {k: float(refused[np.array(kinds) == k].mean()) for k in sorted(set(kinds))}
     held = np.array([g != "ood-train" and g != "ood-val" for g in groups])
     return {
         "n": len(items),
@@ -146,6 +149,7 @@ def gate_negatives_report(*, screener: Any, ood: Path | None) -> dict[str, Any]:
 
 def report_markdown(*, report: dict[str, Any]) -> str:
     """A short human-readable summary of report.json."""
+
     def f(v):
         return "n/a" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
 
@@ -157,30 +161,59 @@ def report_markdown(*, report: dict[str, Any]) -> str:
         "| metric | value |",
         "| --- | ---: |",
     ]
-    for k in ("n", "accuracy", "balanced_accuracy", "macro_auc", "ece", "nll",
-              "covid_sensitivity_at_95_specificity"):
+    for k in (
+        "n",
+        "accuracy",
+        "balanced_accuracy",
+        "macro_auc",
+        "ece",
+        "nll",
+        "covid_sensitivity_at_95_specificity",
+    ):
         lines.append(f"| {k} | {f(report.get(k))} |")
     cohen = report.get("covid_vs_rest_auc_within_source", {}).get("cohen")
     lines.append(f"| covid-vs-rest AUC within cohen | {f(cohen)} |")
-    lines += ["", "## Per class", "", "| class | n | sensitivity | specificity | PPV | AUC |",
-              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [
+        "",
+        "## Per class",
+        "",
+        "| class | n | sensitivity | specificity | PPV | AUC |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for c, m in report["per_class"].items():
         lines.append(
-            f"| {c} | {m['n']} | {f(m['sensitivity'])} | {f(m['specificity'])} | {f(m['ppv'])} | {f(m['auc'])} |"
+            f"| {c} | {m['n']} | {f(m['sensitivity'])} | {f(m['specificity'])} "
+            f"| {f(m['ppv'])} | {f(m['auc'])} |"
         )
-    lines += ["", "## Per source", "", "| source | n | accuracy | covid-vs-rest AUC |",
-              "| --- | ---: | ---: | ---: |"]
+    lines += [
+        "",
+        "## Per source",
+        "",
+        "| source | n | accuracy | covid-vs-rest AUC |",
+        "| --- | ---: | ---: | ---: |",
+    ]
     for s, m in report.get("per_source", {}).items():
         auc = report.get("covid_vs_rest_auc_within_source", {}).get(s)
         lines.append(f"| {s} | {m['n']} | {f(m['accuracy'])} | {f(auc)} |")
     g = report["gate"]
-    lines += ["", "## Gate", "", f"Accepted {g['accepted']} / rejected {g['rejected']} of the "
-              f"evaluated radiographs (reasons: {g.get('reasons', {})})."]
+    lines += [
+        "",
+        "## Gate",
+        "",
+        f"Accepted {g['accepted']} / rejected {g['rejected']} of the "
+        f"evaluated radiographs (reasons: {g.get('reasons', {})}).",
+    ]
     neg = report.get("gate_negatives")
     if neg:
-        lines += ["", f"Negatives: refused {f(neg['refused_all'])} of {neg['n']} "
-                  f"(excluding the gate's training part: {f(neg['refused_excluding_gate_training_part'])}).",
-                  "", "| group | n | refused |", "| --- | ---: | ---: |"]
+        lines += [
+            "",
+            f"Negatives: refused {f(neg['refused_all'])} of {neg['n']} "
+            "(excluding the gate's training part: "
+            f"{f(neg['refused_excluding_gate_training_part'])}).",
+            "",
+            "| group | n | refused |",
+            "| --- | ---: | ---: |",
+        ]
         for k, v in neg["by_group"].items():
             lines.append(f"| {k} | {v['n']} | {f(v['refused'])} |")
     lines += ["", "Plots: confusion_matrix.png, roc.png, reliability.png", ""]
@@ -205,7 +238,9 @@ def evaluate_run(
     table = table_filter(table=table_read(root=data, csv_path=csv_path), split=split)
     if not table.rows:
         raise SystemExit(f"no rows to evaluate (split={split!r})")
-    items = [file_decode(path=data / r["file"]) for r in tqdm(table.rows, desc="decode", unit="img")]
+    items = [
+        file_decode(path=data / r["file"]) for r in tqdm(table.rows, desc="decode", unit="img")
+    ]
     s = items_screen(screener=screener, items=items, desc="screen")
     readable = ~np.isnan(s.probs).any(axis=1)
     labels = label_indices(labels=[r["label"] for r in table.rows])
@@ -225,12 +260,16 @@ def evaluate_run(
         "accepted": int(s.accepted.sum()),
         "rejected": int((~s.accepted).sum()),
         "accept_rate": float(s.accepted.mean()),
-        "reasons": dict(Counter(str(r) for r, a in zip(s.reasons, s.accepted, strict=True) if not a)),
+        "reasons": dict(
+            Counter(str(r) for r, a in zip(s.reasons, s.accepted, strict=True) if not a)
+        ),
     }
     acc_keep = np.flatnonzero(s.accepted & readable)
     if len(acc_keep):
         sub = metrics_compute(probs=s.probs[acc_keep], labels=labels[acc_keep])
-        report["accepted_only"] = {k: sub[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_auc")}
+        report["accepted_only"] = {
+            k: sub[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_auc")
+        }
     if ood is not None:
         report["gate_negatives"] = gate_negatives_report(screener=screener, ood=ood)
     report_dir.mkdir(parents=True, exist_ok=True)

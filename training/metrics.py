@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -23,14 +24,16 @@ def ece_compute(*, probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> flo
     correct = (probs.argmax(axis=1) == labels).astype(np.float64)
     edges = np.linspace(0, 1, bins + 1)
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         m = (conf > lo) & (conf <= hi)
         if m.any():
             ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
     return float(ece)
 
 
-def sensitivity_at_specificity(*, y: np.ndarray, score: np.ndarray, specificity: float) -> float | None:
+def sensitivity_at_specificity(
+    *, y: np.ndarray, score: np.ndarray, specificity: float
+) -> float | None:
     """Highest sensitivity whose specificity is >= `specificity` on this ROC."""
     if y.min() == y.max():
         return None

@@ -40,7 +40,9 @@ def _sep_block(x, *, filters: int, stride: int, name: str):
     )(x)
     y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_dw_bn")(y)
     y = layers.ReLU(name=f"{name}_dw_relu")(y)
-    y = layers.Conv2D(filters, 1, use_bias=False, kernel_initializer="he_normal", name=f"{name}_pw")(y)
+    y = layers.Conv2D(
+        filters, 1, use_bias=False, kernel_initializer="he_normal", name=f"{name}_pw"
+    )(y)
     y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_pw_bn")(y)
     if stride == 1 and x.shape[-1] == filters:
         y = layers.Add(name=f"{name}_add")([x, y])
@@ -48,7 +50,12 @@ def _sep_block(x, *, filters: int, stride: int, name: str):
 
 
 def classifier_build(
-    *, input_size: int, n_classes: int = 3, n_gate: int = 5, width: float = 1.0, dropout: float = 0.3
+    *,
+    input_size: int,
+    n_classes: int = 3,
+    n_gate: int = 5,
+    width: float = 1.0,
+    dropout: float = 0.3,
 ) -> keras.Model:
     """Return the (uncompiled) two-head model; input (input_size, input_size, 1) float32."""
     inp = keras.Input((input_size, input_size, 1), name="image")

@@ -46,7 +46,9 @@ def _screenshot(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Flat UI panels, bars and buttons in (mostly muted) colours."""
     img = Image.new("RGB", (w, h), tuple(int(v) for v in rng.integers(180, 256, 3)))
     draw = ImageDraw.Draw(img)
-    draw.rectangle([0, 0, w, int(rng.integers(15, 50))], fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+    draw.rectangle(
+        [0, 0, w, int(rng.integers(15, 50))], fill=tuple(int(v) for v in rng.integers(0, 256, 3))
+    )
     for _ in range(int(rng.integers(5, 25))):
         x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
         x1, y1 = x0 + int(rng.integers(20, w // 2)), y0 + int(rng.integers(8, h // 3))
@@ -94,7 +96,9 @@ def _shapes(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 def _photo_like(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Smooth random colour blobs: a crude stand-in for natural photos."""
     small = rng.random((int(rng.integers(3, 9)), int(rng.integers(3, 9)), 3)).astype(np.float32)
-    img = Image.fromarray((small * 255).astype(np.uint8), "RGB").resize((w, h), Image.Resampling.BICUBIC)
+    img = Image.fromarray((small * 255).astype(np.uint8), "RGB").resize(
+        (w, h), Image.Resampling.BICUBIC
+    )
     arr = np.asarray(img, dtype=np.float32) / 255.0
     arr = arr + rng.normal(0, 0.03, arr.shape).astype(np.float32)
     arr = np.clip(arr, 0, 1)

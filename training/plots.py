@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,7 @@ def reliability_plot(*, probs: np.ndarray, labels: np.ndarray, path: Path, bins:
     correct = probs.argmax(axis=1) == labels
     edges = np.linspace(0, 1, bins + 1)
     mids, accs, counts = [], [], []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         m = (conf > lo) & (conf <= hi)
         if m.any():
             mids.append(conf[m].mean())

@@ -30,7 +30,9 @@ def toy_image(*, label: str, seed: int, size: tuple[int, int] = (96, 96)) -> np.
     if label == "covid":
         for side in (0.3, 0.7):
             for _ in range(3):
-                img += 0.22 * _blob(h, w, rng.uniform(0.5, 0.7), side + rng.uniform(-0.08, 0.08), 0.05)
+                img += 0.22 * _blob(
+                    h, w, rng.uniform(0.5, 0.7), side + rng.uniform(-0.08, 0.08), 0.05
+                )
     elif label == "pneumonia":
         side = 0.3 if rng.random() < 0.5 else 0.7
         img += 0.45 * _blob(h, w, rng.uniform(0.4, 0.6), side, rng.uniform(0.09, 0.12))
@@ -50,8 +52,13 @@ def toy_dataset_write(*, root: Path, n_per_class: int = 20, seed: int = 0, size:
             frac = i / n_per_class
             split = "train" if frac < 0.7 else ("val" if frac < 0.85 else "test")
             rows.append(
-                {"file": name, "label": label, "split": split, "source": "ab"[i % 2],
-                 "patient_id": f"p{k}"}
+                {
+                    "file": name,
+                    "label": label,
+                    "split": split,
+                    "source": "ab"[i % 2],
+                    "patient_id": f"p{k}",
+                }
             )
             k += 1
     with open(root / "metadata.csv", "w", newline="", encoding="utf-8") as fh:

@@ -180,7 +180,10 @@ def train_run(*, config: TrainConfig) -> ModelCard:
 
     def arrays_of(t, desc):
         return arrays_build(
-            paths=[t.root / r["file"] for r in t.rows], size=size, desc=desc, cache_dir=config.cache_dir
+            paths=[t.root / r["file"] for r in t.rows],
+            size=size,
+            desc=desc,
+            cache_dir=config.cache_dir,
         )
 
     x_tr, x_va = arrays_of(train_t, "train"), arrays_of(val_t, "val")
@@ -202,14 +205,22 @@ def train_run(*, config: TrainConfig) -> ModelCard:
     gw = np.clip(len(g_all) / (len(GATE_LABELS) * np.maximum(counts, 1)), 0.2, 8.0)
     wg_all = (gw[g_all] * config.gate_loss_weight).astype(np.float32)
     train_ds = dataset_make(
-        x=x_all, y=y_all, g=g_all, wy=wy_all, wg=wg_all,
-        batch_size=config.batch_size, seed=config.seed, augment=True,
+        x=x_all,
+        y=y_all,
+        g=g_all,
+        wy=wy_all,
+        wg=wg_all,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        augment=True,
     )
 
     model = classifier_build(input_size=size, width=config.width)
     steps = max(1, len(x_all) // config.batch_size) * config.epochs
     schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate * 0.1, steps, warmup_target=config.learning_rate,
+        config.learning_rate * 0.1,
+        steps,
+        warmup_target=config.learning_rate,
         warmup_steps=max(1, len(x_all) // config.batch_size),
     )
     model.compile(

@@ -180,6 +180,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON only (the browsable API needs inline scripts); every JSON object gets the disclaimer.
     "DEFAULT_RENDERER_CLASSES": ["screening.api.renderers.DisclaimerJSONRenderer"],
+    # DRF's parsers, with deeply nested JSON answered 400 instead of a RecursionError (500).
+    "DEFAULT_PARSER_CLASSES": [
+        "screening.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "screening.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",

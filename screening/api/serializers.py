@@ -55,16 +55,16 @@ class PredictionOutputSerializer(serializers.Serializer):
     def get_model(self, obj: Prediction) -> dict:
         return {"name": obj.model_name, "version": obj.model_version}
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_reason(self, obj: Prediction) -> str | None:
         """The input gate's reason when the image was refused."""
         return (obj.reason or None) if obj.status == Prediction.Status.REJECTED else None
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_error(self, obj: Prediction) -> str | None:
         return (obj.reason or None) if obj.status == Prediction.Status.FAILED else None
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(allow_null=True))
     def get_heatmap_url(self, obj: Prediction) -> str | None:
         if not obj.heatmap:
             return None

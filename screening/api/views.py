@@ -13,13 +13,14 @@ from rest_framework.exceptions import NotAcceptable, PermissionDenied, Validatio
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from screening.api.parsers import JSONParser
 from screening.api.serializers import (
     PredictionDetailSerializer,
     ReviewInputSerializer,
@@ -139,6 +140,12 @@ class StudyDetailApi(APIView):
     @extend_schema(responses={200: StudyOutputSerializer})
     def get(self, request: Request, pk) -> Response:
         study = study_get_for(user=request.user, study_id=pk)
+        audit_record(
+            actor=request.user,
+            action="study.view",
+            obj=study,
+            meta=request_meta_from(request=request),
+        )
         return Response(StudyOutputSerializer(study, context={"request": request}).data)
 
 
@@ -148,6 +155,12 @@ class PredictionDetailApi(APIView):
     @extend_schema(responses={200: PredictionDetailSerializer})
     def get(self, request: Request, pk) -> Response:
         prediction = prediction_get_for(user=request.user, prediction_id=pk)
+        audit_record(
+            actor=request.user,
+            action="prediction.view",
+            obj=prediction,
+            meta=request_meta_from(request=request),
+        )
         return Response(PredictionDetailSerializer(prediction, context={"request": request}).data)
 
 
@@ -221,6 +234,12 @@ class ImageThumbnailApi(APIView):
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request: Request, pk) -> HttpResponse:
         image = image_get_for(user=request.user, image_id=pk)
+        audit_record(
+            actor=request.user,
+            action="thumbnail.view",
+            obj=image,
+            meta=request_meta_from(request=request),
+        )
         return file_response(
             field_file=image.thumbnail, filename="thumbnail.png", content_type="image/png"
         )

@@ -12,7 +12,11 @@ def _inputs(screener, toy_images):
 
     size = screener.classifier.input_size
     return np.stack(
-        [radiograph_preprocess(pixels=img, size=size).array for imgs in toy_images.values() for img in imgs]
+        [
+            radiograph_preprocess(pixels=img, size=size).array
+            for imgs in toy_images.values()
+            for img in imgs
+        ]
     )
 
 

@@ -48,20 +48,31 @@ def test_dicom_modality(modality):
 
 @pytest.mark.parametrize(
     ("winner", "expected"),
-    [(1, "lateral view"), (2, "not a chest radiograph"), (3, "CT or MR slice"), (4, "not a chest radiograph")],
+    [
+        (1, "lateral view"),
+        (2, "not a chest radiograph"),
+        (3, "CT or MR slice"),
+        (4, "not a chest radiograph"),
+    ],
 )
 def test_learned_reason_maps_winning_class(winner, expected):
     probs = np.full(5, 0.05)
     probs[winner] = 0.8
-    d = gate_learned_check(gate_probabilities=probs, gate_labels=LABELS, mahalanobis_sq=1.0, thresholds=T)
+    d = gate_learned_check(
+        gate_probabilities=probs, gate_labels=LABELS, mahalanobis_sq=1.0, thresholds=T
+    )
     assert not d.accepted and d.reason == expected
 
 
 def test_learned_mahalanobis_refuses_unfamiliar():
     t = thresholds_from_dict(data={"mahalanobis_max": 10.0, "frontal_min": 0.5})
     probs = np.array([0.9, 0.025, 0.025, 0.025, 0.025])
-    ok = gate_learned_check(gate_probabilities=probs, gate_labels=LABELS, mahalanobis_sq=5.0, thresholds=t)
-    far = gate_learned_check(gate_probabilities=probs, gate_labels=LABELS, mahalanobis_sq=50.0, thresholds=t)
+    ok = gate_learned_check(
+        gate_probabilities=probs, gate_labels=LABELS, mahalanobis_sq=5.0, thresholds=t
+    )
+    far = gate_learned_check(
+        gate_probabilities=probs, gate_labels=LABELS, mahalanobis_sq=50.0, thresholds=t
+    )
     assert ok.accepted and not far.accepted and far.reason == "not a chest radiograph"
 
 
@@ -72,7 +83,9 @@ def test_thresholds_roundtrip_ignores_unknown_keys():
 
 def test_tiny_model_gate_accepts_toy_chests_refuses_synthetic(tiny_screener, toy_images):
     accepted = [
-        tiny_screener.screen_array(pixels=img).accepted for imgs in toy_images.values() for img in imgs
+        tiny_screener.screen_array(pixels=img).accepted
+        for imgs in toy_images.values()
+        for img in imgs
     ]
     assert np.mean(accepted) >= 0.9
     negatives = synthetic.negative_samples(n=30, seed=3, size=(200, 220))

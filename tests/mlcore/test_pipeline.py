@@ -20,7 +20,7 @@ def test_screen_accepted_contract(tiny_screener, toy_png):
     assert set(r.probabilities) == {"covid", "pneumonia", "normal"}
     assert abs(sum(r.probabilities.values()) - 1) < 1e-5
     assert r.label == max(r.probabilities, key=r.probabilities.get)
-    assert r.heatmap.ndim == 2 and 0 <= r.heatmap.min() and r.heatmap.max() <= 1
+    assert r.heatmap.ndim == 2 and r.heatmap.min() >= 0 and r.heatmap.max() <= 1
     img = Image.open(io.BytesIO(r.overlay_png))
     assert img.format == "PNG" and img.size == (r.heatmap.shape[1], r.heatmap.shape[0])
     assert r.model_name == "tiny" and r.model_version
@@ -39,7 +39,9 @@ def test_screen_refused_contract(tiny_screener):
     doc = synthetic.png_bytes(pixels=synthetic.document_image(size=(300, 220), seed=2))
     r = tiny_screener.screen(data=doc, filename="letter.png")
     assert r.accepted is False and r.reason == "document or screenshot"
-    assert r.label is None and r.probabilities is None and r.heatmap is None and r.overlay_png is None
+    assert (
+        r.label is None and r.probabilities is None and r.heatmap is None and r.overlay_png is None
+    )
 
 
 def test_screen_dicom_ct_refused(tiny_screener, toy_images):

@@ -17,34 +17,87 @@ def run(args):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run(
         [sys.executable, "-m", "training", *map(str, args)],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 
 @pytest.mark.slow
 def test_train_then_evaluate(tmp_path, toy_data):
     out = tmp_path / "weights" / "toy-m"
-    proc = run([
-        "train", "--data", toy_data, "--out", out, "--epochs", "2", "--image-size", "48",
-        "--width", "0.25", "--batch-size", "8", "--synthetic", "8", "--no-ood",
-    ])
+    proc = run(
+        [
+            "train",
+            "--data",
+            toy_data,
+            "--out",
+            out,
+            "--epochs",
+            "2",
+            "--image-size",
+            "48",
+            "--width",
+            "0.25",
+            "--batch-size",
+            "8",
+            "--synthetic",
+            "8",
+            "--no-ood",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     card = json.loads((out / "card.json").read_text())
-    for key in ("name", "version", "labels", "input_size", "preprocessing", "temperature", "gate",
-                "training", "evaluation", "created_utc", "git_commit"):
+    for key in (
+        "name",
+        "version",
+        "labels",
+        "input_size",
+        "preprocessing",
+        "temperature",
+        "gate",
+        "training",
+        "evaluation",
+        "created_utc",
+        "git_commit",
+    ):
         assert key in card
     assert card["input_size"] == 48 and card["training"]["split_sha256"]
     assert (out / "model.keras").stat().st_size < 500_000 and (out / "gate_stats.npz").is_file()
 
     report_dir = tmp_path / "report"
-    proc = run([
-        "evaluate", "--model", "toy-m", "--weights-dir", out.parent, "--data", toy_data,
-        "--split", "test", "--report", report_dir,
-    ])
+    proc = run(
+        [
+            "evaluate",
+            "--model",
+            "toy-m",
+            "--weights-dir",
+            out.parent,
+            "--data",
+            toy_data,
+            "--split",
+            "test",
+            "--report",
+            report_dir,
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((report_dir / "report.json").read_text())
-    for key in ("n", "accuracy", "balanced_accuracy", "macro_auc", "ece", "per_class", "per_source",
-                "gate", "covid_vs_rest_auc_within_source", "covid_sensitivity_at_95_specificity"):
+    for key in (
+        "n",
+        "accuracy",
+        "balanced_accuracy",
+        "macro_auc",
+        "ece",
+        "per_class",
+        "per_source",
+        "gate",
+        "covid_vs_rest_auc_within_source",
+        "covid_sensitivity_at_95_specificity",
+    ):
         assert key in report
     assert report["n"] == 6
     assert set(report["per_class"]["covid"]) >= {"sensitivity", "specificity", "ppv", "auc"}
@@ -56,12 +109,24 @@ def test_train_then_evaluate(tmp_path, toy_data):
 @pytest.mark.slow
 def test_evaluate_with_csv_without_split(tmp_path, toy_data):
     rows = (toy_data / "metadata.csv").read_text().splitlines()
-    (tmp_path / "few.csv").write_text("file,label\n" + "\n".join(
-        ",".join(r.split(",")[:2]) for r in rows[1:8]) + "\n")
-    proc = run([
-        "evaluate", "--model", "tiny", "--weights-dir", REPO_ROOT / "tests/fixtures/models",
-        "--data", toy_data, "--csv", tmp_path / "few.csv", "--report", tmp_path / "r",
-    ])
+    (tmp_path / "few.csv").write_text(
+        "file,label\n" + "\n".join(",".join(r.split(",")[:2]) for r in rows[1:8]) + "\n"
+    )
+    proc = run(
+        [
+            "evaluate",
+            "--model",
+            "tiny",
+            "--weights-dir",
+            REPO_ROOT / "tests/fixtures/models",
+            "--data",
+            toy_data,
+            "--csv",
+            tmp_path / "few.csv",
+            "--report",
+            tmp_path / "r",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["n"] == 7 and "all" in report["per_source"]

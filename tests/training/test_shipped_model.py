@@ -48,7 +48,7 @@ def test_macro_auc_matches_card(test_split_screened):
 
 
 def test_gate_refuses_heldout_ood_and_generated(shipped, real_data):
-    from training.evaluate import negatives_collect, items_screen
+    from training.evaluate import items_screen, negatives_collect
 
     items, kinds, groups = negatives_collect(ood=real_data / "ood")
     keep = [i for i, g in enumerate(groups) if g in ("ood-heldout", "synthetic", "dicom")]
