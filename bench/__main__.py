@@ -204,8 +204,8 @@ def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], sav
                             stack=running,
                             images=images[n_pipe:],
                             every=args.memory_every,
-                            clients=4,
-                            poll_s=0.1,
+                            clients=6,
+                            poll_s=0.5,
                             predictions_before=done_before,
                         )
                         sec.update(

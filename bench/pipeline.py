@@ -4,9 +4,9 @@ Low load: one client, one image at a time, polling `GET /api/v1/studies/{id}/` e
 Sustained: 10 client threads each submitting one image, polling until it is final, then the
 next; images/s = done images / wall time. Sustained clients poll every second by default, as
 the product's own study page does (htmx `every 1s`); at 10 clients x 5 polls/s the polling
-alone would need more CPU than the 2 cores have (see requests_profile for a poll's cost). Where the API leaves them out, the server-side
-timestamps (created, started, finished) are read from the bench database to split latency
-into web, queue, task and polling time.
+alone would need more CPU than the 2 cores have (see requests_profile for a poll's cost).
+The server-side timestamps (created, enqueued, started, finished) are read from the bench
+database to split latency into web, queue, task and polling time.
 """
 
 from __future__ import annotations
@@ -342,6 +342,10 @@ def pipeline_run(
         stack=stack, images=thr_images, clients=clients, poll_s=throughput_poll_s
     )
     done = [r for r in thr_rows if "done" in r["statuses"]]
+    # Steady state: done images between the 10th and the 90th percentile completion (no ramp).
+    finals = sorted(r["t_final"] for r in done)
+    lo, hi = int(len(finals) * 0.1), int(len(finals) * 0.9) - 1
+    steady = (hi - lo) / (finals[hi] - finals[lo]) if hi > lo and finals[hi] > finals[lo] else None
     with_heatmap = sum(r["heatmaps"] for r in thr_rows)
     out: dict[str, Any] = {
         "stack": stack.describe(),
@@ -366,6 +370,7 @@ def pipeline_run(
             "wall_s": round(wall, 2),
             "images_per_s": len(thr_rows) / wall if wall > 0 else float("nan"),
             "done_images_per_s": len(done) / wall if wall > 0 else float("nan"),
+            "steady_done_images_per_s": steady,
             "latency_ms": percentiles_summarise(values=[r["latency_ms"] for r in thr_rows]),
             "statuses": _count(v for r in thr_rows for v in r["statuses"]),
             "errors": thr_errors[:5],

@@ -319,7 +319,8 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
             f"{int(sus.get('poll_s', 0) * 1000)} ms): {sus.get('final')} of "
             f"{sus.get('submitted')} final ({sus.get('done')} done, "
             f"{sus.get('with_heatmap')} with a heatmap) in {sus.get('wall_s')} s = "
-            f"**{_fmt(sus.get('done_images_per_s'), 2)} images/s**; latency p50 "
+            f"**{_fmt(sus.get('done_images_per_s'), 2)} images/s** (steady state, 10th-90th "
+            f"percentile completions: {_fmt(sus.get('steady_done_images_per_s'), 2)}); latency p50 "
             f"{_fmt(_get(sus, 'latency_ms', 'p50'))} ms, p95 "
             f"{_fmt(_get(sus, 'latency_ms', 'p95'))} ms; statuses {sus.get('statuses')}; "
             f"errors {sus.get('n_errors')}.",
@@ -497,7 +498,8 @@ def plot_render(*, results: dict[str, Any], path: Path) -> None:
         ax.axhline(1536, color="red", linestyle="--", label="1.5 GB target")
         ax.set_xlabel("predictions")
         ax.set_ylabel("RSS MB")
-        ax.legend()
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="center right")
     ax.set_title("RSS over predictions")
 
     ax = axes[1][1]

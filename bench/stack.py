@@ -243,7 +243,8 @@ def redis_queue_purge(*, config: StackConfig) -> None:
 
         client = redis.Redis.from_url(config.broker_url)
         keys = [config.queue, f"_kombu.binding.{config.queue}"]
-        keys += [k for k in client.scan_iter(match=f"*{config.queue}*", count=1000)]
+        # kombu's priority sub-queues are named "<queue>\x06\x16<n>".
+        keys += list(client.scan_iter(match=f"{config.queue}\x06\x16*", count=1000))
         if keys:
             client.delete(*keys)
     except Exception as exc:

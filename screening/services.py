@@ -463,6 +463,17 @@ def _prediction_finish(*, prediction: Prediction, status: str, reason: str = "")
     study_status_refresh(study=Study.objects.get(images__predictions=prediction))
 
 
+def _test_delay(*, attempt: int) -> None:
+    """Fault-injection hook for the test suite only: portal.settings.test reads
+    CXR_TEST_PREDICT_DELAY_S; no other settings module defines it. Only a first attempt waits,
+    so a test can kill the worker mid-prediction and watch the redelivery finish."""
+    delay = float(getattr(settings, "CXR_TEST_PREDICT_DELAY_S", 0) or 0)
+    if delay > 0 and attempt == 1:
+        import time
+
+        time.sleep(delay)
+
+
 def prediction_execute(*, prediction_id: Any) -> Prediction | None:
     """Screen the prediction's image and store the outcome; a final prediction is left alone.
 
@@ -491,6 +502,7 @@ def prediction_execute(*, prediction_id: Any) -> Prediction | None:
         prediction.attempts += 1
         prediction.save(update_fields=["status", "started", "attempts"])
 
+    _test_delay(attempt=prediction.attempts)
     image = prediction.image
     try:
         screener = screener_get()

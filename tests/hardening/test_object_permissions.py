@@ -75,7 +75,7 @@ def url_for(route: str, value) -> str:
 
 def _targets(world) -> list[tuple[str, str, bool]]:
     out = []
-    for route, name in routes():
+    for route, _name in routes():
         if PARAM_RE.search(route).group("conv") not in ("uuid", "path", "int", "str", None):
             continue
         kind = kind_of(route)
