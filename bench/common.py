@@ -187,3 +187,44 @@ def process_children(*, pid: int) -> list[int]:
         if len(fields) > 1 and int(fields[1]) == pid:
             kids.append(int(entry.name))
     return sorted(kids)
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(*, pid: int, children: bool = False) -> float:
+    """Return a process's user+system CPU seconds (plus its reaped children's when asked)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return 0.0
+    # After the command name: state is fields[0]; utime, stime, cutime, cstime are 11..14.
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS
+
+
+def postmaster_pid() -> int | None:
+    """Return the PostgreSQL postmaster's pid (a `postgres` process whose parent is not one)."""
+    comm = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            name = stat[stat.find("(") + 1 : stat.rfind(")")]
+            comm[int(entry.name)] = (name, int(stat.rsplit(")", 1)[-1].split()[1]))
+    for pid, (name, ppid) in sorted(comm.items()):
+        if name == "postgres" and comm.get(ppid, ("", 0))[0] != "postgres":
+            return pid
+    return None
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """Return (busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    total = sum(values[:8])
+    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS

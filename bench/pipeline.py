@@ -12,6 +12,7 @@ database to split latency into web, queue, task and polling time.
 from __future__ import annotations
 
 import mimetypes
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +21,13 @@ from typing import Any
 
 import requests
 
-from bench.common import percentiles_summarise
+from bench.common import (
+    cpu_seconds,
+    machine_cpu_seconds,
+    percentiles_summarise,
+    postmaster_pid,
+    process_children,
+)
 from bench.stack import BENCH_PASSWORD, Stack
 
 FINAL = {"done", "failed", "rejected"}
@@ -306,6 +313,52 @@ def requests_profile(*, images: list[tuple[str, bytes]], top: int = 25) -> dict[
     }
 
 
+def cpu_snapshot(*, stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of each tier: gunicorn, Celery, PostgreSQL (all databases), bench client.
+
+    Masters count their reaped children (cutime) so exited workers and one-request PostgreSQL
+    backends (CONN_MAX_AGE=0) are included.
+    """
+    web = cpu_seconds(pid=stack.web.pid, children=True) + sum(
+        cpu_seconds(pid=p) for p in stack.web_worker_pids()
+    )
+    worker = cpu_seconds(pid=stack.worker.pid, children=True) + sum(
+        cpu_seconds(pid=p) for p in stack.celery_child_pids()
+    )
+    pg = postmaster_pid()
+    postgres = 0.0
+    if pg is not None:
+        postgres = cpu_seconds(pid=pg, children=True) + sum(
+            cpu_seconds(pid=p) for p in process_children(pid=pg)
+        )
+    busy, total = machine_cpu_seconds()
+    return {
+        "web": web,
+        "worker": worker,
+        "postgres_all_databases": postgres,
+        "bench_client": cpu_seconds(pid=os.getpid()),
+        "machine_busy": busy,
+        "machine_total": total,
+    }
+
+
+def cpu_per_image(*, before: dict[str, float], after: dict[str, float], images: int) -> dict:
+    """CPU milliseconds per image for each tier between two snapshots, and the machine's load."""
+    out = {
+        f"{k}_cpu_ms_per_image": (after[k] - before[k]) * 1000.0 / max(images, 1)
+        for k in ("web", "worker", "postgres_all_databases", "bench_client")
+    }
+    span = after["machine_total"] - before["machine_total"]
+    out["machine_busy_fraction"] = (
+        (after["machine_busy"] - before["machine_busy"]) / span if span else None
+    )
+    ours = sum(after[k] - before[k] for k in ("web", "worker", "bench_client"))
+    out["stack_share_of_busy_cpu"] = ours / max(
+        after["machine_busy"] - before["machine_busy"], 1e-9
+    )
+    return out
+
+
 def pipeline_run(
     *,
     stack: Stack,
@@ -338,9 +391,11 @@ def pipeline_run(
         except (ApiError, requests.RequestException) as exc:
             lat_errors.append(str(exc)[:300])
 
+    cpu_before = cpu_snapshot(stack=stack)
     thr_rows, wall, thr_errors = images_run_concurrently(
         stack=stack, images=thr_images, clients=clients, poll_s=throughput_poll_s
     )
+    cpu = cpu_per_image(before=cpu_before, after=cpu_snapshot(stack=stack), images=len(thr_rows))
     done = [r for r in thr_rows if "done" in r["statuses"]]
     # Steady state: done images between the 10th and the 90th percentile completion (no ramp).
     finals = sorted(r["t_final"] for r in done)
@@ -371,6 +426,7 @@ def pipeline_run(
             "images_per_s": len(thr_rows) / wall if wall > 0 else float("nan"),
             "done_images_per_s": len(done) / wall if wall > 0 else float("nan"),
             "steady_done_images_per_s": steady,
+            "cpu": cpu,
             "latency_ms": percentiles_summarise(values=[r["latency_ms"] for r in thr_rows]),
             "statuses": _count(v for r in thr_rows for v in r["statuses"]),
             "errors": thr_errors[:5],

@@ -159,6 +159,21 @@ def _breakdown_table(b: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _cpu_lines(cpu: dict[str, Any] | None) -> list[str]:
+    if not cpu:
+        return []
+    return [
+        "",
+        "CPU per image during the sustained run (from /proc): gunicorn "
+        f"{_fmt(cpu.get('web_cpu_ms_per_image'))} ms, Celery "
+        f"{_fmt(cpu.get('worker_cpu_ms_per_image'))} ms, PostgreSQL (all databases on the "
+        f"server) {_fmt(cpu.get('postgres_all_databases_cpu_ms_per_image'))} ms, bench clients "
+        f"{_fmt(cpu.get('bench_client_cpu_ms_per_image'))} ms; machine busy "
+        f"{_fmt(100 * (cpu.get('machine_busy_fraction') or 0))} %, of which this stack "
+        f"{_fmt(100 * (cpu.get('stack_share_of_busy_cpu') or 0))} %.",
+    ]
+
+
 def diagnosis_lines(*, summary: dict[str, Any], sections: dict[str, Any]) -> list[str]:
     """Automatic pointers for every missed target (where the time or memory goes)."""
     out = []
@@ -326,6 +341,7 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
             f"errors {sus.get('n_errors')}.",
             "",
             *_breakdown_table(sus.get("breakdown")),
+            *_cpu_lines(sus.get("cpu")),
         ]
         inproc = pipe.get("in_process") or {}
         if inproc:

@@ -32,6 +32,7 @@ from mlcore.gate import (
     thresholds_from_dict,
 )
 from mlcore.gradcam import heatmap_to_source
+from mlcore.imageio import image_decode
 from mlcore.overlay import overlay_png
 from mlcore.preprocess import radiograph_preprocess
 from mlcore.registry import model_card_read, model_dir_resolve
@@ -101,9 +102,14 @@ class Screener:
         return screener
 
     def warm_up(self) -> None:
-        """Trace the compiled forward pass now so the first upload is not slow."""
-        size = self.classifier.input_size
-        self.classifier.run(batch=np.zeros((1, size, size), np.float32))
+        """Run every stage once now (tracing, lazy imports) so the first upload is not slow."""
+        yy, xx = np.mgrid[0:256, 0:240].astype(np.float32)
+        pixels = (np.sin(yy / 17) * np.cos(xx / 13) + 1) / 2
+        gate_rules_check(pixels=pixels, thresholds=self.thresholds)
+        prep = radiograph_preprocess(pixels=pixels, size=self.classifier.input_size)
+        out = self.classifier.run(batch=prep.array[None])
+        heatmap = heatmap_to_source(cam=out.cams[0, :, :, 0], prep=prep, max_side=OVERLAY_MAX_SIDE)
+        overlay_png(pixels=pixels, heatmap=heatmap)
 
     def _mahalanobis_sq(self, features: np.ndarray) -> float:
         if self.gate_mean is None or self.gate_precision is None:
@@ -127,8 +133,6 @@ class Screener:
 
     def screen(self, *, data: bytes, filename: str | None = None) -> ScreenResult:
         """Decode, gate, classify and explain one upload; ImageError for undecodable input."""
-        from mlcore.imageio import image_decode
-
         del filename  # the format comes from the bytes, never from the name
         t0 = time.perf_counter()
         image = image_decode(data=data)
