@@ -197,11 +197,12 @@ def page_measure(*, client: Any, url: str, n: int, warmup: int = 3) -> dict[str,
     status = None
     for _ in range(warmup):
         status = client.get(url).status_code
-    times = []
+    times, cpu = [], []
     for _ in range(n):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         resp = client.get(url)
         times.append((time.perf_counter() - t0) * 1000.0)
+        cpu.append((time.process_time() - c0) * 1000.0)
         status = resp.status_code
     with CaptureQueriesContext(connection) as ctx:
         resp = client.get(url)
@@ -215,6 +216,9 @@ def page_measure(*, client: Any, url: str, n: int, warmup: int = 3) -> dict[str,
         "url": url,
         "status": status,
         "ms": percentiles_summarise(values=times),
+        # This process's CPU per request (Django + template/serializer, not PostgreSQL's):
+        # with the SQL time it estimates the page time on an idle machine.
+        "python_cpu_ms": percentiles_summarise(values=cpu),
         "queries": len(queries),
         "query_ms_total": round(sum(q["ms"] for q in queries), 2),
         "slowest_queries": sorted(queries, key=lambda q: q["ms"], reverse=True)[:3],
@@ -322,6 +326,22 @@ INDEX_TRIALS = {
 }
 
 
+def sql_min_ms(*, sql: str, repeats: int = 6) -> float:
+    """The fastest of `repeats` EXPLAIN ANALYZE execution times of `sql` (robust to CPU noise)."""
+    import json
+
+    from django.db import connection
+
+    times = []
+    with connection.cursor() as cur:
+        for _ in range(repeats):
+            cur.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")
+            plan = cur.fetchone()[0]
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            times.append(float(plan[0]["Execution Time"]))
+    return min(times)
+
+
 def index_trials_run(*, cases: dict[str, Any], n: int) -> dict[str, Any]:
     """Time the targeted cases with each candidate index present; return before/after p50/p95."""
     from django.db import connection
@@ -335,6 +355,12 @@ def index_trials_run(*, cases: dict[str, Any], n: int) -> dict[str, Any]:
         clients[role].force_login(User.objects.get(username=username))
     out = {}
     for name, (creates, drops, targets) in INDEX_TRIALS.items():
+        slow_sql = {
+            case: cases[case]["slowest_queries"][0]["sql"]
+            for case in targets
+            if cases.get(case, {}).get("status") == 200 and cases[case].get("slowest_queries")
+        }
+        sql_before = {case: sql_min_ms(sql=sql) for case, sql in slow_sql.items()}
         with connection.cursor() as cur:
             for sql in creates:
                 cur.execute(sql)
@@ -354,6 +380,8 @@ def index_trials_run(*, cases: dict[str, Any], n: int) -> dict[str, Any]:
                     "after_ms": {k: after["ms"][k] for k in ("p50", "p95")},
                     "slowest_query_ms_before": (before["slowest_queries"] or [{}])[0].get("ms"),
                     "slowest_query_ms_after": (after["slowest_queries"] or [{}])[0].get("ms"),
+                    "sql_min_ms_before": sql_before.get(case),
+                    "sql_min_ms_after": sql_min_ms(sql=slow) if slow else None,
                     "plan_after": _explain(sql=slow) if slow else None,
                 }
             out[name] = trial

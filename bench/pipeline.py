@@ -356,6 +356,12 @@ def cpu_per_image(*, before: dict[str, float], after: dict[str, float], images: 
     out["stack_share_of_busy_cpu"] = ours / max(
         after["machine_busy"] - before["machine_busy"], 1e-9
     )
+    tiers = ("web", "worker", "postgres_all_databases", "bench_client")
+    per_image = sum(out[f"{k}_cpu_ms_per_image"] for k in tiers)
+    # What the stack could sustain with the machine's cores to itself (PostgreSQL counted whole,
+    # so this is a conservative ceiling).
+    cores = len(os.sched_getaffinity(0))
+    out["cpu_ceiling_images_per_s"] = cores * 1000.0 / per_image if per_image > 0 else None
     return out
 
 

@@ -170,7 +170,8 @@ def _cpu_lines(cpu: dict[str, Any] | None) -> list[str]:
         f"server) {_fmt(cpu.get('postgres_all_databases_cpu_ms_per_image'))} ms, bench clients "
         f"{_fmt(cpu.get('bench_client_cpu_ms_per_image'))} ms; machine busy "
         f"{_fmt(100 * (cpu.get('machine_busy_fraction') or 0))} %, of which this stack "
-        f"{_fmt(100 * (cpu.get('stack_share_of_busy_cpu') or 0))} %.",
+        f"{_fmt(100 * (cpu.get('stack_share_of_busy_cpu') or 0))} %. CPU-bound ceiling with the "
+        f"cores to itself: {_fmt(cpu.get('cpu_ceiling_images_per_s'))} images/s.",
     ]
 
 
@@ -378,8 +379,9 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
             f"in the database). Django test Client in-process, {hist.get('n_requests')} "
             "requests per case after 3 warm-up.",
             "",
-            "| case | url | status | p50 ms | p95 ms | SQL queries | SQL ms | slowest query ms |",
-            "| --- | --- | :---: | ---: | ---: | ---: | ---: | ---: |",
+            "| case | url | status | p50 ms | p95 ms | Python CPU p50 ms | SQL queries | SQL ms "
+            "| slowest query ms |",
+            "| --- | --- | :---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for name, c in (hist.get("cases") or {}).items():
             if not isinstance(c, dict) or "ms" not in c:
@@ -387,7 +389,8 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
             slow = c["slowest_queries"][0]["ms"] if c.get("slowest_queries") else None
             lines.append(
                 f"| {name} | `{c['url']}` | {c['status']} | {_fmt(c['ms']['p50'])} | "
-                f"{_fmt(c['ms']['p95'])} | {c['queries']} | {_fmt(c['query_ms_total'])} "
+                f"{_fmt(c['ms']['p95'])} | {_fmt(_get(c, 'python_cpu_ms', 'p50'))} | "
+                f"{c['queries']} | {_fmt(c['query_ms_total'])} "
                 f"| {_fmt(slow)} |"
             )
         for kind, v in (_get(hist, "cases", "n_plus_one_check") or {}).items():
@@ -399,15 +402,15 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
                 f"Index trial `{name}` (bench database only): `{trial['sql']}`",
                 "",
                 "| case | p50 before | p50 after | p95 before | p95 after | slowest SQL "
-                "before -> after ms |",
+                "before -> after ms (min of 6 EXPLAIN ANALYZE) |",
                 "| --- | ---: | ---: | ---: | ---: | ---: |",
             ]
             for case, r in trial["cases"].items():
                 lines.append(
                     f"| {case} | {_fmt(r['before_ms']['p50'])} | {_fmt(r['after_ms']['p50'])} | "
                     f"{_fmt(r['before_ms']['p95'])} | {_fmt(r['after_ms']['p95'])} | "
-                    f"{_fmt(r['slowest_query_ms_before'])} -> "
-                    f"{_fmt(r['slowest_query_ms_after'])} |"
+                    f"{_fmt(r.get('sql_min_ms_before'))} -> "
+                    f"{_fmt(r.get('sql_min_ms_after'))} |"
                 )
         for name, prof in (hist.get("profiles") or {}).items():
             lines += [

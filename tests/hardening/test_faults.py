@@ -121,17 +121,22 @@ def test_whole_worker_sigkilled_mid_prediction_comes_back_done(
 
 
 @contextmanager
-def broker_pointed_at(url: str, settings):
-    """Point Django settings and the Celery app (conf and connection pool) at `url`."""
+def broker_pointed_at(url: str, settings, monkeypatch):
+    """Point Django settings and the Celery app (conf, connection and producer pools) at
+    `url`. Celery's conf prefers the CELERY_BROKER_URL environment variable (set in CI)."""
     saved = celery_app.conf.broker_url, settings.CELERY_BROKER_URL
     _pools_reset()
-    celery_app.conf.broker_url = url
-    settings.CELERY_BROKER_URL = url
-    try:
-        yield
-    finally:
-        _pools_reset()
-        celery_app.conf.broker_url, settings.CELERY_BROKER_URL = saved
+    with monkeypatch.context() as patch:
+        if "CELERY_BROKER_URL" in os.environ:
+            patch.setenv("CELERY_BROKER_URL", url)
+        celery_app.conf.broker_url = url
+        settings.CELERY_BROKER_URL = url
+        assert celery_app.conf.broker_url == url
+        try:
+            yield
+        finally:
+            _pools_reset()
+            celery_app.conf.broker_url, settings.CELERY_BROKER_URL = saved
 
 
 def _pools_reset() -> None:
@@ -141,11 +146,11 @@ def _pools_reset() -> None:
 
 
 def test_broker_down_at_submit_then_sweep_and_worker_finish_it(
-    tmp_path, client, clinician, tiny_model, settings
+    tmp_path, client, clinician, tiny_model, settings, monkeypatch
 ):
     closed = f"redis://127.0.0.1:{free_port()}/0"
     client.force_login(clinician)
-    with broker_pointed_at(closed, settings):
+    with broker_pointed_at(closed, settings, monkeypatch):
         response = client.post(reverse("screening:study_create"), {"files": [png_upload(seed=8)]})
         assert response.status_code == 302, response.content[:1000]
         api = api_client_for(clinician).post(
