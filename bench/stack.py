@@ -242,7 +242,11 @@ def redis_queue_purge(*, config: StackConfig) -> None:
         import redis
 
         client = redis.Redis.from_url(config.broker_url)
-        keys = [config.queue, f"_kombu.binding.{config.queue}"]
+        keys = [
+            config.queue,
+            f"_kombu.binding.{config.queue}",
+            f"_kombu.binding_permanent.{config.queue}",
+        ]
         # kombu's priority sub-queues are named "<queue>\x06\x16<n>".
         keys += list(client.scan_iter(match=f"{config.queue}\x06\x16*", count=1000))
         if keys:

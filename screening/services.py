@@ -556,14 +556,22 @@ def prediction_execute(*, prediction_id: Any) -> Prediction | None:
 
 
 def study_status_refresh(*, study: Study) -> Study:
-    """Derive the study's status: done once every image's current prediction is final."""
-    pending = Prediction.objects.filter(image__study=study, is_current=True).exclude(
-        status__in=Prediction.FINAL_STATUSES
-    )
-    status = Study.Status.PROCESSING if pending.exists() else Study.Status.DONE
-    if study.status != status:
-        study.status = status
-        study.save(update_fields=["status", "updated"])
+    """Derive the study's status: done once every image's current prediction is final.
+
+    The study row is locked first: two workers finishing the last two images of one study
+    at once would otherwise each still see the other's prediction running (PostgreSQL, read
+    committed) and both leave the study "processing".
+    """
+    with transaction.atomic():
+        locked = Study.objects.select_for_update().get(pk=study.pk)
+        pending = Prediction.objects.filter(image__study=locked, is_current=True).exclude(
+            status__in=Prediction.FINAL_STATUSES
+        )
+        status = Study.Status.PROCESSING if pending.exists() else Study.Status.DONE
+        if locked.status != status:
+            locked.status = status
+            locked.save(update_fields=["status", "updated"])
+    study.status, study.updated = locked.status, locked.updated
     return study
 
 

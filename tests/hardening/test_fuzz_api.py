@@ -35,7 +35,8 @@ def _run_schemathesis(*, base: str, token: str, tmp_path: Path, max_examples: in
         "--no-color",
         "--report", "junit", "--report-dir", str(tmp_path / "report"),
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    # cwd: schemathesis keeps a .schemathesis/ cache in its working folder, not in the repo.
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-8000:]
     return output
