@@ -78,6 +78,11 @@ def args_parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gunicorn-threads", type=int, default=1)
     p.add_argument("--worker-concurrency", type=int, default=2)
     p.add_argument("--no-plot", action="store_true")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only rewrite RESULTS.md and results.png from results.json (and NOTES.md)",
+    )
     args = p.parse_args(argv)
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(args.sections) - set(SECTIONS)
@@ -249,11 +254,17 @@ def main(argv: list[str] | None = None) -> int:
     args = args_parse(argv)
     out_json = args.out_dir / "results.json"
     results = {"machine": {}, "sections": {}} if args.fresh else results_load(path=out_json)
-    results["machine"] = {**results.get("machine", {}), **machine_describe()}
+    if not args.report_only:
+        results["machine"] = {**results.get("machine", {}), **machine_describe()}
     notes = args.out_dir / "NOTES.md"
 
     def save() -> None:
         report_write(results=results, out_dir=args.out_dir, notes_path=notes, plot=not args.no_plot)
+
+    if args.report_only:
+        save()
+        _log(f"rewrote {args.out_dir / 'RESULTS.md'} and results.png from results.json")
+        return 0
 
     failures = []
     for name, runner in (("model", model_section_run), ("baseline", baseline_section_run)):

@@ -221,7 +221,7 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
         f"Machine: {m.get('cpu')}, {m.get('cores')} cores ({m.get('cores_usable')} usable), "
         f"{m.get('ram_gib')} GiB RAM, Python {m.get('python')}, TensorFlow {m.get('tensorflow')}, "
         f"Keras {m.get('keras')}, PostgreSQL {m.get('postgresql')}; {m.get('date')}; "
-        f"load average at start {m.get('loadavg_at_start')}.",
+        f"load average at start {[round(x, 1) for x in m.get('loadavg_at_start') or []]}.",
         "",
         "| figure | measured | target | result | section run |",
         "| --- | ---: | ---: | :---: | --- |",
@@ -518,7 +518,7 @@ def plot_render(*, results: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("predictions")
         ax.set_ylabel("RSS MB")
         ax.set_ylim(bottom=0)
-        ax.legend(loc="center right")
+        ax.legend(loc=(0.02, 0.55))
     ax.set_title("RSS over predictions")
 
     ax = axes[1][1]
