@@ -91,6 +91,7 @@ def history_seed(*, studies: int, images_per_study: int = 2, seed: int = 0) -> d
                 status=Study.Status.DONE,
             )
             study_objs.append(study)
+            found: set[str] = set()
             for pos in range(images_per_study):
                 img_id = uuid.uuid4()
                 image_objs.append(
@@ -125,7 +126,9 @@ def history_seed(*, studies: int, images_per_study: int = 2, seed: int = 0) -> d
                     timings_ms={"classify": 7.0, "gradcam": 1.0, "overlay": 5.0},
                 )
                 pred_objs.append(pred)
+                found.update({label} - {""})
                 if not rejected and rng.random() < 0.1:
+                    study.reviewed = True
                     review_objs.append(
                         Review(
                             id=uuid.uuid4(),
@@ -135,6 +138,8 @@ def history_seed(*, studies: int, images_per_study: int = 2, seed: int = 0) -> d
                             label=label,
                         )
                     )
+            # What study_status_refresh keeps on the study, so the filters see the same data.
+            study.labels = "".join(f"|{x}" for x in sorted(found)) + "|" if found else ""
         with transaction.atomic():
             Study.objects.bulk_create(study_objs, batch_size=batch)
             Image.objects.bulk_create(image_objs, batch_size=batch)

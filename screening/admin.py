@@ -14,7 +14,12 @@ from django.utils.html import format_html
 
 from screening.models import AuditEvent, Image, Prediction, Review, Study
 from screening.selectors import image_current_prediction
-from screening.services import audit_record, prediction_rerun, request_meta_from
+from screening.services import (
+    audit_record,
+    prediction_rerun,
+    request_meta_from,
+    study_status_refresh,
+)
 
 
 def _thumbnail_html(image: Image, size: int = 96) -> str:
@@ -239,6 +244,12 @@ class ReviewAdmin(AuditedAdminMixin, admin.ModelAdmin):
         if not change and not request.user.is_superuser:
             obj.reviewer = request.user
         super().save_model(request, obj, form, change)
+        study_status_refresh(study=obj.prediction.image.study)
+
+    def delete_model(self, request, obj):
+        study = obj.prediction.image.study
+        super().delete_model(request, obj)
+        study_status_refresh(study=study)
 
 
 @admin.register(AuditEvent)

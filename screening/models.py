@@ -33,6 +33,10 @@ class Study(models.Model):
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.PROCESSING, db_index=True
     )
+    # Derived from the current predictions by study_status_refresh, so the case history can
+    # filter and count 100k rows without joining predictions ("|covid|normal|").
+    labels = models.CharField(max_length=48, blank=True, default="", editable=False)
+    reviewed = models.BooleanField(default=False, editable=False)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -564,14 +564,17 @@ def study_status_refresh(*, study: Study) -> Study:
     """
     with transaction.atomic():
         locked = Study.objects.select_for_update().get(pk=study.pk)
-        pending = Prediction.objects.filter(image__study=locked, is_current=True).exclude(
-            status__in=Prediction.FINAL_STATUSES
-        )
+        current = Prediction.objects.filter(image__study=locked, is_current=True)
+        pending = current.exclude(status__in=Prediction.FINAL_STATUSES)
         status = Study.Status.PROCESSING if pending.exists() else Study.Status.DONE
-        if locked.status != status:
-            locked.status = status
-            locked.save(update_fields=["status", "updated"])
-    study.status, study.updated = locked.status, locked.updated
+        found = set(current.exclude(label="").values_list("label", flat=True))
+        labels = "".join(f"|{label}" for label in sorted(found)) + "|" if found else ""
+        reviewed = Review.objects.filter(prediction__in=current).exists()
+        if (locked.status, locked.labels, locked.reviewed) != (status, labels, reviewed):
+            locked.status, locked.labels, locked.reviewed = status, labels, reviewed
+            locked.save(update_fields=["status", "labels", "reviewed", "updated"])
+    study.status, study.labels, study.reviewed = locked.status, locked.labels, locked.reviewed
+    study.updated = locked.updated
     return study
 
 
@@ -619,6 +622,7 @@ def review_record(
             meta=meta,
             detail={"prediction": str(prediction.id), "verdict": verdict, "label": label},
         )
+        study_status_refresh(study=prediction.image.study)
     return review
 
 

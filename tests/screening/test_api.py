@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from screening.models import AuditEvent, Prediction, Review, Study
-from screening.services import prediction_execute
+from screening.services import prediction_execute, review_record
 from tests.factories import PASSWORD
 from tests.screening.conftest import FakeResult, dicom_data, png_upload, upload
 
@@ -234,9 +234,7 @@ def test_list_filters(clinician, reviewer, submit, fake_screener):
     prediction_execute(prediction_id=current(a)[0].id)
     fake_screener.result = FakeResult(label="normal")
     prediction_execute(prediction_id=current(b)[0].id)
-    Review.objects.create(
-        prediction=current(a)[0], reviewer=reviewer, verdict="agree", label="pneumonia"
-    )
+    review_record(prediction=current(a)[0], reviewer=reviewer, verdict="agree", label=None)
     Study.objects.filter(id=c.id).update(created=timezone.now() - timedelta(days=10))
     client = client_for(clinician)
 

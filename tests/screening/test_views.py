@@ -478,7 +478,9 @@ def _bulk_studies(*, owner, count: int, template: Study) -> None:
     image = template.images.get()
     prediction = current(template)[0]
     for i in range(count):
-        study = Study.objects.create(owner=owner, reference=f"bulk-{i:03d}", status="done")
+        study = Study.objects.create(
+            owner=owner, reference=f"bulk-{i:03d}", status="done", labels=f"|{prediction.label}|"
+        )
         clone = type(image).objects.create(
             study=study, file=image.file.name, thumbnail=image.thumbnail.name,
             original_name=image.original_name, format=image.format, sha256=image.sha256,
