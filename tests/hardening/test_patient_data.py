@@ -92,6 +92,8 @@ def test_dicom_identifiers_never_reach_storage_or_the_database(
     originals = _original_uids(api_dicom) | _original_uids(web_dicom)
     assert "Smithwicke" in api_dicom.decode("latin-1")  # the fixture really carries them
     ct_path = get_testdata_file("CT_small.dcm")
+    # Earlier tests of this run may have left files under MEDIA_ROOT: judge only this test's.
+    files_before = media_files()
     log = tmp_path / "worker.log"
     with worker_running(log_path=log, **tiny_model) as worker:
         response = api_client_for(clinician).post(
@@ -130,7 +132,7 @@ def test_dicom_identifiers_never_reach_storage_or_the_database(
 
     # Every stored file (originals, thumbnails, heatmaps) is free of the identifiers.
     root = Path(client_settings_media_root())
-    files = media_files()
+    files = media_files() - files_before
     stored_dicoms = [f for f in files if f.endswith(".dcm")]
     assert len(stored_dicoms) == 3, files
     assert any(f.endswith("-thumb.png") for f in files)
