@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt | sha256sum | cut -c1
 DEMO_CLINICIAN ?= demo-clinician
 DEMO_REVIEWER ?= demo-reviewer
 DEMO_PASSWORD ?= xray-demo-2026
+CXR_DEMO_ADDR ?= 127.0.0.1:8000
+export CXR_DEMO_ADDR
 
 .PHONY: demo test lint format bench venv worker web clean
 
@@ -24,7 +26,7 @@ demo: venv
 	@echo ""
 	@echo "  Demo clinician: $(DEMO_CLINICIAN) / $(DEMO_PASSWORD)"
 	@echo "  Demo reviewer:  $(DEMO_REVIEWER) / $(DEMO_PASSWORD)"
-	@echo "  Open http://127.0.0.1:8000 (Ctrl-C stops the web server and the worker)"
+	@echo "  Open http://$(CXR_DEMO_ADDR) (Ctrl-C stops the web server and the worker)"
 	@echo ""
 	@bash scripts/demo.sh
 
