@@ -147,22 +147,27 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+
+def broker_transport_options(*, url: str, folder: Path) -> dict:
+    """Return Celery's transport options for `url` (folders for the filesystem broker)."""
+    if url.startswith("filesystem://"):
+        return {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "control_folder": str(folder / "control"),
+            "store_processed": False,
+            "polling_interval": 0.1,
+        }
+    # acks_late tasks are redelivered after this many seconds if a worker dies holding them.
+    return {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)}
+
+
 # Celery: Redis in CI and production; the filesystem broker under var/ needs no server.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_DIR = Path(env("CXR_BROKER_DIR", default=str(VAR_DIR / "broker")))
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
-        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
-        "control_folder": str(CELERY_BROKER_DIR / "control"),
-        "store_processed": False,
-        "polling_interval": 0.1,
-    }
-else:
-    # acks_late tasks are redelivered after this many seconds if a worker dies holding them.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300),
-    }
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(
+    url=CELERY_BROKER_URL, folder=CELERY_BROKER_DIR
+)
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=f"file://{VAR_DIR / 'results'}")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="cxrscreen")

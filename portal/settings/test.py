@@ -9,7 +9,13 @@ import os
 from pathlib import Path
 
 from portal.settings.base import *  # noqa: F403
-from portal.settings.base import CELERY_BROKER_URL, DATABASES, VAR_DIR, env
+from portal.settings.base import (
+    CELERY_BROKER_URL,
+    DATABASES,
+    VAR_DIR,
+    broker_transport_options,
+    env,
+)
 
 RUN_ID = env("CXR_TEST_RUN_ID", default=str(os.getpid()))
 
@@ -32,14 +38,9 @@ if STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
     STORAGES["default"] = {**STORAGES["default"], "OPTIONS": {"location": str(MEDIA_ROOT)}}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default=f"cxrscreen-test-{RUN_ID}")
 CELERY_BROKER_DIR = Path(env("CXR_BROKER_DIR", default=str(VAR_DIR / f"test-broker-{RUN_ID}")))
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
-        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
-        "control_folder": str(CELERY_BROKER_DIR / "control"),
-        "store_processed": False,
-        "polling_interval": 0.1,
-    }
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(
+    url=CELERY_BROKER_URL, folder=CELERY_BROKER_DIR
+)
 
 REST_FRAMEWORK = {**REST_FRAMEWORK}  # noqa: F405
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
