@@ -5,12 +5,14 @@ CONTRACT: nothing here imports TensorFlow (the web process reads cards for /heal
 - weights_root() -> Path (env CXR_WEIGHTS_DIR overrides mlcore/weights).
 - model_dir_resolve(*, name=None) -> Path
 - model_card_read(*, name=None) -> ModelCard  (raises ModelUnavailableError)
+- model_files_check(*, name=None) -> ModelCard  (also checks model.keras is a sound archive)
 """
 
 from __future__ import annotations
 
 import os
 import re
+import zipfile
 from pathlib import Path
 
 from mlcore.card import CARD_FILENAME, MODEL_FILENAME, ModelCard, card_load
@@ -60,4 +62,21 @@ def model_card_read(*, name: str | None = None, weights_dir: Path | str | None =
     card = card_load(path=path / CARD_FILENAME)
     if not (path / MODEL_FILENAME).is_file():
         raise ModelUnavailableError(f"model file not found: {path / MODEL_FILENAME}")
+    return card
+
+
+def model_files_check(
+    *, name: str | None = None, weights_dir: Path | str | None = None
+) -> ModelCard:
+    """Read the card and check model.keras is a sound archive, without loading TensorFlow."""
+    card = model_card_read(name=name, weights_dir=weights_dir)
+    label = model_name_resolve(name=name)
+    weights = model_dir_resolve(name=name, weights_dir=weights_dir) / MODEL_FILENAME
+    # A .keras file is a zip archive holding the model's config: a truncated or garbage file
+    # fails here, cheaply enough for every /healthz call.
+    if weights.stat().st_size == 0 or not zipfile.is_zipfile(weights):
+        raise ModelUnavailableError(f"model {label}: file {MODEL_FILENAME} is corrupt")
+    with zipfile.ZipFile(weights) as archive:
+        if "config.json" not in archive.namelist():
+            raise ModelUnavailableError(f"model {label}: file {MODEL_FILENAME} is corrupt")
     return card

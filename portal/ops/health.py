@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,8 +11,6 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-
-from mlcore.errors import ModelUnavailableError
 
 
 def database_check() -> str:
@@ -44,21 +41,10 @@ def storage_check() -> str:
 
 
 def model_check() -> str:
-    from mlcore.registry import DEFAULT_MODEL_NAME, model_card_read, model_dir_resolve
+    from mlcore.registry import model_files_check
 
-    name = settings.CXR_MODEL_NAME or DEFAULT_MODEL_NAME
-    card = model_card_read(name=settings.CXR_MODEL_NAME)
-    weights = model_dir_resolve(name=settings.CXR_MODEL_NAME) / "model.keras"
-    if not weights.is_file() or weights.stat().st_size == 0:
-        raise ModelUnavailableError(f"model {name}: file {weights.name} is missing")
-    # A .keras file is a zip archive with the model's config: a truncated or garbage file
-    # fails here, without loading TensorFlow in the web process.
-    if not zipfile.is_zipfile(weights):
-        raise ModelUnavailableError(f"model {name}: file {weights.name} is corrupt")
-    with zipfile.ZipFile(weights) as archive:
-        if "config.json" not in archive.namelist():
-            raise ModelUnavailableError(f"model {name}: file {weights.name} is corrupt")
-    return "ok" if card else "missing"
+    model_files_check(name=settings.CXR_MODEL_NAME)
+    return "ok"
 
 
 CHECKS: dict[str, Callable[[], str]] = {
