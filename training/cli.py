@@ -23,6 +23,24 @@ def parser_build() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--learning-rate", type=float, default=2e-3)
     t.add_argument("--patience", type=int, default=8)
+    t.add_argument(
+        "--swa-start",
+        type=float,
+        default=0.5,
+        help="average weights from this fraction of the epochs on (1.0 = off)",
+    )
+    t.add_argument(
+        "--select",
+        choices=("swa", "best"),
+        default="swa",
+        help="ship the final weight average (swa) or the best val epoch with early stopping",
+    )
+    t.add_argument(
+        "--source-adversary",
+        type=float,
+        default=0.0,
+        help="loss weight of a gradient-reversed source head (fights the source shortcut)",
+    )
     t.add_argument("--width", type=float, default=1.0, help="channel multiplier")
     t.add_argument(
         "--ood",
@@ -68,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
                 learning_rate=args.learning_rate,
                 patience=args.patience,
                 width=args.width,
+                swa_start=args.swa_start,
+                select=args.select,
+                source_adversary=args.source_adversary,
                 ood=None if args.no_ood else args.ood,
                 n_synthetic=args.synthetic,
                 cache_dir=args.cache_dir,

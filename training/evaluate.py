@@ -61,7 +61,7 @@ def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> S
         if pixels is None:
             reasons[i] = "unreadable"
             continue
-        px = pixels[..., :3].mean(axis=2) if (is_colour is False and pixels.ndim == 3) else pixels
+        px = _gray(pixels=pixels, is_colour=is_colour)
         rules = gate_rules_check(pixels=px, thresholds=screener.thresholds, dicom=dicom)
         if not rules.accepted:
             reasons[i] = rules.reason
@@ -82,6 +82,41 @@ def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> S
         rule_refused=rule_refused,
         maha_refused=maha_refused,
     )
+
+
+def heatmaps_write(
+    *,
+    screener: Any,
+    items: list[tuple[Any, ...]],
+    probs: np.ndarray,
+    sources: list[str],
+    labels: list[str],
+    path: Path,
+) -> dict[str, Any]:
+    """Grad-CAM of the predicted class: band-mass figures per source, and a gallery PNG."""
+    from training.heatmaps import cam_band_report, gallery_pick, heatmap_gallery_plot
+
+    size = screener.classifier.input_size
+    arrays = np.stack(
+        [
+            radiograph_preprocess(pixels=_gray(pixels=px, is_colour=c), size=size).array
+            for px, c, _ in items
+        ]
+    )
+    out = screener.classifier.run_chunked(batch=arrays)
+    pred = probs.argmax(axis=1)
+    cams = out.cams[np.arange(len(pred)), :, :, pred]
+    rows = gallery_pick(sources=sources, labels=labels)
+    titles = [f"{LABELS[k][:5]} {probs[i, k]:.2f}" for i, k in enumerate(pred)]
+    heatmap_gallery_plot(arrays=arrays, cams=cams, titles=titles, rows=rows, path=path)
+    return {**cam_band_report(cams=cams, sources=sources), "gallery": path.name}
+
+
+def _gray(*, pixels: np.ndarray, is_colour: Any) -> np.ndarray:
+    """Average RGB(A) channels that are not really colour (as the screener does)."""
+    if is_colour is False and pixels.ndim == 3:
+        return pixels[..., :3].mean(axis=2)
+    return pixels
 
 
 def file_decode(*, path: Path) -> tuple[Any, ...]:
@@ -235,7 +270,23 @@ def report_markdown(*, report: dict[str, Any]) -> str:
         ]
         for k, v in neg["by_group"].items():
             lines.append(f"| {k} | {v['n']} | {f(v['refused'])} |")
-    lines += ["", "Plots: confusion_matrix.png, roc.png, reliability.png", ""]
+    hm = report.get("heatmaps")
+    if hm:
+        lines += [
+            "",
+            "## Where the model looks",
+            "",
+            f"Share of the predicted class's Grad-CAM mass in the outer {hm['band']:.0%} band of "
+            f"the image (the band is {f(hm['band_area_fraction'])} of the area; text, markers "
+            "and borders sit there, lungs mostly do not). Gallery: heatmaps.png.",
+            "",
+            "| source | band share |",
+            "| --- | ---: |",
+            f"| all | {f(hm['all'])} |",
+        ]
+        for k, v in hm["by_source"].items():
+            lines.append(f"| {k} | {f(v)} |")
+    lines += ["", "Plots: confusion_matrix.png, roc.png, reliability.png, heatmaps.png", ""]
     return "\n".join(lines)
 
 
@@ -254,6 +305,7 @@ def evaluate_run(
     from training.plots import confusion_plot, reliability_plot, roc_plot
 
     screener = Screener.load(name=model, weights_dir=weights_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
     table = table_filter(table=table_read(root=data, csv_path=csv_path), split=split)
     if not table.rows:
         raise SystemExit(f"no rows to evaluate (split={split!r})")
@@ -289,9 +341,17 @@ def evaluate_run(
         report["accepted_only"] = {
             k: sub[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_auc")
         }
+    if len(keep):
+        report["heatmaps"] = heatmaps_write(
+            screener=screener,
+            items=[items[i] for i in keep],
+            probs=s.probs[keep],
+            sources=[sources[i] for i in keep],
+            labels=[table.rows[i]["label"] for i in keep],
+            path=report_dir / "heatmaps.png",
+        )
     if ood is not None:
         report["gate_negatives"] = gate_negatives_report(screener=screener, ood=ood)
-    report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (report_dir / "report.md").write_text(report_markdown(report=report), encoding="utf-8")
     cm = np.array(report["confusion_matrix"]["rows_true_cols_pred"])

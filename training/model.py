@@ -72,3 +72,44 @@ def classifier_build(
     disease = layers.Dense(n_classes, name="disease")(dropped)
     gate = layers.Dense(n_gate, name="gate")(pooled)
     return keras.Model(inp, {"disease": disease, "gate": gate}, name="cxrnet")
+
+
+class GradientReversal(layers.Layer):
+    """Identity forward; gradient times -scale backward (domain-adversarial training)."""
+
+    def __init__(self, *, scale: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, x):
+        import tensorflow as tf
+
+        @tf.custom_gradient
+        def reverse(t):
+            return tf.identity(t), lambda dy: -self.scale * dy
+
+        return reverse(x)
+
+
+def adversary_attach(*, model: keras.Model, n_sources: int, scale: float) -> keras.Model:
+    """Wrap `model` for training with a source head fed reversed gradients.
+
+    The head sees the pooled features and the true label, so it can only profit from source
+    information beyond the label: the trunk is pushed to drop that (child vs adult anatomy,
+    scanner, figure style) and keep what the label needs. Shares the layers of `model`.
+    """
+    n_classes = model.get_layer("disease").units
+    label = keras.Input((n_classes,), name="label")
+    reversed_ = GradientReversal(scale=scale, name="grad_reverse")(model.get_layer("gap").output)
+    h = layers.Concatenate(name="adv_concat")([reversed_, label])
+    h = layers.Dense(64, activation="relu", name="adv_hidden")(h)
+    source = layers.Dense(n_sources, name="source")(h)
+    return keras.Model(
+        {"image": model.inputs[0], "label": label},
+        {
+            "disease": model.get_layer("disease").output,
+            "gate": model.get_layer("gate").output,
+            "source": source,
+        },
+        name="cxrnet_adversarial",
+    )

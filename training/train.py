@@ -49,6 +49,13 @@ class TrainConfig:
     cache_dir: Path | None = None
     width: float = 1.0
     gate_loss_weight: float = 0.5
+    # Loss weight of the source head trained through gradient reversal; 0 = off.
+    source_adversary: float = 0.0
+    # Average the weights of every epoch from this fraction of the run on (SWA); 1.0 = off.
+    swa_start: float = 0.5
+    # "swa": ship the weight average at the end of the run (val only calibrates);
+    # "best": ship the epoch (or average) with the best val score, with early stopping.
+    select: str = "swa"
     version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -133,23 +140,43 @@ def gate_negatives_build(*, config: TrainConfig) -> GateSet:
     return GateSet(stacked, np.array(labels, np.int32), splits, kinds, sources)
 
 
-def dataset_make(*, x, y, g, wy, wg, batch_size: int, seed: int, augment: bool):
-    """tf.data pipeline over in-memory arrays: shuffle, batch, augment, prefetch."""
+def dataset_make(
+    *, x, targets: dict, weights: dict, label_onehot=None, batch_size: int, seed: int, augment: bool
+):
+    """tf.data pipeline over in-memory arrays: shuffle, batch, augment, prefetch.
+
+    `targets` and `weights` are dicts keyed by output name; with `label_onehot` the inputs are
+    a dict {"image", "label"} (for the source-adversarial training model).
+    """
     import tensorflow as tf
 
     from training.augment import batch_augment
 
-    ds = tf.data.Dataset.from_tensor_slices((x[..., None], y, g, wy, wg))
+    inputs = {"image": x[..., None]}
+    if label_onehot is not None:
+        inputs["label"] = label_onehot
+    ds = tf.data.Dataset.from_tensor_slices((inputs, targets, weights))
     if augment:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=augment)
 
-    def pack(xb, yb, gb, wyb, wgb):
-        if augment:
-            xb = batch_augment(xb)
-        return xb, {"disease": yb, "gate": gb}, {"disease": wyb, "gate": wgb}
+    def pack(inp, tb, wb):
+        xb = batch_augment(inp["image"]) if augment else inp["image"]
+        if "label" in inp:
+            return {"image": xb, "label": inp["label"]}, tb, wb
+        return xb, tb, wb
 
     return ds.map(pack, num_parallel_calls=2).prefetch(2)
+
+
+def bn_statistics_refresh(*, model, x: np.ndarray, batch_size: int = 64, batches: int = 24) -> None:
+    """Re-estimate BatchNorm moving statistics of averaged weights on un-augmented images."""
+    # Averaging BN statistics across epochs is only approximate; a few training-mode
+    # forward passes (momentum 0.9) replace them with those of the averaged network.
+    rng = np.random.default_rng(0)
+    for _ in range(batches):
+        idx = rng.choice(len(x), size=min(batch_size, len(x)), replace=False)
+        model(x[idx][..., None], training=True)
 
 
 def _val_score(*, probs: np.ndarray, labels: np.ndarray, sources: list[str]) -> tuple[float, dict]:
@@ -204,18 +231,37 @@ def train_run(*, config: TrainConfig) -> ModelCard:
     counts = np.bincount(g_all, minlength=len(GATE_LABELS)).astype(np.float64)
     gw = np.clip(len(g_all) / (len(GATE_LABELS) * np.maximum(counts, 1)), 0.2, 8.0)
     wg_all = (gw[g_all] * config.gate_loss_weight).astype(np.float32)
+    targets = {"disease": y_all, "gate": g_all}
+    weights = {"disease": wy_all, "gate": wg_all}
+    losses = {
+        "disease": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        "gate": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    }
+    model = classifier_build(input_size=size, width=config.width)
+    fit_model, label_onehot = model, None
+    source_names = sorted(set(s_tr))
+    if config.source_adversary > 0 and len(source_names) > 1:
+        from training.model import adversary_attach
+
+        fit_model = adversary_attach(model=model, n_sources=len(source_names), scale=1.0)
+        targets["source"] = np.concatenate(
+            [[source_names.index(s) for s in s_tr], np.zeros(neg_tr.sum(), np.int64)]
+        ).astype(np.int32)
+        weights["source"] = np.concatenate(
+            [np.full(len(x_tr), config.source_adversary), np.zeros(neg_tr.sum())]
+        ).astype(np.float32)
+        losses["source"] = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        label_onehot = np.eye(len(LABELS), dtype=np.float32)[y_all]
     train_ds = dataset_make(
         x=x_all,
-        y=y_all,
-        g=g_all,
-        wy=wy_all,
-        wg=wg_all,
+        targets=targets,
+        weights=weights,
+        label_onehot=label_onehot,
         batch_size=config.batch_size,
         seed=config.seed,
         augment=True,
     )
 
-    model = classifier_build(input_size=size, width=config.width)
     steps = max(1, len(x_all) // config.batch_size) * config.epochs
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate * 0.1,
@@ -223,13 +269,7 @@ def train_run(*, config: TrainConfig) -> ModelCard:
         warmup_target=config.learning_rate,
         warmup_steps=max(1, len(x_all) // config.batch_size),
     )
-    model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
-        loss={
-            "disease": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            "gate": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        },
-    )
+    fit_model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), loss=losses)
 
     @tf.function(input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)])
     def logits_of(x):
@@ -242,31 +282,73 @@ def train_run(*, config: TrainConfig) -> ModelCard:
         return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
 
     history: list[dict[str, Any]] = []
-    best = {"score": -np.inf, "epoch": -1, "weights": None}
+    best = {"score": -np.inf, "epoch": -1, "weights": None, "averaged": 0}
+    swa: dict[str, Any] = {"sum": None, "n": 0}
+    swa_from = max(1, int(np.ceil(config.epochs * config.swa_start)))
+
+    def history_row(*, epoch: int, logs, m: dict, score: float, averaged: int) -> dict:
+        cohen = (m.get("covid_vs_rest_auc_within_source") or {}).get("cohen")
+        row = {
+            "epoch": epoch,
+            "averaged_epochs": averaged,
+            "loss": float((logs or {}).get("loss", np.nan)),
+            "val_macro_auc": m["macro_auc"],
+            "val_balanced_accuracy": m["balanced_accuracy"],
+            "val_nll": m["nll"],
+            "val_cohen_covid_auc": cohen,
+            "score": score,
+        }
+        history.append(row)
+        tqdm.write(
+            f"epoch {epoch}{f' swa{averaged}' if averaged else ''}: loss {row['loss']:.3f} "
+            f"val macroAUC {m['macro_auc']:.4f} bacc {m['balanced_accuracy']:.3f} "
+            f"nll {m['nll']:.3f} cohenAUC {cohen}"
+        )
+        return row
 
     class Selector(keras.callbacks.Callback):
         """Keep the best weights by validation score; stop after `patience` epochs without gain."""
 
         def on_epoch_end(self, epoch, logs=None):
+            improved = False
+            current = model.get_weights()
             score, m = _val_score(probs=val_probs(), labels=y_va, sources=s_va)
-            cohen = (m.get("covid_vs_rest_auc_within_source") or {}).get("cohen")
-            row = {
-                "epoch": epoch + 1,
-                "loss": float((logs or {}).get("loss", np.nan)),
-                "val_macro_auc": m["macro_auc"],
-                "val_balanced_accuracy": m["balanced_accuracy"],
-                "val_nll": m["nll"],
-                "val_cohen_covid_auc": cohen,
-                "score": score,
-            }
-            history.append(row)
-            tqdm.write(
-                f"epoch {epoch + 1}: loss {row['loss']:.3f} val macroAUC {m['macro_auc']:.4f} "
-                f"bacc {m['balanced_accuracy']:.3f} nll {m['nll']:.3f} cohenAUC {cohen}"
-            )
+            history_row(epoch=epoch + 1, logs=logs, m=m, score=score, averaged=0)
             if score > best["score"]:
-                best.update(score=score, epoch=epoch + 1, weights=self.model.get_weights())
-            elif epoch + 1 - best["epoch"] >= config.patience:
+                best.update(score=score, epoch=epoch + 1, weights=current, averaged=0)
+                improved = True
+            if epoch + 1 >= swa_from:
+                # Stochastic weight averaging: a free ensemble at inference time.
+                if swa["sum"] is None:
+                    swa["sum"] = [w.astype(np.float64) for w in current]
+                else:
+                    swa["sum"] = [a + w for a, w in zip(swa["sum"], current, strict=True)]
+                swa["n"] += 1
+                if swa["n"] > 1:
+                    averaged = [
+                        (a / swa["n"]).astype(w.dtype)
+                        for a, w in zip(swa["sum"], current, strict=True)
+                    ]
+                    model.set_weights(averaged)
+                    bn_statistics_refresh(model=model, x=x_tr)
+                    averaged = model.get_weights()
+                    score_a, m_a = _val_score(probs=val_probs(), labels=y_va, sources=s_va)
+                    history_row(epoch=epoch + 1, logs=logs, m=m_a, score=score_a, averaged=swa["n"])
+                    model.set_weights(current)
+                    if score_a > best["score"]:
+                        best.update(
+                            score=score_a, epoch=epoch + 1, weights=averaged, averaged=swa["n"]
+                        )
+                        improved = True
+            if config.select == "swa" and swa["n"] > 1:
+                # Val AUC inside Cohen rests on a dozen negatives: too noisy to pick epochs
+                # by. The average over the end of the cosine schedule needs no picking.
+                best.update(score=score_a, epoch=epoch + 1, weights=averaged, averaged=swa["n"])
+            elif (
+                config.select == "best"
+                and not improved
+                and epoch + 1 - best["epoch"] >= config.patience
+            ):
                 self.model.stop_training = True
 
     epochs_bar = tqdm(total=config.epochs, desc="epochs", unit="ep")
@@ -276,7 +358,7 @@ def train_run(*, config: TrainConfig) -> ModelCard:
             epochs_bar.update(1)
 
     t_fit = time.time()
-    model.fit(train_ds, epochs=config.epochs, verbose=0, callbacks=[Selector(), Bar()])
+    fit_model.fit(train_ds, epochs=config.epochs, verbose=0, callbacks=[Selector(), Bar()])
     epochs_bar.close()
     fit_seconds = time.time() - t_fit
     model.set_weights(best["weights"])
@@ -350,12 +432,16 @@ def train_run(*, config: TrainConfig) -> ModelCard:
             "n_val": len(val_t.rows),
             "n_gate_negatives_train": int(neg_tr.sum()),
             "ood": str(config.ood.resolve()) if config.ood else None,
-            "epochs_run": len(history),
+            "epochs_run": max((r["epoch"] for r in history), default=0),
             "best_epoch": best["epoch"],
+            "best_averaged_epochs": best["averaged"],
+            "swa_start": config.swa_start,
+            "select": config.select,
             "seed": config.seed,
             "batch_size": config.batch_size,
             "learning_rate": config.learning_rate,
             "width": config.width,
+            "source_adversary": config.source_adversary,
             "params": int(infer.count_params()),
             "fit_seconds": round(fit_seconds, 1),
             "total_seconds": round(time.time() - t_start, 1),

@@ -66,6 +66,8 @@ def test_train_then_evaluate(tmp_path, toy_data):
     ):
         assert key in card
     assert card["input_size"] == 48 and card["training"]["split_sha256"]
+    # Weight averaging ran on the second epoch (swa_start 0.5 of 2 epochs).
+    assert [r["averaged_epochs"] for r in card["training"]["history"]] == [0, 0, 2]
     assert (out / "model.keras").stat().st_size < 500_000 and (out / "gate_stats.npz").is_file()
 
     report_dir = tmp_path / "report"
@@ -105,7 +107,8 @@ def test_train_then_evaluate(tmp_path, toy_data):
     assert report["n"] == n_test > 0
     assert set(report["per_class"]["covid"]) >= {"sensitivity", "specificity", "ppv", "auc"}
     assert set(report["gate"]) >= {"accepted", "rejected"}
-    for name in ("report.md", "confusion_matrix.png", "roc.png", "reliability.png"):
+    assert 0.0 <= report["heatmaps"]["all"] <= 1.0 and report["heatmaps"]["by_source"]
+    for name in ("report.md", "confusion_matrix.png", "roc.png", "reliability.png", "heatmaps.png"):
         assert (report_dir / name).stat().st_size > 0
 
 
@@ -133,3 +136,25 @@ def test_evaluate_with_csv_without_split(tmp_path, toy_data):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["n"] == 7 and "all" in report["per_source"]
+
+
+@pytest.mark.slow
+def test_train_with_source_adversary_ships_a_plain_model(tmp_path, toy_data):
+    import keras
+
+    out = tmp_path / "weights" / "adv-m"
+    proc = run(
+        [
+            *("train", "--data", toy_data, "--out", out, "--epochs", "1"),
+            *("--image-size", "48", "--width", "0.25", "--batch-size", "8"),
+            *("--synthetic", "8", "--no-ood", "--swa-start", "1.0"),
+            *("--source-adversary", "0.5"),
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    card = json.loads((out / "card.json").read_text())
+    assert card["training"]["source_adversary"] == 0.5
+    # The source head is a training aid only: the shipped model has the two inference heads.
+    model = keras.saving.load_model(out / "model.keras", compile=False)
+    assert sorted(model.output) == ["disease", "gate"]
+    assert "source" not in {layer.name for layer in model.layers}
