@@ -7,6 +7,8 @@ from django.urls import include, path
 from portal.ops.health import healthz
 from portal.views import home
 
+handler400 = "portal.views.bad_request"
+
 urlpatterns = [
     path("", home, name="home"),
     path("healthz", healthz, name="healthz"),

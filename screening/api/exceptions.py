@@ -10,6 +10,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from portal.views import upload_limit_explain
 from screening.services import ReviewError, SubmissionError
 
 logger = logging.getLogger(__name__)
@@ -38,10 +39,8 @@ def exception_handler(exc, context):
         return Response({"detail": exc.message, "code": exc.code}, status=code)
     if isinstance(exc, SuspiciousOperation):  # e.g. too many files or fields in one request
         logger.warning("Bad request: %s", exc)
-        return Response(
-            {"detail": f"The request was refused: {exc}", "code": "bad_request"},
-            status=status.HTTP_400_BAD_REQUEST,
-        )
+        code, detail = upload_limit_explain(exception=exc)
+        return Response({"detail": detail, "code": code}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.messages)
     response = drf_exception_handler(exc, context)
