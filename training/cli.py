@@ -26,14 +26,14 @@ def parser_build() -> argparse.ArgumentParser:
     t.add_argument(
         "--swa-start",
         type=float,
-        default=0.5,
-        help="average weights from this fraction of the epochs on (1.0 = off)",
+        default=1.0,
+        help="average weights from this fraction of the epochs on (default 1.0 = off)",
     )
     t.add_argument(
         "--select",
         choices=("swa", "best"),
-        default="swa",
-        help="ship the final weight average (swa) or the best val epoch with early stopping",
+        default="best",
+        help="ship the best val epoch with early stopping (default) or the final weight average",
     )
     t.add_argument(
         "--source-adversary",

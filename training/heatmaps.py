@@ -7,9 +7,11 @@ the source does not. Both views are written by `training evaluate`.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 
 def band_mask(*, shape: tuple[int, int], band: float) -> np.ndarray:
@@ -102,5 +104,8 @@ def heatmap_gallery_plot(
             if c == 0:
                 ax.text(-8, size / 2, name, rotation=90, va="center", ha="right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
+    # A 256-colour palette keeps the committed report small (about a fifth of full RGB).
+    Image.open(buf).convert("RGB").quantize(colors=256).save(path, optimize=True)

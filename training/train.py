@@ -52,10 +52,11 @@ class TrainConfig:
     # Loss weight of the source head trained through gradient reversal; 0 = off.
     source_adversary: float = 0.0
     # Average the weights of every epoch from this fraction of the run on (SWA); 1.0 = off.
-    swa_start: float = 0.5
+    # Off by default: the shipped cxr-v1 1.1.0 was trained without it (docs/model-experiments.md).
+    swa_start: float = 1.0
     # "swa": ship the weight average at the end of the run (val only calibrates);
     # "best": ship the epoch (or average) with the best val score, with early stopping.
-    select: str = "swa"
+    select: str = "best"
     version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 

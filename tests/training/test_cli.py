@@ -47,6 +47,10 @@ def test_train_then_evaluate(tmp_path, toy_data):
             "--synthetic",
             "8",
             "--no-ood",
+            "--swa-start",
+            "0.5",
+            "--select",
+            "swa",
         ]
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -66,8 +70,9 @@ def test_train_then_evaluate(tmp_path, toy_data):
     ):
         assert key in card
     assert card["input_size"] == 48 and card["training"]["split_sha256"]
-    # Weight averaging ran on the second epoch (swa_start 0.5 of 2 epochs).
+    # Weight averaging ran on the second epoch (swa_start 0.5 of 2 epochs) and was shipped.
     assert [r["averaged_epochs"] for r in card["training"]["history"]] == [0, 0, 2]
+    assert card["training"]["best_averaged_epochs"] == 2
     assert (out / "model.keras").stat().st_size < 500_000 and (out / "gate_stats.npz").is_file()
 
     report_dir = tmp_path / "report"
@@ -147,7 +152,7 @@ def test_train_with_source_adversary_ships_a_plain_model(tmp_path, toy_data):
         [
             *("train", "--data", toy_data, "--out", out, "--epochs", "1"),
             *("--image-size", "48", "--width", "0.25", "--batch-size", "8"),
-            *("--synthetic", "8", "--no-ood", "--swa-start", "1.0"),
+            *("--synthetic", "8", "--no-ood"),
             *("--source-adversary", "0.5"),
         ]
     )
