@@ -7,6 +7,7 @@ import re
 import sys
 import zipfile
 from io import BytesIO
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -65,7 +66,8 @@ def test_submit_stores_images_predictions_audit_and_enqueues(
         assert image.size_bytes == len(data)
         assert (image.width, image.height) == (256, 256)
         assert default_storage.exists(image.thumbnail.name)
-        assert "a.png" not in image.file.name and "b.jpg" not in image.file.name
+        # Stored under the image's id, never the uploader's name (a hex id may end in "a").
+        assert Path(image.file.name).stem == str(image.id)
     predictions = Prediction.objects.filter(image__study=study)
     assert {p.status for p in predictions} == {Prediction.Status.QUEUED}
     assert all(p.model_name for p in predictions)
