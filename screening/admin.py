@@ -251,6 +251,14 @@ class ReviewAdmin(AuditedAdminMixin, admin.ModelAdmin):
         super().delete_model(request, obj)
         study_status_refresh(study=study)
 
+    def delete_queryset(self, request, queryset):
+        # The bulk "delete selected" action skips delete_model: refresh each study it touched
+        # so its derived "reviewed" flag and labels follow.
+        studies = list(Study.objects.filter(images__predictions__reviews__in=queryset).distinct())
+        super().delete_queryset(request, queryset)
+        for study in studies:
+            study_status_refresh(study=study)
+
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):

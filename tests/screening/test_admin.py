@@ -194,3 +194,32 @@ def test_reviewer_cannot_change_study(client, reviewer, done_prediction):
     url = reverse("admin:screening_study_change", args=[study.pk])
     assert client.post(url, {"reference": "X"}).status_code == 403
     assert Study.objects.get(pk=study.pk).reference != "X"
+
+
+def test_bulk_delete_of_reviews_clears_the_studys_reviewed_flag(
+    client, admin_user, done_prediction
+):
+    from screening.services import review_record
+
+    review_record(
+        prediction=done_prediction,
+        reviewer=admin_user,
+        verdict="agree",
+        label=done_prediction.label,
+    )
+    study = done_prediction.image.study
+    study.refresh_from_db()
+    assert study.reviewed
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("admin:screening_review_changelist"),
+        {
+            "action": "delete_selected",
+            "_selected_action": [str(r.pk) for r in Review.objects.all()],
+            "post": "yes",
+        },
+    )
+    assert response.status_code == 302 and not Review.objects.exists()
+    study.refresh_from_db()
+    assert not study.reviewed
+    assert AuditEvent.objects.filter(action="admin.delete").exists()
