@@ -26,14 +26,14 @@ def parser_build() -> argparse.ArgumentParser:
     t.add_argument(
         "--swa-start",
         type=float,
-        default=1.0,
-        help="average weights from this fraction of the epochs on (default 1.0 = off)",
+        default=0.5,
+        help="average weights from this fraction of the epochs on (1.0 = off)",
     )
     t.add_argument(
         "--select",
         choices=("swa", "best"),
-        default="best",
-        help="ship the best val epoch with early stopping (default) or the final weight average",
+        default="swa",
+        help="ship the final weight average (swa) or the best val epoch with early stopping",
     )
     t.add_argument(
         "--source-adversary",
@@ -41,7 +41,7 @@ def parser_build() -> argparse.ArgumentParser:
         default=0.0,
         help="loss weight of a gradient-reversed source head (fights the source shortcut)",
     )
-    t.add_argument("--width", type=float, default=1.0, help="channel multiplier")
+    t.add_argument("--width", type=float, default=2.0, help="channel multiplier")
     t.add_argument(
         "--ood",
         type=Path,

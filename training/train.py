@@ -47,16 +47,16 @@ class TrainConfig:
     ood: Path | None = None
     n_synthetic: int = 400
     cache_dir: Path | None = None
-    width: float = 1.0
+    width: float = 2.0
     gate_loss_weight: float = 0.5
     # Loss weight of the source head trained through gradient reversal; 0 = off.
     source_adversary: float = 0.0
     # Average the weights of every epoch from this fraction of the run on (SWA); 1.0 = off.
-    # Off by default: the shipped cxr-v1 1.1.0 was trained without it (docs/model-experiments.md).
-    swa_start: float = 1.0
+    # Defaults are the shipped cxr-v1 1.2.0 recipe (docs/model-experiments.md, run H).
+    swa_start: float = 0.5
     # "swa": ship the weight average at the end of the run (val only calibrates);
     # "best": ship the epoch (or average) with the best val score, with early stopping.
-    select: str = "best"
+    select: str = "swa"
     version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
