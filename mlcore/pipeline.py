@@ -34,7 +34,7 @@ from mlcore.gate import (
 from mlcore.gradcam import heatmap_to_source
 from mlcore.imageio import image_decode
 from mlcore.overlay import overlay_png
-from mlcore.preprocess import radiograph_preprocess
+from mlcore.preprocess import grey_channels_merge, radiograph_preprocess
 from mlcore.registry import model_card_read, model_dir_resolve
 
 OVERLAY_MAX_SIDE = 512
@@ -155,8 +155,7 @@ class Screener:
         """Gate, classify and explain an already-decoded float [0, 1] image."""
         timings = dict(timings or {})
         pixels = np.asarray(pixels, dtype=np.float32)
-        if is_colour is False and pixels.ndim == 3:
-            pixels = pixels[..., :3].mean(axis=2)
+        pixels = grey_channels_merge(pixels=pixels, is_colour=is_colour)
         t = time.perf_counter()
         rules = gate_rules_check(pixels=pixels, thresholds=self.thresholds, dicom=dicom)
         timings["gate"] = (time.perf_counter() - t) * 1000

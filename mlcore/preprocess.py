@@ -47,6 +47,13 @@ def grayscale_convert(*, pixels: np.ndarray) -> np.ndarray:
     raise ValueError(f"expected (H, W) or (H, W, C) pixels, got shape {pixels.shape}")
 
 
+def grey_channels_merge(*, pixels: np.ndarray, is_colour: bool | None) -> np.ndarray:
+    """Average the channels of an RGB(A) image the decoder found to be grey, else pass through."""
+    if is_colour is False and pixels.ndim == 3:
+        return pixels[..., :3].mean(axis=2)
+    return pixels
+
+
 def _span_keep(*, spread: np.ndarray, tolerance: float) -> tuple[int, int]:
     """Return [start, stop) of the lines whose spread reaches `tolerance`."""
     keep = np.flatnonzero(spread >= tolerance)

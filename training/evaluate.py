@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from mlcore.errors import ImageError
 from mlcore.gate import gate_learned_check, gate_rules_check
-from mlcore.preprocess import radiograph_preprocess
+from mlcore.preprocess import grey_channels_merge, radiograph_preprocess
 from training.data import hash_split, label_indices, table_filter, table_read
 from training.metrics import LABELS, metrics_compute
 
@@ -27,6 +27,7 @@ class Screened:
     probs: np.ndarray  # (N, 3); NaN rows for unreadable files
     rule_refused: np.ndarray  # (N,) bool: refused by the cheap rules
     maha_refused: np.ndarray  # (N,) bool: feature distance above threshold (never saw ood)
+    cams: list[np.ndarray | None]  # predicted-class Grad-CAM per item; None if unreadable
 
 
 def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> Screened:
@@ -37,6 +38,7 @@ def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> S
     reasons: list[str | None] = [None] * n
     probs = np.full((n, 3), np.nan, np.float32)
     maha_refused = np.zeros(n, bool)
+    cams: list[np.ndarray | None] = [None] * n
     pending: list[tuple[int, np.ndarray]] = []
 
     def flush() -> None:
@@ -55,13 +57,14 @@ def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> S
                 decision.scores["mahalanobis_sq"] > screener.thresholds.mahalanobis_max
             )
             probs[i] = out.probabilities[j]
+            cams[i] = out.cams[j, :, :, int(out.probabilities[j].argmax())]
         pending.clear()
 
     for i, (pixels, is_colour, dicom) in enumerate(tqdm(items, desc=desc, unit="img")):
         if pixels is None:
             reasons[i] = "unreadable"
             continue
-        px = _gray(pixels=pixels, is_colour=is_colour)
+        px = grey_channels_merge(pixels=pixels, is_colour=is_colour)
         rules = gate_rules_check(pixels=px, thresholds=screener.thresholds, dicom=dicom)
         if not rules.accepted:
             reasons[i] = rules.reason
@@ -81,6 +84,7 @@ def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> S
         probs=probs,
         rule_refused=rule_refused,
         maha_refused=maha_refused,
+        cams=cams,
     )
 
 
@@ -88,35 +92,28 @@ def heatmaps_write(
     *,
     screener: Any,
     items: list[tuple[Any, ...]],
+    cams: np.ndarray,
     probs: np.ndarray,
     sources: list[str],
     labels: list[str],
     path: Path,
 ) -> dict[str, Any]:
-    """Grad-CAM of the predicted class: band-mass figures per source, and a gallery PNG."""
+    """Band-mass figures per source from the screening pass's maps, and a gallery PNG."""
     from training.heatmaps import cam_band_report, gallery_pick, heatmap_gallery_plot
 
     size = screener.classifier.input_size
-    arrays = np.stack(
-        [
-            radiograph_preprocess(pixels=_gray(pixels=px, is_colour=c), size=size).array
-            for px, c, _ in items
-        ]
-    )
-    out = screener.classifier.run_chunked(batch=arrays)
-    pred = probs.argmax(axis=1)
-    cams = out.cams[np.arange(len(pred)), :, :, pred]
     rows = gallery_pick(sources=sources, labels=labels)
+    # Only the gallery's images are preprocessed again, to draw under their maps.
+    shown = sorted({i for _, idx in rows for i in idx})
+    arrays = np.zeros((len(items), size, size), np.float32)
+    for i in shown:
+        px, is_colour, _ = items[i]
+        pixels = grey_channels_merge(pixels=px, is_colour=is_colour)
+        arrays[i] = radiograph_preprocess(pixels=pixels, size=size).array
+    pred = probs.argmax(axis=1)
     titles = [f"{LABELS[k][:5]} {probs[i, k]:.2f}" for i, k in enumerate(pred)]
     heatmap_gallery_plot(arrays=arrays, cams=cams, titles=titles, rows=rows, path=path)
     return {**cam_band_report(cams=cams, sources=sources), "gallery": path.name}
-
-
-def _gray(*, pixels: np.ndarray, is_colour: Any) -> np.ndarray:
-    """Average RGB(A) channels that are not really colour (as the screener does)."""
-    if is_colour is False and pixels.ndim == 3:
-        return pixels[..., :3].mean(axis=2)
-    return pixels
 
 
 def file_decode(*, path: Path) -> tuple[Any, ...]:
@@ -345,6 +342,7 @@ def evaluate_run(
         report["heatmaps"] = heatmaps_write(
             screener=screener,
             items=[items[i] for i in keep],
+            cams=np.stack([s.cams[i] for i in keep]),
             probs=s.probs[keep],
             sources=[sources[i] for i in keep],
             labels=[table.rows[i]["label"] for i in keep],
