@@ -28,6 +28,9 @@ class ModelCard:
     input_size: int = 128
     preprocessing: str = ""
     temperature: float = 1.0
+    # Test-time views: run copies moved by +-view_shift px and average (0: the image alone).
+    # Temperature, gate statistics and thresholds are fitted with the same views.
+    view_shift: int = 0
     gate: dict[str, Any] = field(default_factory=dict)
     gate_labels: list[str] = field(default_factory=list)
     training: dict[str, Any] = field(default_factory=dict)

@@ -94,7 +94,9 @@ class Screener:
             mean, precision = gate_stats_load(path=folder / GATE_STATS_FILENAME)
         model = keras_model_load(path=folder / MODEL_FILENAME)
         try:
-            classifier = Classifier(model=model, temperature=card.temperature)
+            classifier = Classifier(
+                model=model, temperature=card.temperature, view_shift=card.view_shift
+            )
         except Exception as exc:
             raise ModelUnavailableError(f"model {card.name!r} is not usable: {exc}") from exc
         screener = cls(classifier=classifier, card=card, gate_mean=mean, gate_precision=precision)

@@ -43,6 +43,12 @@ def parser_build() -> argparse.ArgumentParser:
     )
     t.add_argument("--width", type=float, default=2.0, help="channel multiplier")
     t.add_argument(
+        "--view-shift",
+        type=int,
+        default=4,
+        help="test-time views moved by +-N px, averaged (0 = the image alone)",
+    )
+    t.add_argument(
         "--ood",
         type=Path,
         default=DEFAULT_OOD if DEFAULT_OOD.is_dir() else None,
@@ -54,6 +60,19 @@ def parser_build() -> argparse.ArgumentParser:
     t.add_argument("--synthetic", type=int, default=400, help="synthetic negatives for the gate")
     t.add_argument("--cache-dir", type=Path, default=None, help="cache decoded arrays here")
     t.add_argument("--version", default="")
+
+    r = sub.add_parser(
+        "recalibrate",
+        help="refit temperature and gate of a trained model for other test-time views",
+    )
+    r.add_argument("--model-dir", type=Path, required=True, help="e.g. mlcore/weights/cxr-v1")
+    r.add_argument("--data", type=Path, required=True, help="the data it was trained on")
+    r.add_argument("--view-shift", type=int, required=True, help="+-N px views (0 = off)")
+    r.add_argument("--ood", type=Path, default=DEFAULT_OOD if DEFAULT_OOD.is_dir() else None)
+    r.add_argument("--no-ood", action="store_true")
+    r.add_argument("--synthetic", type=int, default=400)
+    r.add_argument("--cache-dir", type=Path, default=None)
+    r.add_argument("--version", default="", help="new card version (default: keep)")
 
     e = sub.add_parser("evaluate", help="evaluate a model; write report.json/.md and plots")
     e.add_argument("--model", default=None, help="model name (default: registry default)")
@@ -89,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 swa_start=args.swa_start,
                 select=args.select,
                 source_adversary=args.source_adversary,
+                view_shift=args.view_shift,
                 ood=None if args.no_ood else args.ood,
                 n_synthetic=args.synthetic,
                 cache_dir=args.cache_dir,
@@ -101,6 +121,21 @@ def main(argv: list[str] | None = None) -> int:
                 {"out": str(args.out), "temperature": card.temperature, "macro_auc": summary}
             )
         )
+        return 0
+    if args.command == "recalibrate":
+        from training.recalibrate import recalibrate_run
+
+        card = recalibrate_run(
+            model_dir=args.model_dir,
+            data=args.data,
+            view_shift=args.view_shift,
+            ood=None if args.no_ood else args.ood,
+            n_synthetic=args.synthetic,
+            cache_dir=args.cache_dir,
+            version=args.version,
+        )
+        val = card.evaluation.get("val", {})
+        print(json.dumps({"temperature": card.temperature, "val_macro_auc": val.get("macro_auc")}))
         return 0
     from training.evaluate import evaluate_run
 

@@ -13,9 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mlcore.card import GATE_STATS_FILENAME, MODEL_FILENAME, ModelCard, card_save
-from mlcore.gate import GateThresholds
 from mlcore.preprocess import PREPROCESSING_DESCRIPTION
-from training.calibrate import gaussian_fit, mahalanobis_sq, temperature_fit
 from training.data import (
     GATE_LABELS,
     LABELS,
@@ -28,6 +26,7 @@ from training.data import (
     table_filter,
     table_read,
 )
+from training.finish import model_finish
 from training.metrics import metrics_compute
 from training.negatives import negatives_generate
 
@@ -57,6 +56,8 @@ class TrainConfig:
     # "swa": ship the weight average at the end of the run (val only calibrates);
     # "best": ship the epoch (or average) with the best val score, with early stopping.
     select: str = "swa"
+    # Test-time views (see mlcore.classifier); calibration and the gate are fitted with them.
+    view_shift: int = 4
     version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -193,7 +194,6 @@ def train_run(*, config: TrainConfig) -> ModelCard:
     import keras
     import tensorflow as tf
 
-    from mlcore.classifier import Classifier
     from training.model import classifier_build
 
     t_start = time.time()
@@ -370,51 +370,21 @@ def train_run(*, config: TrainConfig) -> ModelCard:
     config.out.mkdir(parents=True, exist_ok=True)
     infer.save(config.out / MODEL_FILENAME)
 
-    clf = Classifier(model=infer, temperature=1.0)
-    out_tr = clf.run_chunked(batch=x_tr)
-    out_va = clf.run_chunked(batch=x_va)
-    temperature = temperature_fit(logits=out_va.logits, labels=y_va)
-
-    mean, precision = gaussian_fit(features=out_tr.features)
-    np.savez(config.out / GATE_STATS_FILENAME, mean=mean, precision=precision)
-    d_va = mahalanobis_sq(features=out_va.features, mean=mean, precision=precision)
-    p_front_va = out_va.gate_probabilities[:, 0]
-    thresholds = GateThresholds(
-        frontal_min=float(np.clip(np.quantile(p_front_va, 0.005) * 0.9, 0.02, 0.5)),
-        mahalanobis_max=float(np.quantile(d_va, 0.995) * 1.05),
+    finished = model_finish(
+        model=infer,
+        view_shift=config.view_shift,
+        x_train=x_tr,
+        x_val=x_va,
+        val_table=val_t,
+        x_test=x_te,
+        test_table=test_t,
+        negatives=negs,
     )
-
-    clf_t = Classifier(model=infer, temperature=temperature)
-    evaluation: dict[str, Any] = {}
-    for split, x, t in (("val", x_va, val_t), ("test", x_te, test_t)):
-        if x is None:
-            continue
-        o = clf_t.run_chunked(batch=x)
-        evaluation[split] = metrics_compute(
-            probs=o.probabilities,
-            labels=label_indices(labels=t.column("label")),
-            sources=t.column("source", "all"),
-        )
-        d = mahalanobis_sq(features=o.features, mean=mean, precision=precision)
-        learned_ok = (o.gate_probabilities[:, 0] >= thresholds.frontal_min) & (
-            d <= thresholds.mahalanobis_max
-        )
-        evaluation[split]["gate_learned_accept_rate"] = float(learned_ok.mean())
-    neg_va = np.array([s != "train" for s in negs.splits], bool)
-    if neg_va.any():
-        o = clf_t.run_chunked(batch=negs.arrays[neg_va])
-        d = mahalanobis_sq(features=o.features, mean=mean, precision=precision)
-        refused = (o.gate_probabilities[:, 0] < thresholds.frontal_min) | (
-            d > thresholds.mahalanobis_max
-        )
-        by_kind: dict[str, list[bool]] = {}
-        for k, r in zip(np.array(negs.kinds)[neg_va], refused, strict=True):
-            by_kind.setdefault(str(k), []).append(bool(r))
-        evaluation["gate_heldout_negatives_learned_refuse_rate"] = {
-            "all": float(refused.mean()),
-            "n": int(neg_va.sum()),
-            **{k: float(np.mean(v)) for k, v in by_kind.items()},
-        }
+    np.savez(
+        config.out / GATE_STATS_FILENAME,
+        mean=finished.gate_mean,
+        precision=finished.gate_precision,
+    )
 
     used_rows = train_t.rows + val_t.rows
     card = ModelCard(
@@ -423,8 +393,9 @@ def train_run(*, config: TrainConfig) -> ModelCard:
         labels=list(LABELS),
         input_size=size,
         preprocessing=PREPROCESSING_DESCRIPTION,
-        temperature=temperature,
-        gate=thresholds.to_dict(),
+        temperature=finished.temperature,
+        view_shift=config.view_shift,
+        gate=finished.thresholds.to_dict(),
         gate_labels=list(GATE_LABELS),
         training={
             "data": str(config.data.resolve()),
@@ -449,7 +420,7 @@ def train_run(*, config: TrainConfig) -> ModelCard:
             "history": history,
             **config.extra,
         },
-        evaluation=evaluation,
+        evaluation=finished.evaluation,
         created_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         git_commit=git_commit(),
     )

@@ -65,3 +65,43 @@ def test_temperature_fit_recovers_known_t():
     assert nll_at_temperature(logits=logits, labels=labels, temperature=t) < nll_at_temperature(
         logits=logits, labels=labels, temperature=1.0
     )
+
+
+def _shifted(x: np.ndarray, shift: int) -> np.ndarray:
+    """Move a (B, S, S) batch by `shift` px down and right (negative: up and left), zero-fill."""
+    out = np.zeros_like(x)
+    s, size = abs(shift), x.shape[1]
+    if shift > 0:
+        out[:, s:, s:] = x[:, : size - s, : size - s]
+    else:
+        out[:, : size - s, : size - s] = x[:, s:, s:]
+    return out
+
+
+def test_view_shift_averages_two_shifted_views(tiny_screener, toy_images):
+    from mlcore.classifier import Classifier
+
+    x = _inputs(tiny_screener, toy_images)
+    model, t = tiny_screener.classifier.model, tiny_screener.card.temperature
+    single = Classifier(model=model, temperature=t, view_shift=0)
+    two = Classifier(model=model, temperature=t, view_shift=3).run(batch=x)
+    plus, minus = single.run(batch=_shifted(x, 3)), single.run(batch=_shifted(x, -3))
+    np.testing.assert_allclose(two.logits, (plus.logits + minus.logits) / 2, atol=1e-4)
+    np.testing.assert_allclose(two.features, (plus.features + minus.features) / 2, atol=1e-4)
+    np.testing.assert_allclose(two.cams, (plus.cams + minus.cams) / 2, atol=1e-4)
+    # One row per input image, and calibrated probabilities of the averaged logits.
+    assert two.probabilities.shape == (len(x), 3) and two.cams.shape[0] == len(x)
+    z = two.logits / t
+    expected = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(two.probabilities, expected / expected.sum(1, keepdims=True), 1e-5)
+
+
+def test_view_shift_out_of_range_is_refused(tiny_screener):
+    import pytest
+
+    from mlcore.classifier import Classifier
+    from mlcore.errors import ModelUnavailableError
+
+    size = tiny_screener.classifier.input_size
+    with pytest.raises(ModelUnavailableError, match="view_shift"):
+        Classifier(model=tiny_screener.classifier.model, view_shift=size // 4)

@@ -57,3 +57,17 @@ def test_screen_bad_bytes_raise_image_error(tiny_screener):
 def test_load_missing_model(tmp_path):
     with pytest.raises(ModelUnavailableError):
         Screener.load(name="absent", weights_dir=tmp_path)
+
+
+def test_load_takes_test_time_views_from_card(tmp_path, tiny_weights_dir, toy_png):
+    import json
+    import shutil
+
+    shutil.copytree(tiny_weights_dir / "tiny", tmp_path / "m")
+    card_path = tmp_path / "m" / "card.json"
+    card_path.write_text(json.dumps({**json.loads(card_path.read_text()), "view_shift": 2}))
+    screener = Screener.load(name="m", weights_dir=tmp_path)
+    assert screener.classifier.view_shift == 2
+    r = screener.screen(data=toy_png, filename="x.png")
+    assert r.accepted and abs(sum(r.probabilities.values()) - 1) < 1e-5
+    assert r.heatmap.max() <= 1

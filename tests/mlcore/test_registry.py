@@ -28,6 +28,7 @@ def test_tiny_card_reads(tiny_weights_dir):
     card = model_card_read(name="tiny", weights_dir=tiny_weights_dir)
     assert card.labels == ["covid", "pneumonia", "normal"]
     assert card.temperature > 0 and "mahalanobis_max" in card.gate
+    assert card.view_shift == 0  # a card written before test-time views runs the image alone
 
 
 def test_missing_model_is_clear(tmp_path):

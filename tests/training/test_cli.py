@@ -74,6 +74,7 @@ def test_train_then_evaluate(tmp_path, toy_data):
     assert [r["averaged_epochs"] for r in card["training"]["history"]] == [0, 0, 2]
     assert card["training"]["best_averaged_epochs"] == 2
     assert (out / "model.keras").stat().st_size < 500_000 and (out / "gate_stats.npz").is_file()
+    assert card["view_shift"] == 4  # the default test-time views, fitted with calibration
 
     report_dir = tmp_path / "report"
     proc = run(
@@ -163,3 +164,44 @@ def test_train_with_source_adversary_ships_a_plain_model(tmp_path, toy_data):
     model = keras.saving.load_model(out / "model.keras", compile=False)
     assert sorted(model.output) == ["disease", "gate"]
     assert "source" not in {layer.name for layer in model.layers}
+
+
+@pytest.mark.slow
+def test_recalibrate_refits_views_without_touching_weights(tmp_path, toy_data):
+    out = tmp_path / "weights" / "toy-r"
+    common = ("--synthetic", "8", "--no-ood")
+    proc = run(
+        [
+            *("train", "--data", toy_data, "--out", out, "--epochs", "1", "--image-size", "48"),
+            *("--width", "0.25", "--batch-size", "8", "--view-shift", "0", *common),
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    before = json.loads((out / "card.json").read_text())
+    weights = (out / "model.keras").read_bytes()
+    stats = (out / "gate_stats.npz").read_bytes()
+
+    proc = run(
+        [
+            *("recalibrate", "--model-dir", out, "--data", toy_data, "--view-shift", "3"),
+            *("--version", "2.0.0", *common),
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = json.loads((out / "card.json").read_text())
+    assert after["view_shift"] == 3 and after["version"] == "2.0.0"
+    assert after["training"]["recalibrated"]["from_version"] == before["version"]
+    assert after["training"]["history"] == before["training"]["history"]
+    assert after["temperature"] != before["temperature"]
+    assert set(after["evaluation"]) == set(before["evaluation"])
+    assert (out / "model.keras").read_bytes() == weights
+    assert (out / "gate_stats.npz").read_bytes() != stats
+
+    # Other data than the card's split hash names is refused with a message.
+    other = tmp_path / "other"
+    other.mkdir()
+    rows = (toy_data / "metadata.csv").read_text().splitlines()
+    fewer = [r for r in rows if ",train" not in r] + [r for r in rows if ",train" in r][1:]
+    (other / "metadata.csv").write_text("\n".join(fewer) + "\n")
+    proc = run(["recalibrate", "--model-dir", out, "--data", other, "--view-shift", "0", *common])
+    assert proc.returncode != 0 and "not the data" in proc.stderr

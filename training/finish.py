@@ -1,0 +1,89 @@
+"""After the fit: temperature, gate statistics and thresholds, and the card's evaluation.
+
+Shared by `train` and `recalibrate`, so a model re-fitted for other test-time views gets
+exactly the numbers a fresh training run would have written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlcore.gate import GateThresholds
+from training.calibrate import gaussian_fit, mahalanobis_sq, temperature_fit
+from training.data import Table, label_indices
+from training.metrics import metrics_compute
+
+
+@dataclass
+class Finished:
+    """What the card and gate_stats.npz take from the calibration step."""
+
+    temperature: float
+    thresholds: GateThresholds
+    gate_mean: np.ndarray
+    gate_precision: np.ndarray
+    evaluation: dict[str, Any]
+
+
+def model_finish(
+    *,
+    model: Any,
+    view_shift: int,
+    x_train: np.ndarray,
+    x_val: np.ndarray,
+    val_table: Table,
+    x_test: np.ndarray | None,
+    test_table: Table,
+    negatives: Any,
+) -> Finished:
+    """Fit temperature on val, the feature Gaussian on train, gate thresholds on val; score."""
+    from mlcore.classifier import Classifier
+
+    y_va = label_indices(labels=val_table.column("label"))
+    clf = Classifier(model=model, temperature=1.0, view_shift=view_shift)
+    out_tr = clf.run_chunked(batch=x_train)
+    out_va = clf.run_chunked(batch=x_val)
+    temperature = temperature_fit(logits=out_va.logits, labels=y_va)
+
+    mean, precision = gaussian_fit(features=out_tr.features)
+    d_va = mahalanobis_sq(features=out_va.features, mean=mean, precision=precision)
+    p_front_va = out_va.gate_probabilities[:, 0]
+    thresholds = GateThresholds(
+        frontal_min=float(np.clip(np.quantile(p_front_va, 0.005) * 0.9, 0.02, 0.5)),
+        mahalanobis_max=float(np.quantile(d_va, 0.995) * 1.05),
+    )
+
+    clf_t = Classifier(model=model, temperature=temperature, view_shift=view_shift)
+
+    def refused_of(o) -> np.ndarray:
+        d = mahalanobis_sq(features=o.features, mean=mean, precision=precision)
+        return (o.gate_probabilities[:, 0] < thresholds.frontal_min) | (
+            d > thresholds.mahalanobis_max
+        )
+
+    evaluation: dict[str, Any] = {}
+    for split, x, t in (("val", x_val, val_table), ("test", x_test, test_table)):
+        if x is None or not len(x):
+            continue
+        o = clf_t.run_chunked(batch=x)
+        evaluation[split] = metrics_compute(
+            probs=o.probabilities,
+            labels=label_indices(labels=t.column("label")),
+            sources=t.column("source", "all"),
+        )
+        evaluation[split]["gate_learned_accept_rate"] = float((~refused_of(o)).mean())
+    neg_va = np.array([s != "train" for s in negatives.splits], bool)
+    if neg_va.any():
+        refused = refused_of(clf_t.run_chunked(batch=negatives.arrays[neg_va]))
+        by_kind: dict[str, list[bool]] = {}
+        for k, r in zip(np.array(negatives.kinds)[neg_va], refused, strict=True):
+            by_kind.setdefault(str(k), []).append(bool(r))
+        evaluation["gate_heldout_negatives_learned_refuse_rate"] = {
+            "all": float(refused.mean()),
+            "n": int(neg_va.sum()),
+            **{k: float(np.mean(v)) for k, v in by_kind.items()},
+        }
+    return Finished(temperature, thresholds, mean, precision, evaluation)
