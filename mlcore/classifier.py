@@ -54,19 +54,22 @@ class Classifier:
         import keras
         import tensorflow as tf
 
+        from mlcore.fold import batchnorm_fold
+
         try:
-            cam_out = model.get_layer(CAM_LAYER).output
-            self._disease = model.get_layer(DISEASE_LAYER)
-            self._gate = model.get_layer(GATE_LAYER)
+            net = batchnorm_fold(model=model)
+            cam_out = net.get_layer(CAM_LAYER).output
+            self._disease = net.get_layer(DISEASE_LAYER)
+            self._gate = net.get_layer(GATE_LAYER)
         except ValueError as exc:
             raise ModelUnavailableError(f"model lacks the expected layers: {exc}") from exc
-        self.model = model
+        self.model = model  # as loaded; the compiled pass runs the BN-folded copy
         self.input_size = int(model.input_shape[1])
         self.temperature = float(temperature)
         self.view_shift = int(view_shift)
         if not 0 <= self.view_shift < self.input_size // 4:
             raise ModelUnavailableError(f"view_shift {view_shift} is out of range")
-        self._trunk = keras.Model(model.inputs, cam_out, name="trunk")
+        self._trunk = keras.Model(net.inputs, cam_out, name="trunk")
         size = self.input_size
         inv_t = tf.constant(1.0 / self.temperature, tf.float32)
 
