@@ -43,6 +43,11 @@ def parser_build() -> argparse.ArgumentParser:
     )
     t.add_argument("--width", type=float, default=2.0, help="channel multiplier")
     t.add_argument(
+        "--antialias",
+        action="store_true",
+        help="blur before each stride-2 subsampling in the blocks (shift-robust features)",
+    )
+    t.add_argument(
         "--view-shift",
         type=int,
         default=4,
@@ -109,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 select=args.select,
                 source_adversary=args.source_adversary,
                 view_shift=args.view_shift,
+                antialias=args.antialias,
                 ood=None if args.no_ood else args.ood,
                 n_synthetic=args.synthetic,
                 cache_dir=args.cache_dir,

@@ -7,6 +7,7 @@ Trunk -> last conv map "cam_features" -> GlobalAveragePooling -> Dropout -> Dens
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 # (filters, stride) per separable block; stride-16 trunk so Grad-CAM is 12x12 at 192 px.
@@ -27,11 +28,39 @@ BLOCKS = (
 )
 
 
-def _sep_block(x, *, filters: int, stride: int, name: str):
-    """Depthwise 3x3 -> BN -> ReLU -> pointwise 1x1 -> BN (+ residual) -> ReLU."""
+def blur_pool(x, *, name: str):
+    """Low-pass (binomial 3x3) then subsample by 2: anti-aliased downsampling.
+
+    A fixed, untrainable depthwise kernel: a plain Keras layer, so the .keras file needs no
+    custom objects (Zhang, "Making Convolutional Networks Shift-Invariant Again", 2019).
+    """
+    channels = x.shape[-1]
+    taps = np.array([1.0, 2.0, 1.0])
+    kernel = np.outer(taps, taps) / 16.0
+    blur = layers.DepthwiseConv2D(
+        3,
+        strides=2,
+        padding="same",
+        use_bias=False,
+        depthwise_initializer=keras.initializers.Constant(
+            np.repeat(kernel[:, :, None, None], channels, axis=2)
+        ),
+        trainable=False,
+        name=name,
+    )
+    return blur(x)
+
+
+def _sep_block(x, *, filters: int, stride: int, name: str, antialias: bool = False):
+    """Depthwise 3x3 -> BN -> ReLU -> pointwise 1x1 -> BN (+ residual) -> ReLU.
+
+    With `antialias`, a stride-2 block runs its depthwise conv at stride 1 and downsamples
+    after the ReLU through `blur_pool`.
+    """
+    blurred = antialias and stride == 2
     y = layers.DepthwiseConv2D(
         3,
-        strides=stride,
+        strides=1 if blurred else stride,
         padding="same",
         use_bias=False,
         # he_normal: Keras' default depthwise init gives near-constant outputs in deep nets.
@@ -40,6 +69,8 @@ def _sep_block(x, *, filters: int, stride: int, name: str):
     )(x)
     y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_dw_bn")(y)
     y = layers.ReLU(name=f"{name}_dw_relu")(y)
+    if blurred:
+        y = blur_pool(y, name=f"{name}_blur")
     y = layers.Conv2D(
         filters, 1, use_bias=False, kernel_initializer="he_normal", name=f"{name}_pw"
     )(y)
@@ -56,6 +87,7 @@ def classifier_build(
     n_gate: int = 5,
     width: float = 1.0,
     dropout: float = 0.3,
+    antialias: bool = False,
 ) -> keras.Model:
     """Return the (uncompiled) two-head model; input (input_size, input_size, 1) float32."""
     inp = keras.Input((input_size, input_size, 1), name="image")
@@ -65,7 +97,13 @@ def classifier_build(
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
     for i, (filters, stride) in enumerate(BLOCKS):
-        x = _sep_block(x, filters=max(8, int(filters * width)), stride=stride, name=f"b{i}")
+        x = _sep_block(
+            x,
+            filters=max(8, int(filters * width)),
+            stride=stride,
+            name=f"b{i}",
+            antialias=antialias,
+        )
     x = layers.Identity(name="cam_features")(x)
     pooled = layers.GlobalAveragePooling2D(name="gap")(x)
     dropped = layers.Dropout(dropout, name="dropout")(pooled)

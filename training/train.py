@@ -58,6 +58,8 @@ class TrainConfig:
     select: str = "swa"
     # Test-time views (see mlcore.classifier); calibration and the gate are fitted with them.
     view_shift: int = 4
+    # Anti-aliased (blurred) downsampling in the stride-2 blocks (training.model.blur_pool).
+    antialias: bool = False
     version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -238,7 +240,7 @@ def train_run(*, config: TrainConfig) -> ModelCard:
         "disease": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         "gate": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     }
-    model = classifier_build(input_size=size, width=config.width)
+    model = classifier_build(input_size=size, width=config.width, antialias=config.antialias)
     fit_model, label_onehot = model, None
     source_names = sorted(set(s_tr))
     if config.source_adversary > 0 and len(source_names) > 1:
@@ -365,7 +367,7 @@ def train_run(*, config: TrainConfig) -> ModelCard:
     model.set_weights(best["weights"])
 
     # Save a fresh, uncompiled copy: the .keras file then carries no optimizer state.
-    infer = classifier_build(input_size=size, width=config.width)
+    infer = classifier_build(input_size=size, width=config.width, antialias=config.antialias)
     infer.set_weights(model.get_weights())
     config.out.mkdir(parents=True, exist_ok=True)
     infer.save(config.out / MODEL_FILENAME)
@@ -413,6 +415,7 @@ def train_run(*, config: TrainConfig) -> ModelCard:
             "batch_size": config.batch_size,
             "learning_rate": config.learning_rate,
             "width": config.width,
+            "antialias": config.antialias,
             "source_adversary": config.source_adversary,
             "params": int(infer.count_params()),
             "fit_seconds": round(fit_seconds, 1),
