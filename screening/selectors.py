@@ -9,6 +9,8 @@ CONTRACT:
     review_queue_for(*, user) -> QuerySet[Prediction]    unreviewed done predictions, oldest first
     agreement_by_model_version() -> list[dict]
         {model_name, model_version, reviews, agree, rate}
+    model_card_summary() -> dict | None
+        what a user should know about the configured model (None when it is unavailable)
 
 Prefetching: each study's `images` come in position order, and each image carries
 `image.current_predictions` (a list of 0 or 1 Prediction, with `reviews` prefetched); use
@@ -22,6 +24,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 
@@ -136,3 +139,77 @@ def agreement_by_model_version() -> list[dict]:
         }
         for row in rows
     ]
+
+
+_TEST_FIGURES = (
+    "n",
+    "accuracy",
+    "balanced_accuracy",
+    "macro_auc",
+    "ece",
+    "covid_sensitivity_at_95_specificity",
+)
+
+
+def model_card_summary() -> dict[str, Any] | None:
+    """Return the configured model's identity, test figures and limits from its card."""
+    from mlcore.errors import ModelUnavailableError
+    from mlcore.registry import model_card_read
+
+    try:
+        card = model_card_read(name=settings.CXR_MODEL_NAME)
+    except ModelUnavailableError:
+        return None
+    test = card.evaluation.get("test") or {}
+    within = test.get("covid_vs_rest_auc_within_source") or {}
+    per_source = {
+        source: {
+            "n": figures.get("n"),
+            "accuracy": figures.get("accuracy"),
+            "labels": figures.get("labels") or {},
+            "covid_vs_rest_auc": within.get(source),
+        }
+        for source, figures in sorted((test.get("per_source") or {}).items())
+    }
+    limitations = [
+        "This is not a diagnostic device. It is for education and research only, and a "
+        "clinician must read every image.",
+        "Every figure here comes from test images of the same public collections the model "
+        "was trained on. Images from another hospital or scanner will score lower.",
+    ]
+    mixed = {s: auc for s, auc in within.items() if auc is not None}
+    if mixed:
+        aucs = ", ".join(f"{s} {auc:.2f}" for s, auc in sorted(mixed.items()))
+        limitations.append(
+            "In these collections each source mostly holds one class, so part of what the "
+            "model learned is which source an image came from. Inside a single source that "
+            f"holds both covid and other cases, its covid-vs-rest AUC is lower: {aucs}."
+        )
+    return {
+        "name": card.name,
+        "version": card.version,
+        "created_utc": card.created_utc,
+        "labels": list(card.labels),
+        "input_size": card.input_size,
+        "parameters": card.training.get("params"),
+        "test_time_views": 2 if card.view_shift else 1,
+        "calibration_temperature": card.temperature,
+        "training": {
+            "n_train": card.training.get("n_train"),
+            "n_val": card.training.get("n_val"),
+            "split_sha256": card.training.get("split_sha256"),
+        },
+        "test": {
+            **{key: test.get(key) for key in _TEST_FIGURES},
+            "per_class": {
+                label: {
+                    k: (test.get("per_class") or {}).get(label, {}).get(k)
+                    for k in ("n", "sensitivity", "specificity", "ppv", "auc")
+                }
+                for label in card.labels
+            },
+            "per_source": per_source,
+            "gate_accept_rate": test.get("gate_learned_accept_rate"),
+        },
+        "limitations": limitations,
+    }

@@ -23,6 +23,7 @@ urlpatterns = [
         views.prediction_review,
         name="prediction_review",
     ),
+    path("model/", views.model_card, name="model_card"),
     path("review/", views.review_queue, name="review_queue"),
     path("review/dashboard/", views.review_dashboard, name="review_dashboard"),
 ]

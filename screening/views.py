@@ -206,6 +206,17 @@ def study_create(request: HttpRequest) -> HttpResponse:
     return render(request, "screening/study_form.html", context, status=status)
 
 
+# --------------------------------------------------------------------------- model card
+
+
+@login_required
+@require_GET
+def model_card(request: HttpRequest) -> HttpResponse:
+    """Show what the model is, how it scored on held-out images, and what it cannot do."""
+    card = selectors.model_card_summary()
+    return render(request, "screening/model_card.html", {"card": card}, status=200 if card else 503)
+
+
 # --------------------------------------------------------------------------- study page
 
 

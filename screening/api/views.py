@@ -34,6 +34,7 @@ from screening.filters import StudyFilter
 from screening.permissions import user_may_review
 from screening.selectors import (
     image_get_for,
+    model_card_summary,
     prediction_get_for,
     study_get_for,
     study_list_for,
@@ -147,6 +148,20 @@ class StudyDetailApi(APIView):
             meta=request_meta_from(request=request),
         )
         return Response(StudyOutputSerializer(study, context={"request": request}).data)
+
+
+class ModelCardApi(APIView):
+    """The configured model: identity, held-out test figures and limits (from its card)."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 503: OpenApiResponse()})
+    def get(self, request: Request) -> Response:
+        card = model_card_summary()
+        if card is None:
+            return Response(
+                {"detail": "The model is not available."},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        return Response(card)
 
 
 class PredictionDetailApi(APIView):

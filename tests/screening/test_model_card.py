@@ -1,0 +1,73 @@
+"""The model card page and API: what users are told about the model, from its card."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from mlcore.registry import model_card_read
+
+pytestmark = pytest.mark.django_db
+
+
+def test_page_shows_the_shipped_cards_figures_and_limits(client, clinician):
+    card = model_card_read(name=settings.CXR_MODEL_NAME)
+    test = card.evaluation["test"]
+    client.force_login(clinician)
+    response = client.get(reverse("screening:model_card"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert card.name in html and card.version in html
+    assert f"{test['macro_auc']:.3f}" in html and f"{test['ece']:.3f}" in html
+    for source, figures in test["per_source"].items():
+        assert source in html and f"{figures['accuracy']:.3f}" in html
+    # The within-source shortcut figure is stated as a limit, not hidden in a table.
+    cohen = test["covid_vs_rest_auc_within_source"]["cohen"]
+    limits = html.split('data-testid="model-limits"')[1].split("</ul>")[0]
+    assert f"cohen {cohen:.2f}" in limits and "not a diagnostic device" in limits
+    assert 'data-testid="disclaimer"' in html
+    assert 'href="/model/" aria-current="page"' in html
+
+
+def test_page_needs_login(client):
+    response = client.get(reverse("screening:model_card"))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_api_returns_the_summary_with_the_disclaimer(clinician):
+    api = APIClient()
+    api.force_authenticate(clinician)
+    response = api.get("/api/v1/model/")
+    assert response.status_code == 200
+    data = json.loads(response.content)
+    card = model_card_read(name=settings.CXR_MODEL_NAME)
+    assert data["disclaimer"] == settings.CXR_DISCLAIMER
+    assert data["name"] == card.name and data["version"] == card.version
+    assert data["test"]["macro_auc"] == card.evaluation["test"]["macro_auc"]
+    assert set(data["test"]["per_class"]) == {"covid", "pneumonia", "normal"}
+    assert data["test"]["per_source"]["cohen"]["covid_vs_rest_auc"] is not None
+    assert data["test_time_views"] == (2 if card.view_shift else 1)
+    assert any("not a diagnostic device" in text for text in data["limitations"])
+
+
+def test_api_needs_authentication():
+    assert APIClient().get("/api/v1/model/").status_code == 401
+
+
+def test_unavailable_model_is_a_clear_503(client, clinician, settings):
+    settings.CXR_MODEL_NAME = "no-such-model"
+    client.force_login(clinician)
+    page = client.get(reverse("screening:model_card"))
+    assert page.status_code == 503 and 'data-testid="model-unavailable"' in page.content.decode()
+    api = APIClient()
+    api.force_authenticate(clinician)
+    response = api.get("/api/v1/model/")
+    assert response.status_code == 503
+    assert json.loads(response.content) == {
+        "detail": "The model is not available.",
+        "disclaimer": settings.CXR_DISCLAIMER,
+    }
