@@ -44,7 +44,8 @@ def parser_build() -> argparse.ArgumentParser:
     t.add_argument("--width", type=float, default=2.0, help="channel multiplier")
     t.add_argument(
         "--antialias",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="blur before each stride-2 subsampling in the blocks (shift-robust features)",
     )
     t.add_argument(

@@ -51,7 +51,7 @@ class TrainConfig:
     # Loss weight of the source head trained through gradient reversal; 0 = off.
     source_adversary: float = 0.0
     # Average the weights of every epoch from this fraction of the run on (SWA); 1.0 = off.
-    # Defaults are the shipped cxr-v1 1.2.0 recipe (docs/model-experiments.md, run H).
+    # Defaults are the shipped cxr-v1 1.4.0 recipe (docs/model-experiments.md, run I).
     swa_start: float = 0.5
     # "swa": ship the weight average at the end of the run (val only calibrates);
     # "best": ship the epoch (or average) with the best val score, with early stopping.
@@ -59,7 +59,7 @@ class TrainConfig:
     # Test-time views (see mlcore.classifier); calibration and the gate are fitted with them.
     view_shift: int = 4
     # Anti-aliased (blurred) downsampling in the stride-2 blocks (training.model.blur_pool).
-    antialias: bool = False
+    antialias: bool = True
     version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
