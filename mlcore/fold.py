@@ -40,7 +40,7 @@ def batchnorm_fold(*, model: Any) -> Any:
     """Return a copy of a functional model with each conv -> BN pair merged into the conv.
 
     Returns `model` itself when it has nothing to fold or a BN cannot be folded (its input
-    is not a convolution used only by that BN, or it does not normalise the last axis).
+    is not a linear convolution used only by that BN, or it does not normalise the last axis).
     """
     import keras
 
@@ -53,6 +53,8 @@ def batchnorm_fold(*, model: Any) -> Any:
         if (
             not isinstance(conv, convs)
             or _consumers(conv) != 1
+            # A conv with its own activation applies it before the BN: not an affine chain.
+            or conv.get_config().get("activation") not in (None, "linear")
             or layer.axis not in (-1, len(layer.input.shape) - 1)
         ):
             return model

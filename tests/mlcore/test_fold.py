@@ -75,3 +75,8 @@ def test_bn_that_cannot_fold_leaves_the_model_alone():
     x = layers.Add()([layers.BatchNormalization()(conv), conv])
     model = keras.Model(inp, x)
     assert batchnorm_fold(model=model) is model
+
+    # A conv with its own activation feeds the BN relu(x), not an affine function of x.
+    activated = layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    model = keras.Model(inp, layers.BatchNormalization()(activated))
+    assert batchnorm_fold(model=model) is model
