@@ -17,6 +17,12 @@ from training.data import Table, label_indices
 from training.metrics import metrics_compute
 
 
+def view_shift_check(*, view_shift: int, size: int) -> None:
+    """Exit with a message unless `view_shift` suits a `size` px input (checked before work)."""
+    if not 0 <= view_shift < size // 4:
+        raise SystemExit(f"--view-shift must be 0 to {size // 4 - 1} for a {size} px model")
+
+
 @dataclass
 class Finished:
     """What the card and gate_stats.npz take from the calibration step."""

@@ -21,7 +21,7 @@ from mlcore.card import (
     card_save,
 )
 from training.data import arrays_build, rows_hash, table_filter, table_read
-from training.finish import model_finish
+from training.finish import model_finish, view_shift_check
 
 
 def recalibrate_run(
@@ -48,6 +48,7 @@ def recalibrate_run(
             f"{data} is not the data {card.name} was trained on (split hash differs from card)"
         )
     size = card.input_size
+    view_shift_check(view_shift=view_shift, size=size)
 
     def arrays_of(t, desc):
         paths = [t.root / r["file"] for r in t.rows]

@@ -26,7 +26,7 @@ from training.data import (
     table_filter,
     table_read,
 )
-from training.finish import model_finish
+from training.finish import model_finish, view_shift_check
 from training.metrics import metrics_compute
 from training.negatives import negatives_generate
 
@@ -199,6 +199,7 @@ def train_run(*, config: TrainConfig) -> ModelCard:
     from training.model import classifier_build
 
     t_start = time.time()
+    view_shift_check(view_shift=config.view_shift, size=config.image_size)
     keras.utils.set_random_seed(config.seed)
     table = table_read(root=config.data)
     train_t = table_filter(table=table, split="train")

@@ -205,3 +205,10 @@ def test_recalibrate_refits_views_without_touching_weights(tmp_path, toy_data):
     (other / "metadata.csv").write_text("\n".join(fewer) + "\n")
     proc = run(["recalibrate", "--model-dir", out, "--data", other, "--view-shift", "0", *common])
     assert proc.returncode != 0 and "not the data" in proc.stderr
+
+    # A shift the input size cannot take is refused before any work, naming the range.
+    proc = run(["recalibrate", "--model-dir", out, "--data", toy_data, "--view-shift", "12"])
+    assert proc.returncode != 0 and "--view-shift must be 0 to 11 for a 48 px model" in proc.stderr
+    proc = run(["train", "--data", toy_data, "--out", tmp_path / "x", "--image-size", "16"])
+    assert proc.returncode != 0 and "--view-shift must be 0 to 3 for a 16 px model" in proc.stderr
+    assert not (tmp_path / "x").exists()
