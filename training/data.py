@@ -115,6 +115,14 @@ def arrays_build(
     return out
 
 
+def table_arrays(
+    *, table: Table, size: int, desc: str = "decode", cache_dir: Path | None = None
+) -> np.ndarray:
+    """Decode + preprocess every file a table lists (paths relative to its root)."""
+    paths = [table.root / r["file"] for r in table.rows]
+    return arrays_build(paths=paths, size=size, desc=desc, cache_dir=cache_dir)
+
+
 def pixels_arrays(*, pixels: list[np.ndarray], size: int) -> np.ndarray:
     """Preprocess already-decoded images (synthetic negatives) into (N, size, size)."""
     out = np.zeros((len(pixels), size, size), dtype=np.float32)

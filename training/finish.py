@@ -7,6 +7,7 @@ exactly the numbers a fresh training run would have written.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -93,3 +94,8 @@ def model_finish(
             **{k: float(np.mean(v)) for k, v in by_kind.items()},
         }
     return Finished(temperature, thresholds, mean, precision, evaluation)
+
+
+def gate_stats_save(*, path: Path, finished: Finished) -> None:
+    """Write the gate's feature mean and precision (mlcore.pipeline.gate_stats_load reads them)."""
+    np.savez(path, mean=finished.gate_mean, precision=finished.gate_precision)

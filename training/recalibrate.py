@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import numpy as np
-
 from mlcore.card import (
     CARD_FILENAME,
     GATE_STATS_FILENAME,
@@ -20,8 +18,8 @@ from mlcore.card import (
     card_load,
     card_save,
 )
-from training.data import arrays_build, rows_hash, table_filter, table_read
-from training.finish import model_finish, view_shift_check
+from training.data import rows_hash, table_arrays, table_filter, table_read
+from training.finish import gate_stats_save, model_finish, view_shift_check
 
 
 def recalibrate_run(
@@ -51,8 +49,7 @@ def recalibrate_run(
     view_shift_check(view_shift=view_shift, size=size)
 
     def arrays_of(t, desc):
-        paths = [t.root / r["file"] for r in t.rows]
-        return arrays_build(paths=paths, size=size, desc=desc, cache_dir=cache_dir)
+        return table_arrays(table=t, size=size, desc=desc, cache_dir=cache_dir)
 
     negatives = gate_negatives_build(
         config=TrainConfig(
@@ -75,9 +72,7 @@ def recalibrate_run(
         test_table=test_t,
         negatives=negatives,
     )
-    np.savez(
-        model_dir / GATE_STATS_FILENAME, mean=finished.gate_mean, precision=finished.gate_precision
-    )
+    gate_stats_save(path=model_dir / GATE_STATS_FILENAME, finished=finished)
     card.training["recalibrated"] = {
         "from_version": card.version,
         "view_shift": view_shift,

@@ -23,10 +23,11 @@ from training.data import (
     label_indices,
     pixels_arrays,
     rows_hash,
+    table_arrays,
     table_filter,
     table_read,
 )
-from training.finish import model_finish, view_shift_check
+from training.finish import gate_stats_save, model_finish, view_shift_check
 from training.metrics import metrics_compute
 from training.negatives import negatives_generate
 
@@ -210,12 +211,7 @@ def train_run(*, config: TrainConfig) -> ModelCard:
     size = config.image_size
 
     def arrays_of(t, desc):
-        return arrays_build(
-            paths=[t.root / r["file"] for r in t.rows],
-            size=size,
-            desc=desc,
-            cache_dir=config.cache_dir,
-        )
+        return table_arrays(table=t, size=size, desc=desc, cache_dir=config.cache_dir)
 
     x_tr, x_va = arrays_of(train_t, "train"), arrays_of(val_t, "val")
     x_te = arrays_of(test_t, "test") if test_t.rows else None
@@ -383,11 +379,7 @@ def train_run(*, config: TrainConfig) -> ModelCard:
         test_table=test_t,
         negatives=negs,
     )
-    np.savez(
-        config.out / GATE_STATS_FILENAME,
-        mean=finished.gate_mean,
-        precision=finished.gate_precision,
-    )
+    gate_stats_save(path=config.out / GATE_STATS_FILENAME, finished=finished)
 
     used_rows = train_t.rows + val_t.rows
     card = ModelCard(
