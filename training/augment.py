@@ -103,11 +103,38 @@ def _jpeg(image: tf.Tensor) -> tf.Tensor:
     return q * 6.0 - 3.0
 
 
-def batch_augment(images: tf.Tensor) -> tf.Tensor:
+def batch_mixup(
+    *, images: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor, alpha: float
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mix each radiograph with a random partner of the batch; return images and soft targets.
+
+    Only pairs of two radiographs (disease weight > 0) are mixed: a gate negative carries no
+    disease label to mix. The mixing weight is Beta(alpha, alpha), folded to >= 0.5 so the
+    image keeps its own gate label and sample weight.
+    """
+    b = tf.shape(images)[0]
+    g1 = tf.random.gamma([b], alpha)
+    g2 = tf.random.gamma([b], alpha)
+    lam = g1 / (g1 + g2 + 1e-12)
+    lam = tf.maximum(lam, 1.0 - lam)
+    partner = tf.random.shuffle(tf.range(b))
+    both = (weights > 0) & (tf.gather(weights, partner) > 0)
+    lam = tf.where(both, lam, 1.0)
+    li = lam[:, None, None, None]
+    mixed = li * images + (1.0 - li) * tf.gather(images, partner)
+    lt = lam[:, None]
+    soft = lt * targets + (1.0 - lt) * tf.gather(targets, partner)
+    return mixed, soft
+
+
+def batch_augment(images: tf.Tensor, *, flip: bool = False) -> tf.Tensor:
     """Augment a float32 (B, S, S, 1) batch; output has the same shape."""
     b = tf.shape(images)[0]
     size = tf.shape(images)[1:3]
     x = _photometric(images)
+    if flip:
+        mirrored = tf.random.uniform([b, 1, 1, 1]) < 0.5
+        x = tf.where(mirrored, tf.reverse(x, axis=[2]), x)
     x = tf.image.crop_and_resize(
         x, _crop_boxes(b), tf.range(b), size, method="bilinear", extrapolation_value=0.0
     )

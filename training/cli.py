@@ -49,6 +49,15 @@ def parser_build() -> argparse.ArgumentParser:
         help="blur before each stride-2 subsampling in the blocks (shift-robust features)",
     )
     t.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="mirror training images left-right with p=0.5 (augmentation only)",
+    )
+    t.add_argument(
+        "--mixup", type=float, default=0.0, help="mixup alpha on pairs of radiographs (0 = off)"
+    )
+    t.add_argument(
         "--view-shift",
         type=int,
         default=4,
@@ -116,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                 source_adversary=args.source_adversary,
                 view_shift=args.view_shift,
                 antialias=args.antialias,
+                flip=args.flip,
+                mixup=args.mixup,
                 ood=None if args.no_ood else args.ood,
                 n_synthetic=args.synthetic,
                 cache_dir=args.cache_dir,

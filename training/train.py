@@ -61,6 +61,10 @@ class TrainConfig:
     view_shift: int = 4
     # Anti-aliased (blurred) downsampling in the stride-2 blocks (training.model.blur_pool).
     antialias: bool = True
+    # Mirror training images left-right with p=0.5 (augmentation only; inference never flips).
+    flip: bool = False
+    # Mixup alpha on pairs of radiographs (0 = off): soft targets, smoother decision borders.
+    mixup: float = 0.0
     version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -146,16 +150,26 @@ def gate_negatives_build(*, config: TrainConfig) -> GateSet:
 
 
 def dataset_make(
-    *, x, targets: dict, weights: dict, label_onehot=None, batch_size: int, seed: int, augment: bool
+    *,
+    x,
+    targets: dict,
+    weights: dict,
+    label_onehot=None,
+    batch_size: int,
+    seed: int,
+    augment: bool,
+    flip: bool = False,
+    mixup: float = 0.0,
 ):
     """tf.data pipeline over in-memory arrays: shuffle, batch, augment, prefetch.
 
     `targets` and `weights` are dicts keyed by output name; with `label_onehot` the inputs are
-    a dict {"image", "label"} (for the source-adversarial training model).
+    a dict {"image", "label"} (for the source-adversarial training model). With `mixup` the
+    "disease" targets must be one-hot.
     """
     import tensorflow as tf
 
-    from training.augment import batch_augment
+    from training.augment import batch_augment, batch_mixup
 
     inputs = {"image": x[..., None]}
     if label_onehot is not None:
@@ -166,7 +180,12 @@ def dataset_make(
     ds = ds.batch(batch_size, drop_remainder=augment)
 
     def pack(inp, tb, wb):
-        xb = batch_augment(inp["image"]) if augment else inp["image"]
+        xb = batch_augment(inp["image"], flip=flip) if augment else inp["image"]
+        if augment and mixup > 0:
+            xb, disease = batch_mixup(
+                images=xb, targets=tb["disease"], weights=wb["disease"], alpha=mixup
+            )
+            tb = {**tb, "disease": disease}
         if "label" in inp:
             return {"image": xb, "label": inp["label"]}, tb, wb
         return xb, tb, wb
@@ -201,6 +220,8 @@ def train_run(*, config: TrainConfig) -> ModelCard:
 
     t_start = time.time()
     view_shift_check(view_shift=config.view_shift, size=config.image_size)
+    if config.mixup > 0 and config.source_adversary > 0:
+        raise SystemExit("--mixup and --source-adversary cannot be combined")
     keras.utils.set_random_seed(config.seed)
     table = table_read(root=config.data)
     train_t = table_filter(table=table, split="train")
@@ -233,8 +254,16 @@ def train_run(*, config: TrainConfig) -> ModelCard:
     wg_all = (gw[g_all] * config.gate_loss_weight).astype(np.float32)
     targets = {"disease": y_all, "gate": g_all}
     weights = {"disease": wy_all, "gate": wg_all}
+    if config.mixup > 0:
+        # Mixup needs soft targets; negatives keep a dummy row (their disease weight is 0).
+        targets["disease"] = np.eye(len(LABELS), dtype=np.float32)[y_all]
+    disease_loss = (
+        keras.losses.CategoricalCrossentropy(from_logits=True)
+        if config.mixup > 0
+        else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     losses = {
-        "disease": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        "disease": disease_loss,
         "gate": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     }
     model = classifier_build(input_size=size, width=config.width, antialias=config.antialias)
@@ -260,6 +289,8 @@ def train_run(*, config: TrainConfig) -> ModelCard:
         batch_size=config.batch_size,
         seed=config.seed,
         augment=True,
+        flip=config.flip,
+        mixup=config.mixup,
     )
 
     steps = max(1, len(x_all) // config.batch_size) * config.epochs
@@ -409,6 +440,8 @@ def train_run(*, config: TrainConfig) -> ModelCard:
             "learning_rate": config.learning_rate,
             "width": config.width,
             "antialias": config.antialias,
+            "flip": config.flip,
+            "mixup": config.mixup,
             "source_adversary": config.source_adversary,
             "params": int(infer.count_params()),
             "fit_seconds": round(fit_seconds, 1),

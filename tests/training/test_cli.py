@@ -167,6 +167,32 @@ def test_train_with_source_adversary_ships_a_plain_model(tmp_path, toy_data):
 
 
 @pytest.mark.slow
+def test_train_with_flip_and_mixup_records_them(tmp_path, toy_data):
+    out = tmp_path / "weights" / "mix-m"
+    proc = run(
+        [
+            *("train", "--data", toy_data, "--out", out, "--epochs", "1"),
+            *("--image-size", "48", "--width", "0.25", "--batch-size", "8"),
+            *("--synthetic", "8", "--no-ood", "--flip", "--mixup", "0.4"),
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    card = json.loads((out / "card.json").read_text())
+    assert card["training"]["flip"] is True and card["training"]["mixup"] == 0.4
+
+
+def test_train_refuses_mixup_with_source_adversary(tmp_path, toy_data):
+    proc = run(
+        [
+            *("train", "--data", toy_data, "--out", tmp_path / "m", "--epochs", "1"),
+            *("--mixup", "0.4", "--source-adversary", "0.5", "--no-ood"),
+        ]
+    )
+    assert proc.returncode != 0
+    assert "--mixup and --source-adversary" in proc.stderr
+
+
+@pytest.mark.slow
 def test_recalibrate_refits_views_without_touching_weights(tmp_path, toy_data):
     out = tmp_path / "weights" / "toy-r"
     common = ("--synthetic", "8", "--no-ood")
