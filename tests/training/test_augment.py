@@ -55,7 +55,9 @@ def test_mixup_mixes_only_radiograph_pairs_and_keeps_targets_normalised():
     weights[:8] = 0.0  # gate negatives: no disease label
     tf.random.set_seed(1)
     mixed, soft = batch_mixup(
-        images=tf.constant(images), targets=tf.constant(targets), weights=tf.constant(weights),
+        images=tf.constant(images),
+        targets=tf.constant(targets),
+        weights=tf.constant(weights),
         alpha=0.4,
     )
     mixed, soft = mixed.numpy(), soft.numpy()
