@@ -220,6 +220,8 @@ def train_run(*, config: TrainConfig) -> ModelCard:
 
     t_start = time.time()
     view_shift_check(view_shift=config.view_shift, size=config.image_size)
+    if config.mixup < 0:
+        raise SystemExit(f"--mixup must be >= 0 (0 = off), not {config.mixup}")
     if config.mixup > 0 and config.source_adversary > 0:
         raise SystemExit("--mixup and --source-adversary cannot be combined")
     keras.utils.set_random_seed(config.seed)

@@ -192,6 +192,17 @@ def test_train_refuses_mixup_with_source_adversary(tmp_path, toy_data):
     assert "--mixup and --source-adversary" in proc.stderr
 
 
+def test_train_refuses_a_negative_mixup(tmp_path, toy_data):
+    proc = run(
+        [
+            *("train", "--data", toy_data, "--out", tmp_path / "m", "--epochs", "1"),
+            *("--mixup", "-0.2", "--no-ood"),
+        ]
+    )
+    assert proc.returncode != 0
+    assert "--mixup must be >= 0" in proc.stderr
+
+
 @pytest.mark.slow
 def test_recalibrate_refits_views_without_touching_weights(tmp_path, toy_data):
     out = tmp_path / "weights" / "toy-r"
