@@ -213,17 +213,18 @@ def _val_score(*, probs: np.ndarray, labels: np.ndarray, sources: list[str]) -> 
 
 def train_run(*, config: TrainConfig) -> ModelCard:
     """Run the full training recipe; return the written card."""
+    # Refuse a bad configuration before paying for the TensorFlow import.
+    view_shift_check(view_shift=config.view_shift, size=config.image_size)
+    if config.mixup < 0:
+        raise SystemExit(f"--mixup must be >= 0 (0 = off), not {config.mixup}")
+    if config.mixup > 0 and config.source_adversary > 0:
+        raise SystemExit("--mixup and --source-adversary cannot be combined")
     import keras
     import tensorflow as tf
 
     from training.model import classifier_build
 
     t_start = time.time()
-    view_shift_check(view_shift=config.view_shift, size=config.image_size)
-    if config.mixup < 0:
-        raise SystemExit(f"--mixup must be >= 0 (0 = off), not {config.mixup}")
-    if config.mixup > 0 and config.source_adversary > 0:
-        raise SystemExit("--mixup and --source-adversary cannot be combined")
     keras.utils.set_random_seed(config.seed)
     table = table_read(root=config.data)
     train_t = table_filter(table=table, split="train")

@@ -16,7 +16,7 @@ def test_batch_augment_keeps_shape_and_padding_zero():
     assert out.shape == x.shape and np.isfinite(out).all()
 
 
-def test_flip_mirrors_left_right_only():
+def test_flip_mirrors_left_right_only(monkeypatch):
     import tensorflow as tf
 
     from training import augment
@@ -24,15 +24,13 @@ def test_flip_mirrors_left_right_only():
     x = np.zeros((64, 16, 16, 1), np.float32)
     x[:, :, :4] = 1.0  # a bright band on the left
     tf.random.set_seed(0)
-    # With the other steps off, what is left is the flip itself.
-    photometric, crop, rotate = augment._photometric, augment._crop_boxes, augment._rotate
-    try:
-        augment._photometric = lambda t: t
-        augment._crop_boxes = lambda b: tf.tile(tf.constant([[0.0, 0.0, 1.0, 1.0]]), [b, 1])
-        augment._rotate = lambda t, max_rad: t
-        out = augment.batch_augment(tf.constant(x), flip=True).numpy()
-    finally:
-        augment._photometric, augment._crop_boxes, augment._rotate = photometric, crop, rotate
+    # With the other geometric and photometric steps off, what is left is the flip itself.
+    monkeypatch.setattr(augment, "_photometric", lambda t: t)
+    monkeypatch.setattr(
+        augment, "_crop_boxes", lambda b: tf.tile(tf.constant([[0.0, 0.0, 1.0, 1.0]]), [b, 1])
+    )
+    monkeypatch.setattr(augment, "_rotate", lambda t, max_rad: t)
+    out = augment.batch_augment(tf.constant(x), flip=True).numpy()
     left = out[:, 6:10, :4].mean(axis=(1, 2, 3))
     right = out[:, 6:10, -4:].mean(axis=(1, 2, 3))
     mirrored = (right > 0.9) & (left < 0.1)

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# A net and a gate set small enough to train one epoch in seconds.
+TINY_TRAIN = ("--image-size", "48", "--width", "0.25", "--batch-size", "8")
+TINY_GATE = ("--synthetic", "8", "--no-ood")
 
 
 def run(args):
@@ -152,8 +155,8 @@ def test_train_with_source_adversary_ships_a_plain_model(tmp_path, toy_data):
     proc = run(
         [
             *("train", "--data", toy_data, "--out", out, "--epochs", "1"),
-            *("--image-size", "48", "--width", "0.25", "--batch-size", "8"),
-            *("--synthetic", "8", "--no-ood"),
+            *TINY_TRAIN,
+            *TINY_GATE,
             *("--source-adversary", "0.5"),
         ]
     )
@@ -172,8 +175,9 @@ def test_train_with_flip_and_mixup_records_them(tmp_path, toy_data):
     proc = run(
         [
             *("train", "--data", toy_data, "--out", out, "--epochs", "1"),
-            *("--image-size", "48", "--width", "0.25", "--batch-size", "8"),
-            *("--synthetic", "8", "--no-ood", "--flip", "--mixup", "0.4"),
+            *TINY_TRAIN,
+            *TINY_GATE,
+            *("--flip", "--mixup", "0.4"),
         ]
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -206,11 +210,12 @@ def test_train_refuses_a_negative_mixup(tmp_path, toy_data):
 @pytest.mark.slow
 def test_recalibrate_refits_views_without_touching_weights(tmp_path, toy_data):
     out = tmp_path / "weights" / "toy-r"
-    common = ("--synthetic", "8", "--no-ood")
     proc = run(
         [
-            *("train", "--data", toy_data, "--out", out, "--epochs", "1", "--image-size", "48"),
-            *("--width", "0.25", "--batch-size", "8", "--view-shift", "0", *common),
+            *("train", "--data", toy_data, "--out", out, "--epochs", "1"),
+            *TINY_TRAIN,
+            *TINY_GATE,
+            *("--view-shift", "0"),
         ]
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -221,7 +226,7 @@ def test_recalibrate_refits_views_without_touching_weights(tmp_path, toy_data):
     proc = run(
         [
             *("recalibrate", "--model-dir", out, "--data", toy_data, "--view-shift", "3"),
-            *("--version", "2.0.0", *common),
+            *("--version", "2.0.0", *TINY_GATE),
         ]
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -240,7 +245,9 @@ def test_recalibrate_refits_views_without_touching_weights(tmp_path, toy_data):
     rows = (toy_data / "metadata.csv").read_text().splitlines()
     fewer = [r for r in rows if ",train" not in r] + [r for r in rows if ",train" in r][1:]
     (other / "metadata.csv").write_text("\n".join(fewer) + "\n")
-    proc = run(["recalibrate", "--model-dir", out, "--data", other, "--view-shift", "0", *common])
+    proc = run(
+        ["recalibrate", "--model-dir", out, "--data", other, "--view-shift", "0", *TINY_GATE]
+    )
     assert proc.returncode != 0 and "not the data" in proc.stderr
 
     # A shift the input size cannot take is refused before any work, naming the range.
