@@ -190,6 +190,7 @@ def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], sav
                             loadavg_after=list(os.getloadavg()),
                             images_source=source,
                             ran_at=_now(),
+                            run_id=args.run_id,
                             quick=args.quick,
                             section_wall_s=round(time.monotonic() - t0, 1),
                         )
@@ -216,6 +217,7 @@ def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], sav
                         sec.update(
                             loadavg_after=list(os.getloadavg()),
                             ran_at=_now(),
+                            run_id=args.run_id,
                             quick=args.quick,
                             section_wall_s=round(time.monotonic() - t0, 1),
                         )
@@ -239,6 +241,7 @@ def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], sav
             sec.update(
                 loadavg_after=list(os.getloadavg()),
                 ran_at=_now(),
+                run_id=args.run_id,
                 quick=args.quick,
                 section_wall_s=round(time.monotonic() - t0, 1),
             )
@@ -252,6 +255,9 @@ def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], sav
 
 def main(argv: list[str] | None = None) -> int:
     args = args_parse(argv)
+    # Every section of this invocation carries its id: ratios across sections (the speedup) are
+    # only computed between sections of one run, on one machine in one state.
+    args.run_id = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     out_json = args.out_dir / "results.json"
     results = {"machine": {}, "sections": {}} if args.fresh else results_load(path=out_json)
     if not args.report_only:
@@ -277,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
             _log(f"{name} failed: {exc}")
             failures.append(name)
             continue
-        sec.update(loadavg_after=list(os.getloadavg()), ran_at=_now(), quick=args.quick)
+        sec.update(
+            loadavg_after=list(os.getloadavg()), ran_at=_now(), quick=args.quick, run_id=args.run_id
+        )
         results["sections"][name] = sec
         save()
     try:

@@ -58,6 +58,11 @@ def _num(value: Any) -> float | None:
     return None if math.isnan(f) else f
 
 
+def sections_same_run(*, a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    """Return True when two sections come from one bench invocation (or both predate run ids)."""
+    return bool(a) and bool(b) and a.get("run_id") == b.get("run_id")
+
+
 def summary_compute(*, sections: dict[str, Any]) -> dict[str, Any]:
     """Return the headline keys of results.json from whatever sections have run."""
     model, base = sections.get("model"), sections.get("baseline")
@@ -72,7 +77,10 @@ def summary_compute(*, sections: dict[str, Any]) -> dict[str, Any]:
         "classify_batch16_images_per_s": _num(_get(model, "batch", "images_per_s")),
         "model_name": _get(model, "model_name"),
         "baseline_ms_p50": baseline,
-        "speedup_vs_baseline": (baseline / full) if baseline and full else None,
+        # A ratio of two sections timed in different runs mixes two machine states.
+        "speedup_vs_baseline": (
+            (baseline / full) if baseline and full and sections_same_run(a=model, b=base) else None
+        ),
         "pipeline_latency_ms_p50": _num(_get(pipe, "low_load", "latency_ms", "p50")),
         "pipeline_latency_ms_p95": _num(_get(pipe, "low_load", "latency_ms", "p95")),
         "pipeline_images_per_s": _num(_get(pipe, "sustained", "done_images_per_s")),
@@ -310,6 +318,9 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
                 f"**{_fmt(summary.get('speedup_vs_baseline'))}x**."
                 if summary.get("speedup_vs_baseline")
                 else "not computed (the model section has not run)."
+                if not sections.get("model")
+                else "not computed: the model and baseline sections come from different bench "
+                "runs (rerun `python -m bench --only model,baseline`)."
             ),
         ]
 

@@ -166,3 +166,16 @@ def test_proc_readers() -> None:
     assert rss_read(pid=os.getpid())["rss_mb"] > 0
     assert rss_read(pid=2**22 + 7) is None
     assert isinstance(process_children(pid=os.getpid()), list)
+
+
+def test_speedup_needs_model_and_baseline_from_one_run(tmp_path) -> None:
+    results = _fake_results()
+    sections = results["sections"]
+    sections["model"]["run_id"] = sections["baseline"]["run_id"] = "2026-11-30T11:32:01+00:00"
+    assert report.summary_compute(sections=sections)["speedup_vs_baseline"] == pytest.approx(40.0)
+
+    sections["model"]["run_id"] = "2026-11-30T12:00:00+00:00"  # e.g. `--only model` later on
+    assert report.summary_compute(sections=sections)["speedup_vs_baseline"] is None
+    md = report.report_write(results=results, out_dir=tmp_path)["md"].read_text()
+    assert "| speedup vs 2020 baseline (p50) | - | >= 10.0 x | not run |" in md
+    assert "come from different bench runs" in md
