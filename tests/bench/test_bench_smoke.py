@@ -177,5 +177,5 @@ def test_speedup_needs_model_and_baseline_from_one_run(tmp_path) -> None:
     sections["model"]["run_id"] = "2026-11-30T12:00:00+00:00"  # e.g. `--only model` later on
     assert report.summary_compute(sections=sections)["speedup_vs_baseline"] is None
     md = report.report_write(results=results, out_dir=tmp_path)["md"].read_text()
-    assert "| speedup vs 2020 baseline (p50) | - | >= 10.0 x | not run |" in md
+    assert "| speedup vs 2020 baseline (p50) | - | >= 10.0 x | not computed (two runs) |" in md
     assert "come from different bench runs" in md
