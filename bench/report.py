@@ -234,6 +234,11 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
         "| figure | measured | target | result | section run |",
         "| --- | ---: | ---: | :---: | --- |",
     ]
+    # The speedup is a ratio of two sections; timed in different runs, it is not computed.
+    model_sec, base_sec = sections.get("model"), sections.get("baseline")
+    speedup_two_runs = (
+        bool(model_sec) and bool(base_sec) and not sections_same_run(a=model_sec, b=base_sec)
+    )
     where = {
         "classify": "model",
         "full": "model",
@@ -251,7 +256,7 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
         value = summary.get(t.key)
         unit = f" {t.unit}" if t.unit and value is not None and t.kind != "true" else ""
         result = target_check(target=t, value=value)
-        if t.key == "speedup_vs_baseline" and value is None and sections.get("model") and meta:
+        if t.key == "speedup_vs_baseline" and speedup_two_runs:
             result = "not computed (two runs)"
         lines.append(f"| {t.label} | {_fmt(value)}{unit} | {_limit(t)} | {result} | {ran} |")
     diag = diagnosis_lines(summary=summary, sections=sections)
@@ -297,6 +302,15 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
 
     base = sections.get("baseline")
     if base:
+        if summary.get("speedup_vs_baseline"):
+            speedup = f"**{_fmt(summary.get('speedup_vs_baseline'))}x**."
+        elif speedup_two_runs:
+            speedup = (
+                "not computed: the model and baseline sections come from different bench runs "
+                "(rerun `python -m bench --only model,baseline`)."
+            )
+        else:
+            speedup = "not computed (the model section has not run)."
         lines += [
             "",
             "## 2. Baseline (2020 demo: VGG16, model.predict per image)",
@@ -313,15 +327,7 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
             f"| **total** | {_fmt(_get(base, 'total_ms', 'p50'))} | "
             f"{_fmt(_get(base, 'total_ms', 'p95'))} |",
             "",
-            "Speedup (baseline p50 / our full p50): "
-            + (
-                f"**{_fmt(summary.get('speedup_vs_baseline'))}x**."
-                if summary.get("speedup_vs_baseline")
-                else "not computed (the model section has not run)."
-                if not sections.get("model")
-                else "not computed: the model and baseline sections come from different bench "
-                "runs (rerun `python -m bench --only model,baseline`)."
-            ),
+            "Speedup (baseline p50 / our full p50): " + speedup,
         ]
 
     pipe = sections.get("pipeline")
