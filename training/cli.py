@@ -7,60 +7,80 @@ import json
 import sys
 from pathlib import Path
 
-DEFAULT_OOD = Path("/work/shared/data/ood")
+from training.config import BACKBONES, ConfigError, TrainConfig
+
+# The shared data sets live beside the checkout: <root>/../shared/data/<set>.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_OOD = SHARED_DATA / "ood"
+DEFAULTS = TrainConfig(data=[], out=Path())
 
 
-def parser_build() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-
-    t = sub.add_parser("train", help="train, calibrate, fit the gate, write model + card")
-    t.add_argument("--data", type=Path, required=True, help="folder with metadata.csv")
-    t.add_argument("--out", type=Path, required=True, help="e.g. mlcore/weights/cxr-v1")
-    t.add_argument("--epochs", type=int, default=40)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--image-size", type=int, default=128)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--learning-rate", type=float, default=2e-3)
-    t.add_argument("--patience", type=int, default=8)
+def train_arguments_add(*, parser: argparse.ArgumentParser) -> None:
+    """Add the `train` options; every default comes from TrainConfig."""
+    t, d = parser, DEFAULTS
+    t.add_argument(
+        "--data",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="one or more folders with metadata.csv (e.g. cxr and siim)",
+    )
+    t.add_argument("--out", type=Path, required=True, help="e.g. mlcore/weights/cxr-v2")
+    t.add_argument("--backbone", choices=BACKBONES, default=d.backbone)
+    t.add_argument(
+        "--pretrained",
+        action=argparse.BooleanOptionalAction,
+        default=d.pretrained,
+        help="start from ImageNet weights (efficientnet-lite0 only)",
+    )
+    t.add_argument(
+        "--freeze",
+        nargs="*",
+        default=list(d.freeze),
+        help="layer-name prefixes kept frozen when pretrained",
+    )
+    t.add_argument("--epochs", type=int, default=d.epochs)
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--image-size", type=int, default=d.image_size)
+    t.add_argument("--batch-size", type=int, default=d.batch_size)
+    t.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    t.add_argument("--patience", type=int, default=d.patience)
     t.add_argument(
         "--swa-start",
         type=float,
-        default=0.5,
+        default=d.swa_start,
         help="average weights from this fraction of the epochs on (1.0 = off)",
     )
     t.add_argument(
         "--select",
         choices=("swa", "best"),
-        default="swa",
-        help="ship the final weight average (swa) or the best val epoch with early stopping",
+        default=d.select,
+        help="ship the final weight average (swa) or the best val epoch",
     )
     t.add_argument(
         "--source-adversary",
         type=float,
-        default=0.0,
-        help="loss weight of a gradient-reversed source head (fights the source shortcut)",
+        default=d.source_adversary,
+        help="loss weight of a gradient-reversed source head",
     )
-    t.add_argument("--width", type=float, default=2.0, help="channel multiplier")
+    t.add_argument("--width", type=float, default=d.width, help="cxrnet channel multiplier")
     t.add_argument(
         "--antialias",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="blur before each stride-2 subsampling in the blocks (shift-robust features)",
+        default=d.antialias,
+        help="cxrnet: blur before each stride-2 subsampling",
     )
     t.add_argument(
         "--flip",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="mirror training images left-right with p=0.5 (augmentation only)",
+        default=d.flip,
+        help="mirror training images left-right with p=0.5",
     )
-    t.add_argument(
-        "--mixup", type=float, default=0.0, help="mixup alpha on pairs of radiographs (0 = off)"
-    )
+    t.add_argument("--mixup", type=float, default=d.mixup, help="mixup alpha (0 = off)")
     t.add_argument(
         "--view-shift",
         type=int,
-        default=4,
+        default=d.view_shift,
         help="test-time views moved by +-N px, averaged (0 = the image alone)",
     )
     t.add_argument(
@@ -69,12 +89,34 @@ def parser_build() -> argparse.ArgumentParser:
         default=DEFAULT_OOD if DEFAULT_OOD.is_dir() else None,
         help="negative set for the gate (metadata.csv with kind); default %(default)s",
     )
+    t.add_argument("--no-ood", action="store_true", help="gate on synthetic negatives only")
     t.add_argument(
-        "--no-ood", action="store_true", help="train the gate on synthetic negatives only"
+        "--synthetic", type=int, default=d.n_synthetic, help="synthetic negatives for the gate"
     )
-    t.add_argument("--synthetic", type=int, default=400, help="synthetic negatives for the gate")
     t.add_argument("--cache-dir", type=Path, default=None, help="cache decoded arrays here")
     t.add_argument("--version", default="")
+
+
+def train_config_of(*, args: argparse.Namespace) -> TrainConfig:
+    """Return the TrainConfig the parsed `train` arguments describe."""
+    return TrainConfig(
+        data=list(args.data), out=args.out, backbone=args.backbone, pretrained=args.pretrained,
+        freeze=tuple(args.freeze), epochs=args.epochs, seed=args.seed,
+        image_size=args.image_size, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, patience=args.patience, width=args.width,
+        swa_start=args.swa_start, select=args.select, source_adversary=args.source_adversary,
+        view_shift=args.view_shift, antialias=args.antialias, flip=args.flip, mixup=args.mixup,
+        ood=None if args.no_ood else args.ood, n_synthetic=args.synthetic,
+        cache_dir=args.cache_dir, version=args.version,
+    )  # fmt: skip
+
+
+def parser_build() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train, calibrate, fit the gate, write model + card")
+    train_arguments_add(parser=t)
 
     r = sub.add_parser(
         "recalibrate",
@@ -107,32 +149,12 @@ def parser_build() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser_build().parse_args(argv)
     if args.command == "train":
-        from training.train import TrainConfig, train_run
+        from training.train import train_run
 
-        card = train_run(
-            config=TrainConfig(
-                data=args.data,
-                out=args.out,
-                epochs=args.epochs,
-                seed=args.seed,
-                image_size=args.image_size,
-                batch_size=args.batch_size,
-                learning_rate=args.learning_rate,
-                patience=args.patience,
-                width=args.width,
-                swa_start=args.swa_start,
-                select=args.select,
-                source_adversary=args.source_adversary,
-                view_shift=args.view_shift,
-                antialias=args.antialias,
-                flip=args.flip,
-                mixup=args.mixup,
-                ood=None if args.no_ood else args.ood,
-                n_synthetic=args.synthetic,
-                cache_dir=args.cache_dir,
-                version=args.version,
-            )
-        )
+        try:
+            card = train_run(config=train_config_of(args=args))
+        except ConfigError as exc:
+            parser_build().error(str(exc))
         summary = {k: card.evaluation.get(k, {}).get("macro_auc") for k in ("val", "test")}
         print(
             json.dumps(

@@ -118,8 +118,8 @@ def arrays_build(
 def table_arrays(
     *, table: Table, size: int, desc: str = "decode", cache_dir: Path | None = None
 ) -> np.ndarray:
-    """Decode + preprocess every file a table lists (paths relative to its root)."""
-    paths = [table.root / r["file"] for r in table.rows]
+    """Decode + preprocess every file a table lists (`path`, else `file` under its root)."""
+    paths = [Path(r["path"]) if r.get("path") else table.root / r["file"] for r in table.rows]
     return arrays_build(paths=paths, size=size, desc=desc, cache_dir=cache_dir)
 
 

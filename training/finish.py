@@ -19,9 +19,11 @@ from training.metrics import metrics_compute
 
 
 def view_shift_check(*, view_shift: int, size: int) -> None:
-    """Exit with a message unless `view_shift` suits a `size` px input (checked before work)."""
+    """Raise ConfigError unless `view_shift` suits a `size` px input (checked before work)."""
+    from training.config import ConfigError
+
     if not 0 <= view_shift < size // 4:
-        raise SystemExit(f"--view-shift must be 0 to {size // 4 - 1} for a {size} px model")
+        raise ConfigError(f"--view-shift must be 0 to {size // 4 - 1} for a {size} px model")
 
 
 @dataclass

@@ -101,3 +101,28 @@ def metrics_compute(
                 (labels[m] == 0).astype(int), probs[m, 0]
             )
     return out
+
+
+SIIM_OPACITY = ("typical", "atypical", "indeterminate")
+
+
+def siim_figures(*, probs: np.ndarray, rows: list[dict]) -> dict[str, float | None]:
+    """Inside-SIIM AUCs by appearance grade: typical/opacity vs negative, typical vs atypical."""
+    grades = np.array([r.get("appearance") or "" for r in rows])
+    siim = np.array([(r.get("source") or "") == "siim" for r in rows]) & (grades != "")
+    probs = np.asarray(probs, np.float64)
+
+    def auc_of(pos: np.ndarray, neg: np.ndarray, score: np.ndarray) -> float | None:
+        keep = siim & (pos | neg)
+        return _auc(pos[keep].astype(int), score[keep]) if keep.any() else None
+
+    negative = grades == "negative"
+    return {
+        "siim_typical_vs_negative_auc": auc_of(grades == "typical", negative, probs[:, 0]),
+        "siim_opacity_vs_negative_auc": auc_of(
+            np.isin(grades, SIIM_OPACITY), negative, 1.0 - probs[:, 2]
+        ),
+        "siim_typical_vs_atypical_auc": auc_of(
+            grades == "typical", grades == "atypical", probs[:, 0]
+        ),
+    }

