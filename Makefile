@@ -13,7 +13,7 @@ export CXR_DEMO_ADDR
 
 venv: $(STAMP)
 
-$(STAMP): requirements/base.txt requirements/ml.txt requirements/dev.txt
+$(STAMP): requirements/base.txt requirements/ml.txt requirements/training.txt requirements/dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt

@@ -119,6 +119,15 @@ class Screener:
         d = features - self.gate_mean
         return float(d @ self.gate_precision @ d)
 
+    def learned_gate_check(self, *, gate_probabilities: np.ndarray, features: np.ndarray):
+        """Return the learned gate's decision for one image's classifier outputs."""
+        return gate_learned_check(
+            gate_probabilities=gate_probabilities,
+            gate_labels=self.card.gate_labels or ["frontal_cxr"],
+            mahalanobis_sq=self._mahalanobis_sq(features),
+            thresholds=self.thresholds,
+        )
+
     def _refused(self, *, reason: str | None, timings: dict, scores: dict) -> ScreenResult:
         return ScreenResult(
             accepted=False,
@@ -173,11 +182,8 @@ class Screener:
         timings["classify"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
-        learned = gate_learned_check(
-            gate_probabilities=out.gate_probabilities[0],
-            gate_labels=self.card.gate_labels or ["frontal_cxr"],
-            mahalanobis_sq=self._mahalanobis_sq(out.features[0]),
-            thresholds=self.thresholds,
+        learned = self.learned_gate_check(
+            gate_probabilities=out.gate_probabilities[0], features=out.features[0]
         )
         timings["gate"] += (time.perf_counter() - t) * 1000
         scores = {**rules.scores, **learned.scores}

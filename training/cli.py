@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from training.config import BACKBONES, ConfigError, TrainConfig
@@ -100,15 +99,30 @@ def train_arguments_add(*, parser: argparse.ArgumentParser) -> None:
 def train_config_of(*, args: argparse.Namespace) -> TrainConfig:
     """Return the TrainConfig the parsed `train` arguments describe."""
     return TrainConfig(
-        data=list(args.data), out=args.out, backbone=args.backbone, pretrained=args.pretrained,
-        freeze=tuple(args.freeze), epochs=args.epochs, seed=args.seed,
-        image_size=args.image_size, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, patience=args.patience, width=args.width,
-        swa_start=args.swa_start, select=args.select, source_adversary=args.source_adversary,
-        view_shift=args.view_shift, antialias=args.antialias, flip=args.flip, mixup=args.mixup,
-        ood=None if args.no_ood else args.ood, n_synthetic=args.synthetic,
-        cache_dir=args.cache_dir, version=args.version,
-    )  # fmt: skip
+        data=list(args.data),
+        out=args.out,
+        backbone=args.backbone,
+        pretrained=args.pretrained,
+        freeze=tuple(args.freeze),
+        epochs=args.epochs,
+        seed=args.seed,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        patience=args.patience,
+        width=args.width,
+        swa_start=args.swa_start,
+        select=args.select,
+        source_adversary=args.source_adversary,
+        view_shift=args.view_shift,
+        antialias=args.antialias,
+        flip=args.flip,
+        mixup=args.mixup,
+        ood=None if args.no_ood else args.ood,
+        n_synthetic=args.synthetic,
+        cache_dir=args.cache_dir,
+        version=args.version,
+    )
 
 
 def parser_build() -> argparse.ArgumentParser:
@@ -123,18 +137,18 @@ def parser_build() -> argparse.ArgumentParser:
         help="refit temperature and gate of a trained model for other test-time views",
     )
     r.add_argument("--model-dir", type=Path, required=True, help="e.g. mlcore/weights/cxr-v1")
-    r.add_argument("--data", type=Path, required=True, help="the data it was trained on")
+    r.add_argument("--data", type=Path, nargs="+", required=True, help="the data it was trained on")
     r.add_argument("--view-shift", type=int, required=True, help="+-N px views (0 = off)")
     r.add_argument("--ood", type=Path, default=DEFAULT_OOD if DEFAULT_OOD.is_dir() else None)
     r.add_argument("--no-ood", action="store_true")
-    r.add_argument("--synthetic", type=int, default=400)
+    r.add_argument("--synthetic", type=int, default=DEFAULTS.n_synthetic)
     r.add_argument("--cache-dir", type=Path, default=None)
     r.add_argument("--version", default="", help="new card version (default: keep)")
 
     e = sub.add_parser("evaluate", help="evaluate a model; write report.json/.md and plots")
     e.add_argument("--model", default=None, help="model name (default: registry default)")
     e.add_argument("--weights-dir", type=Path, default=None, help="overrides CXR_WEIGHTS_DIR")
-    e.add_argument("--data", type=Path, required=True)
+    e.add_argument("--data", type=Path, nargs="+", required=True)
     e.add_argument(
         "--csv", type=Path, default=None, help="CSV with file,label[,source] rel. to --data"
     )
@@ -143,6 +157,14 @@ def parser_build() -> argparse.ArgumentParser:
     )
     e.add_argument("--report", type=Path, required=True)
     e.add_argument("--ood", type=Path, default=None, help="negative set to evaluate the gate on")
+    e.add_argument(
+        "--accept",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="more CSVs of chest films the gate must accept (e.g. siim/unlabelled.csv)",
+    )
+    e.add_argument("--card", action="store_true", help="store the figures in the model's card.json")
     return p
 
 
@@ -165,36 +187,42 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "recalibrate":
         from training.recalibrate import recalibrate_run
 
-        card = recalibrate_run(
-            model_dir=args.model_dir,
-            data=args.data,
-            view_shift=args.view_shift,
-            ood=None if args.no_ood else args.ood,
-            n_synthetic=args.synthetic,
-            cache_dir=args.cache_dir,
-            version=args.version,
-        )
+        try:
+            card = recalibrate_run(
+                model_dir=args.model_dir,
+                data=list(args.data),
+                view_shift=args.view_shift,
+                ood=None if args.no_ood else args.ood,
+                n_synthetic=args.synthetic,
+                cache_dir=args.cache_dir,
+                version=args.version,
+            )
+        except ConfigError as exc:
+            parser_build().error(str(exc))
         val = card.evaluation.get("val", {})
         print(json.dumps({"temperature": card.temperature, "val_macro_auc": val.get("macro_auc")}))
         return 0
-    from training.evaluate import evaluate_run
+    from training.evaluate import EvaluationError, card_figures_update, evaluate_run
 
-    report = evaluate_run(
-        model=args.model,
-        weights_dir=args.weights_dir,
-        data=args.data,
-        csv_path=args.csv,
-        split=None if args.split == "all" else args.split,
-        report_dir=args.report,
-        ood=args.ood,
-    )
-    print(
-        json.dumps(
-            {k: report.get(k) for k in ("n", "accuracy", "balanced_accuracy", "macro_auc", "ece")}
+    try:
+        report = evaluate_run(
+            model=args.model,
+            weights_dir=args.weights_dir,
+            data=list(args.data),
+            csv_path=args.csv,
+            split=None if args.split == "all" else args.split,
+            report_dir=args.report,
+            ood=args.ood,
+            accept_csvs=list(args.accept),
         )
-    )
+    except EvaluationError as exc:
+        parser_build().error(str(exc))
+    if args.card:
+        from mlcore.registry import model_dir_resolve
+
+        card_figures_update(
+            model_dir=model_dir_resolve(name=args.model, weights_dir=args.weights_dir),
+            report=report,
+        )
+    print(json.dumps(report["headline"]))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,362 +1,189 @@
-"""Evaluate a saved model on a labelled CSV (and the gate on negatives); write a report."""
+"""Evaluate a saved model on one or more data sets, inside each source; write a report.
+
+The figures that matter are judged inside one source, where the source cannot give the
+answer away: SIIM typical-vs-negative and opacity-vs-negative, Cohen covid-vs-rest. The
+3-class figures on the mixed `cxr` split are kept for comparison with earlier models. A
+shortcut check repeats them with the image's outer band hidden and measures how much
+Grad-CAM evidence falls outside the lung fields.
+"""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from mlcore.errors import ImageError
-from mlcore.gate import gate_learned_check, gate_rules_check
-from mlcore.preprocess import grey_channels_merge, radiograph_preprocess
-from training.data import hash_split, label_indices, table_filter, table_read
-from training.metrics import LABELS, metrics_compute
+from training.data import LABELS, Table, table_filter, table_read
+from training.gatereport import gate_negatives_report
+from training.metrics import auc_bootstrap_interval, metrics_compute, siim_figures
+from training.screenpass import Screened, file_decode, items_screen, probs_of_arrays
+from training.shortcut import band_masked, cam_outside_lungs, outside_lungs_report
+from training.trainset import INDETERMINATE, tables_read
 
 
-@dataclass
-class Screened:
-    """Batch outputs for a list of images: gate verdicts plus calibrated probabilities."""
-
-    accepted: np.ndarray  # (N,) bool
-    reasons: list[str | None]
-    probs: np.ndarray  # (N, 3); NaN rows for unreadable files
-    rule_refused: np.ndarray  # (N,) bool: refused by the cheap rules
-    maha_refused: np.ndarray  # (N,) bool: feature distance above threshold (never saw ood)
-    cams: list[np.ndarray | None]  # predicted-class Grad-CAM per item; None if unreadable
+class EvaluationError(ValueError):
+    """The evaluation has nothing to work on."""
 
 
-def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> Screened:
-    """Gate + classify decoded items (pixels, is_colour, dicom) in batches of 32."""
-    size = screener.classifier.input_size
-    n = len(items)
-    accepted = np.zeros(n, bool)
-    reasons: list[str | None] = [None] * n
-    probs = np.full((n, 3), np.nan, np.float32)
-    maha_refused = np.zeros(n, bool)
-    cams: list[np.ndarray | None] = [None] * n
-    pending: list[tuple[int, np.ndarray]] = []
+def rows_scored(*, table: Table) -> Table:
+    """Keep rows with a class or a SIIM grade (indeterminate films count for opacity)."""
+    keep = [r for r in table.rows if r.get("label") in LABELS or r.get("appearance")]
+    return Table(root=table.root, rows=keep)
 
-    def flush() -> None:
-        if not pending:
-            return
-        out = screener.classifier.run(batch=np.stack([a for _, a in pending]))
-        for j, (i, _) in enumerate(pending):
-            decision = gate_learned_check(
-                gate_probabilities=out.gate_probabilities[j],
-                gate_labels=screener.card.gate_labels or ["frontal_cxr"],
-                mahalanobis_sq=screener._mahalanobis_sq(out.features[j]),
-                thresholds=screener.thresholds,
-            )
-            accepted[i], reasons[i] = decision.accepted, decision.reason
-            maha_refused[i] = (
-                decision.scores["mahalanobis_sq"] > screener.thresholds.mahalanobis_max
-            )
-            probs[i] = out.probabilities[j]
-            cams[i] = out.cams[j, :, :, int(out.probabilities[j].argmax())]
-        pending.clear()
 
-    for i, (pixels, is_colour, dicom) in enumerate(tqdm(items, desc=desc, unit="img")):
-        if pixels is None:
-            reasons[i] = "unreadable"
+def figures_compute(*, probs: np.ndarray, rows: list[dict]) -> dict[str, Any]:
+    """3-class figures on labelled non-SIIM rows, inside-source figures, ECE per set."""
+    src = np.array([r.get("source") or "all" for r in rows])
+    labelled = np.array([r.get("label") in LABELS for r in rows])
+    out: dict[str, Any] = {**siim_figures(probs=probs, rows=rows)}
+    for name, mask in (("cxr", labelled & (src != "siim")), ("siim", labelled & (src == "siim"))):
+        if not mask.any():
             continue
-        px = grey_channels_merge(pixels=pixels, is_colour=is_colour)
-        rules = gate_rules_check(pixels=px, thresholds=screener.thresholds, dicom=dicom)
-        if not rules.accepted:
-            reasons[i] = rules.reason
-        # Classify even what the rules refused: metrics need probabilities for every row.
-        pending.append((i, radiograph_preprocess(pixels=px, size=size).array))
-        if len(pending) >= 32:
-            flush()
-    rule_reasons = list(reasons)
-    flush()
-    for i, r in enumerate(rule_reasons):
-        if r is not None:
-            accepted[i], reasons[i] = False, r
-    rule_refused = np.array([r is not None for r in rule_reasons])
-    return Screened(
-        accepted=accepted,
-        reasons=reasons,
-        probs=probs,
-        rule_refused=rule_refused,
-        maha_refused=maha_refused,
-        cams=cams,
-    )
+        labels = np.array([LABELS.index(r["label"]) for r in np.array(rows)[mask]])
+        m = metrics_compute(probs=probs[mask], labels=labels, sources=list(src[mask]))
+        out[name] = m
+    cohen = labelled & (src == "cohen")
+    if cohen.any():
+        y = np.array([r["label"] == "covid" for r in np.array(rows)[cohen]])
+        out["cohen_covid_vs_rest_auc"] = out["cxr"]["covid_vs_rest_auc_within_source"]["cohen"]
+        out["cohen_covid_vs_rest_auc_ci95"] = auc_bootstrap_interval(y=y, score=probs[cohen, 0])
+        out["cohen_n"] = int(cohen.sum())
+    return out
 
 
-def heatmaps_write(
-    *,
-    screener: Any,
-    items: list[tuple[Any, ...]],
-    cams: np.ndarray,
-    probs: np.ndarray,
-    sources: list[str],
-    labels: list[str],
-    path: Path,
-) -> dict[str, Any]:
-    """Band-mass figures per source from the screening pass's maps, and a gallery PNG."""
-    from training.heatmaps import cam_band_report, gallery_pick, heatmap_gallery_plot
-
-    size = screener.classifier.input_size
-    rows = gallery_pick(sources=sources, labels=labels)
-    # Only the gallery's images are preprocessed again, to draw under their maps.
-    shown = sorted({i for _, idx in rows for i in idx})
-    arrays = np.zeros((len(items), size, size), np.float32)
-    for i in shown:
-        px, is_colour, _ = items[i]
-        pixels = grey_channels_merge(pixels=px, is_colour=is_colour)
-        arrays[i] = radiograph_preprocess(pixels=pixels, size=size).array
-    pred = probs.argmax(axis=1)
-    titles = [f"{LABELS[k][:5]} {probs[i, k]:.2f}" for i, k in enumerate(pred)]
-    heatmap_gallery_plot(arrays=arrays, cams=cams, titles=titles, rows=rows, path=path)
-    return {**cam_band_report(cams=cams, sources=sources), "gallery": path.name}
-
-
-def file_decode(*, path: Path) -> tuple[Any, ...]:
-    """(pixels, is_colour, dicom) of a file via mlcore.imageio; (None, None, None) if bad."""
-    from mlcore.imageio import image_decode
-
-    try:
-        img = image_decode(data=path.read_bytes())
-    except (ImageError, OSError):
-        return (None, None, None)
-    return (img.pixels, img.is_colour, img.dicom)
-
-
-def negatives_collect(
-    *, ood: Path | None, seed: int = 7
-) -> tuple[list[tuple], list[str], list[str]]:
-    """Negative items + kind + group ('ood-heldout', 'ood-train', 'synthetic', 'dicom')."""
-    items, kinds, groups = [], [], []
-    if ood is not None and (ood / "metadata.csv").is_file():
-        t = table_read(root=ood)
-        for r in tqdm(t.rows, desc="ood decode", unit="img"):
-            items.append(file_decode(path=ood / r["file"]))
-            kinds.append(f"{r.get('kind', 'ood')}/{r.get('source', '')}")
-            split = hash_split(key=r["file"])
-            groups.append("ood-heldout" if split == "test" else f"ood-{split}")
-    try:
-        from mlcore import synthetic
-
-        for kind, pixels in synthetic.negative_samples(n=60, seed=seed, size=(320, 256)):
-            items.append((pixels, pixels.ndim == 3, {}))
-            kinds.append(f"synthetic/{kind}")
-            groups.append("synthetic")
-        for i in range(4):
-            items.append((synthetic.tiny_image(size=(24 + 8 * i, 32), seed=i), False, {}))
-            kinds.append("synthetic/tiny")
-            groups.append("synthetic")
-    except (ImportError, AttributeError, NotImplementedError, TypeError):
-        pass
-    try:
-        from pydicom.data import get_testdata_file
-
-        for name in ("CT_small.dcm", "MR_small.dcm"):
-            p = get_testdata_file(name)
-            if p:
-                items.append(file_decode(path=Path(p)))
-                kinds.append(f"dicom/{name}")
-                groups.append("dicom")
-    except ImportError:
-        pass
-    return items, kinds, groups
-
-
-def gate_negatives_report(*, screener: Any, ood: Path | None) -> dict[str, Any]:
-    """Refuse rates on negatives, overall, by group and by kind."""
-    items, kinds, groups = negatives_collect(ood=ood)
-    if not items:
-        return {}
-    s = items_screen(screener=screener, items=items, desc="gate negatives")
-    refused = ~s.accepted
-    by_group = {
-        g: {
-            "n": int(sum(1 for x in groups if x == g)),
-            "refused": float(refused[np.array(groups) == g].mean()),
-        }
-        for g in sorted(set(groups))
-    }
-    by_kind = {k: float(refused[np.array(kinds) == k].mean()) for k in sorted(set(kinds))}
-    held = np.array([g != "ood-train" and g != "ood-val" for g in groups])
-    # Rules + feature distance never saw a negative: a fair figure for unseen kinds.
-    unseen = s.rule_refused | s.maha_refused
-    kinds_arr = np.array(kinds)
+def headline(*, figures: dict[str, Any]) -> dict[str, Any]:
+    """The handful of figures the card, the About page and the README quote."""
+    cxr, siim = figures.get("cxr", {}), figures.get("siim", {})
     return {
-        "n": len(items),
-        "refused_all": float(refused.mean()),
-        "refused_excluding_gate_training_part": float(refused[held].mean()) if held.any() else None,
-        "by_group": by_group,
-        "by_kind": by_kind,
-        "refused_by_rules_or_distance_only_by_kind": {
-            k: float(unseen[kinds_arr == k].mean()) for k in sorted(set(kinds))
-        },
-        "reasons": dict(Counter(str(r) for r in s.reasons)),
+        "siim_typical_vs_negative_auc": figures.get("siim_typical_vs_negative_auc"),
+        "siim_opacity_vs_negative_auc": figures.get("siim_opacity_vs_negative_auc"),
+        "siim_typical_vs_atypical_auc": figures.get("siim_typical_vs_atypical_auc"),
+        "cohen_covid_vs_rest_auc": figures.get("cohen_covid_vs_rest_auc"),
+        "cohen_covid_vs_rest_auc_ci95": figures.get("cohen_covid_vs_rest_auc_ci95"),
+        "cxr_macro_auc": cxr.get("macro_auc"),
+        "cxr_ece": cxr.get("ece"),
+        "siim_ece": siim.get("ece"),
     }
 
 
-def report_markdown(*, report: dict[str, Any]) -> str:
-    """A short human-readable summary of report.json."""
+def shortcut_check(*, screener: Any, screened: Screened, rows: list[dict]) -> dict[str, Any]:
+    """Figures with the outer band hidden, and Grad-CAM mass outside the lung fields."""
+    ok = np.flatnonzero(screened.readable)
+    masked = np.stack(
+        [band_masked(array=screened.arrays[i], content_box=screened.boxes[i]) for i in ok]
+    )
+    probs = probs_of_arrays(screener=screener, arrays=masked)
+    size = screened.arrays.shape[1]
+    shares = [
+        cam_outside_lungs(cam=screened.cams[i], content_box=screened.boxes[i], size=size)
+        for i in ok
+    ]
+    sources = [rows[i].get("source") or "all" for i in ok]
+    return {
+        "masked": headline(figures=figures_compute(probs=probs, rows=[rows[i] for i in ok])),
+        "cam_outside_lungs": outside_lungs_report(shares=shares, sources=sources),
+    }
 
-    def f(v):
-        return "n/a" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
 
-    lines = [
-        f"# Evaluation: {report['model']} on {report['data']} ({report.get('split') or 'all'})",
-        "",
-        "Educational model; source bias means these figures overstate real-world performance.",
-        "",
-        "| metric | value |",
-        "| --- | ---: |",
-    ]
-    for k in (
-        "n",
-        "accuracy",
-        "balanced_accuracy",
-        "macro_auc",
-        "ece",
-        "nll",
-        "covid_sensitivity_at_95_specificity",
-    ):
-        lines.append(f"| {k} | {f(report.get(k))} |")
-    cohen = report.get("covid_vs_rest_auc_within_source", {}).get("cohen")
-    lines.append(f"| covid-vs-rest AUC within cohen | {f(cohen)} |")
-    lines += [
-        "",
-        "## Per class",
-        "",
-        "| class | n | sensitivity | specificity | PPV | AUC |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for c, m in report["per_class"].items():
-        lines.append(
-            f"| {c} | {m['n']} | {f(m['sensitivity'])} | {f(m['specificity'])} "
-            f"| {f(m['ppv'])} | {f(m['auc'])} |"
-        )
-    lines += [
-        "",
-        "## Per source",
-        "",
-        "| source | n | accuracy | covid-vs-rest AUC |",
-        "| --- | ---: | ---: | ---: |",
-    ]
-    for s, m in report.get("per_source", {}).items():
-        auc = report.get("covid_vs_rest_auc_within_source", {}).get(s)
-        lines.append(f"| {s} | {m['n']} | {f(m['accuracy'])} | {f(auc)} |")
-    g = report["gate"]
-    lines += [
-        "",
-        "## Gate",
-        "",
-        f"Accepted {g['accepted']} / rejected {g['rejected']} of the "
-        f"evaluated radiographs (reasons: {g.get('reasons', {})}).",
-    ]
-    neg = report.get("gate_negatives")
-    if neg:
-        lines += [
-            "",
-            f"Negatives: refused {f(neg['refused_all'])} of {neg['n']} "
-            "(excluding the gate's training part: "
-            f"{f(neg['refused_excluding_gate_training_part'])}).",
-            "",
-            "| group | n | refused |",
-            "| --- | ---: | ---: |",
-        ]
-        for k, v in neg["by_group"].items():
-            lines.append(f"| {k} | {v['n']} | {f(v['refused'])} |")
-    hm = report.get("heatmaps")
-    if hm:
-        lines += [
-            "",
-            "## Where the model looks",
-            "",
-            f"Share of the predicted class's Grad-CAM mass in the outer {hm['band']:.0%} band of "
-            f"the image (the band is {f(hm['band_area_fraction'])} of the area; text, markers "
-            "and borders sit there, lungs mostly do not). Gallery: heatmaps.png.",
-            "",
-            "| source | band share |",
-            "| --- | ---: |",
-            f"| all | {f(hm['all'])} |",
-        ]
-        for k, v in hm["by_source"].items():
-            lines.append(f"| {k} | {f(v)} |")
-    lines += ["", "Plots: confusion_matrix.png, roc.png, reliability.png, heatmaps.png", ""]
-    return "\n".join(lines)
+def chest_accept_report(
+    *, screener: Any, screened: Screened, rows: list[dict], extra: list[Path]
+) -> dict[str, Any]:
+    """Accept rate of the gate on chest films: evaluated rows per source, plus extra CSVs."""
+    src = np.array([r.get("source") or "all" for r in rows])
+    sets = {s: (int((src == s).sum()), int(screened.accepted[src == s].sum())) for s in set(src)}
+    reasons = Counter(
+        str(r) for r, a in zip(screened.reasons, screened.accepted, strict=True) if not a
+    )
+    for csv_path in extra:
+        table = table_read(root=csv_path.parent, csv_path=csv_path)
+        items = [file_decode(path=table.root / r["file"]) for r in table.rows]
+        s = items_screen(screener=screener, items=items, desc=csv_path.name)
+        sets[f"{csv_path.parent.name}/{csv_path.name}"] = (len(items), int(s.accepted.sum()))
+        reasons.update(str(r) for r, a in zip(s.reasons, s.accepted, strict=True) if not a)
+    n, accepted = sum(v[0] for v in sets.values()), sum(v[1] for v in sets.values())
+    return {
+        "accept_rate": accepted / n if n else None,
+        "n": n,
+        "by_set": {k: {"n": v[0], "accept_rate": v[1] / v[0]} for k, v in sorted(sets.items())},
+        "refusal_reasons": dict(reasons),
+    }
 
 
 def evaluate_run(
     *,
     model: str | None,
     weights_dir: Path | None,
-    data: Path,
-    csv_path: Path | None,
+    data: list[Path],
     split: str | None,
     report_dir: Path,
     ood: Path | None = None,
+    accept_csvs: list[Path] | None = None,
+    csv_path: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate and write report.json, report.md and plots into `report_dir`."""
     from mlcore.pipeline import Screener
-    from training.plots import confusion_plot, reliability_plot, roc_plot
+    from training.report import report_write
 
     screener = Screener.load(name=model, weights_dir=weights_dir)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    table = table_filter(table=table_read(root=data, csv_path=csv_path), split=split)
+    if csv_path is not None:
+        table = table_read(root=data[0], csv_path=csv_path)
+        table = Table(
+            root=Path(), rows=[{**r, "path": str(data[0] / r["file"])} for r in table.rows]
+        )
+    else:
+        table = tables_read(roots=data)
+    table = rows_scored(table=table_filter(table=table, split=split))
     if not table.rows:
-        raise SystemExit(f"no rows to evaluate (split={split!r})")
-    items = [
-        file_decode(path=data / r["file"]) for r in tqdm(table.rows, desc="decode", unit="img")
-    ]
-    s = items_screen(screener=screener, items=items, desc="screen")
-    readable = ~np.isnan(s.probs).any(axis=1)
-    labels = label_indices(labels=[r["label"] for r in table.rows])
-    sources = [r.get("source") or "all" for r in table.rows]
-    keep = np.flatnonzero(readable)
+        raise EvaluationError(f"no rows to evaluate (split={split!r})")
+    rows = table.rows
+    items = [file_decode(path=Path(r["path"])) for r in tqdm(rows, desc="decode", unit="img")]
+    screened = items_screen(screener=screener, items=items, desc="screen")
+    ok = np.flatnonzero(screened.readable)
+    figures = figures_compute(probs=screened.probs[ok], rows=[rows[i] for i in ok])
     report: dict[str, Any] = {
         "model": f"{screener.card.name}@{screener.card.version}",
-        "data": str(data),
-        "csv": str(csv_path) if csv_path else "metadata.csv",
+        "data": [p.name for p in data],
         "split": split,
-        "unreadable": int((~readable).sum()),
-        **metrics_compute(
-            probs=s.probs[keep], labels=labels[keep], sources=[sources[i] for i in keep]
+        "n": len(rows),
+        "unreadable": int((~screened.readable).sum()),
+        "n_indeterminate": sum(r.get("appearance") == INDETERMINATE for r in rows),
+        "headline": headline(figures=figures),
+        **{k: v for k, v in figures.items() if k in ("cxr", "siim")},
+        "shortcut": shortcut_check(screener=screener, screened=screened, rows=rows),
+        "gate": chest_accept_report(
+            screener=screener, screened=screened, rows=rows, extra=accept_csvs or []
         ),
     }
-    report["gate"] = {
-        "accepted": int(s.accepted.sum()),
-        "rejected": int((~s.accepted).sum()),
-        "accept_rate": float(s.accepted.mean()),
-        "reasons": dict(
-            Counter(str(r) for r, a in zip(s.reasons, s.accepted, strict=True) if not a)
-        ),
-    }
-    acc_keep = np.flatnonzero(s.accepted & readable)
-    if len(acc_keep):
-        sub = metrics_compute(probs=s.probs[acc_keep], labels=labels[acc_keep])
-        report["accepted_only"] = {
-            k: sub[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_auc")
-        }
-    if len(keep):
-        report["heatmaps"] = heatmaps_write(
-            screener=screener,
-            items=[items[i] for i in keep],
-            cams=np.stack([s.cams[i] for i in keep]),
-            probs=s.probs[keep],
-            sources=[sources[i] for i in keep],
-            labels=[table.rows[i]["label"] for i in keep],
-            path=report_dir / "heatmaps.png",
-        )
     if ood is not None:
         report["gate_negatives"] = gate_negatives_report(screener=screener, ood=ood)
-    (report_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (report_dir / "report.md").write_text(report_markdown(report=report), encoding="utf-8")
-    cm = np.array(report["confusion_matrix"]["rows_true_cols_pred"])
-    confusion_plot(cm=cm, path=report_dir / "confusion_matrix.png")
-    roc_plot(probs=s.probs[keep], labels=labels[keep], path=report_dir / "roc.png")
-    reliability_plot(probs=s.probs[keep], labels=labels[keep], path=report_dir / "reliability.png")
+    report_write(report=report, screener=screener, screened=screened, rows=rows, path=report_dir)
     return report
 
 
-__all__ = ["LABELS", "evaluate_run", "items_screen"]
+def card_figures_update(*, model_dir: Path, report: dict[str, Any]) -> None:
+    """Store an evaluation's figures in the model's card (the About page reads them there)."""
+    from mlcore.card import CARD_FILENAME, card_load, card_save
+
+    card = card_load(path=model_dir / CARD_FILENAME)
+    neg = report.get("gate_negatives") or {}
+    card.evaluation["figures"] = {
+        "split": report["split"],
+        **report["headline"],
+        "gate_chest_accept_rate": report["gate"]["accept_rate"],
+        "gate_chest_n": report["gate"]["n"],
+        "gate_negatives_refuse_rate": neg.get("refused_all"),
+        "gate_negatives_n": neg.get("n"),
+        "masked": report["shortcut"]["masked"],
+        "cam_outside_lungs": report["shortcut"]["cam_outside_lungs"],
+    }
+    if "cxr" in report:
+        card.evaluation["test"] = report["cxr"]
+    if "siim" in report:
+        card.evaluation["test_siim"] = report["siim"]
+    card_save(card=card, path=model_dir / CARD_FILENAME)
+
+
+__all__ = ["evaluate_run", "items_screen"]

@@ -126,3 +126,21 @@ def siim_figures(*, probs: np.ndarray, rows: list[dict]) -> dict[str, float | No
             grades == "typical", grades == "atypical", probs[:, 0]
         ),
     }
+
+
+def auc_bootstrap_interval(
+    *, y: np.ndarray, score: np.ndarray, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float] | None:
+    """95 % percentile interval of the ROC AUC over resamples (stratified by class)."""
+    y = np.asarray(y).astype(int)
+    score = np.asarray(score, np.float64)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    if not len(pos) or not len(neg):
+        return None
+    rng = np.random.default_rng(seed)
+    aucs = []
+    for _ in range(n_boot):
+        idx = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+        aucs.append(roc_auc_score(y[idx], score[idx]))
+    lo, hi = np.percentile(aucs, [2.5, 97.5])
+    return float(lo), float(hi)

@@ -18,14 +18,16 @@ from mlcore.card import (
     card_load,
     card_save,
 )
-from training.data import rows_hash, table_arrays, table_filter, table_read
+from training.config import ConfigError
 from training.finish import gate_stats_save, model_finish, view_shift_check
+from training.gateset import gate_negatives_build
+from training.trainset import training_data_build
 
 
 def recalibrate_run(
     *,
     model_dir: Path,
-    data: Path,
+    data: list[Path],
     view_shift: int,
     ood: Path | None,
     n_synthetic: int = 400,
@@ -34,42 +36,34 @@ def recalibrate_run(
 ) -> ModelCard:
     """Refit temperature, gate statistics and thresholds with `view_shift`; return the card."""
     from mlcore.classifier import keras_model_load
-    from training.train import TrainConfig, gate_negatives_build, git_commit
+    from training.data import rows_hash
+    from training.train import git_commit
 
     card = card_load(path=model_dir / CARD_FILENAME)
-    model = keras_model_load(path=model_dir / MODEL_FILENAME)
-    table = table_read(root=data)
-    train_t, val_t, test_t = (table_filter(table=table, split=s) for s in ("train", "val", "test"))
-    trained_on = card.training.get("split_sha256")
-    if trained_on and rows_hash(rows=train_t.rows + val_t.rows) != trained_on:
-        raise SystemExit(
-            f"{data} is not the data {card.name} was trained on (split hash differs from card)"
-        )
     size = card.input_size
     view_shift_check(view_shift=view_shift, size=size)
-
-    def arrays_of(t, desc):
-        return table_arrays(table=t, size=size, desc=desc, cache_dir=cache_dir)
-
-    negatives = gate_negatives_build(
-        config=TrainConfig(
-            data=data,
-            out=model_dir,
-            image_size=size,
-            ood=ood,
-            n_synthetic=n_synthetic,
-            cache_dir=cache_dir,
-            seed=int(card.training.get("seed", 0)),
+    trainset = training_data_build(roots=data, size=size, cache_dir=cache_dir)
+    trained_on = card.training.get("split_sha256")
+    if trained_on and rows_hash(rows=trainset.train.rows + trainset.val.rows) != trained_on:
+        raise ConfigError(
+            f"{', '.join(map(str, data))} is not the data {card.name} was trained on "
+            "(split hash differs from card)"
         )
+    negatives = gate_negatives_build(
+        ood=ood,
+        n_synthetic=n_synthetic,
+        size=size,
+        seed=int(card.training.get("seed", 0)),
+        cache_dir=cache_dir,
     )
     finished = model_finish(
-        model=model,
+        model=keras_model_load(path=model_dir / MODEL_FILENAME),
         view_shift=view_shift,
-        x_train=arrays_of(train_t, "train"),
-        x_val=arrays_of(val_t, "val"),
-        val_table=val_t,
-        x_test=arrays_of(test_t, "test") if test_t.rows else None,
-        test_table=test_t,
+        x_train=trainset.x_train,
+        x_val=trainset.x_val,
+        val_table=trainset.val,
+        x_test=trainset.x_test,
+        test_table=trainset.test,
         negatives=negatives,
     )
     gate_stats_save(path=model_dir / GATE_STATS_FILENAME, finished=finished)

@@ -28,9 +28,20 @@ from training.trainset import TrainingData, sample_weights_compute, training_dat
 
 GATE_WEIGHT_RANGE = (0.2, 8.0)
 RECORDED_SETTINGS = (
-    "backbone", "pretrained", "freeze", "swa_start", "select", "seed", "batch_size",
-    "learning_rate", "width", "antialias", "flip", "mixup", "source_adversary",
-)  # fmt: skip
+    "backbone",
+    "pretrained",
+    "freeze",
+    "swa_start",
+    "select",
+    "seed",
+    "batch_size",
+    "learning_rate",
+    "width",
+    "antialias",
+    "flip",
+    "mixup",
+    "source_adversary",
+)
 
 
 def git_commit() -> str | None:
@@ -113,10 +124,16 @@ def fit_run(*, model, data: TrainingData, negatives: GateSet, config: TrainConfi
         losses["source"] = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         label_onehot = targets["disease"]
     train_ds = dataset_make(
-        x=x, targets=targets, weights=weights, label_onehot=label_onehot,
-        batch_size=config.batch_size, seed=config.seed, augment=True, flip=config.flip,
+        x=x,
+        targets=targets,
+        weights=weights,
+        label_onehot=label_onehot,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        augment=True,
+        flip=config.flip,
         mixup=config.mixup,
-    )  # fmt: skip
+    )
     steps_per_epoch = max(1, len(x) // config.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate * 0.1,
@@ -144,9 +161,15 @@ def fit_run(*, model, data: TrainingData, negatives: GateSet, config: TrainConfi
 
 
 def card_make(
-    *, config: TrainConfig, data: TrainingData, negatives: GateSet, fit: FitResult,
-    finished: Finished, params: int, seconds: float,
-) -> ModelCard:  # fmt: skip
+    *,
+    config: TrainConfig,
+    data: TrainingData,
+    negatives: GateSet,
+    fit: FitResult,
+    finished: Finished,
+    params: int,
+    seconds: float,
+) -> ModelCard:
     """Return the model card of a finished run."""
     settings = asdict(config)
     training: dict[str, Any] = {
@@ -194,9 +217,12 @@ def train_run(*, config: TrainConfig) -> ModelCard:
     size = config.image_size
     data = training_data_build(roots=config.data, size=size, cache_dir=config.cache_dir)
     negatives = gate_negatives_build(
-        ood=config.ood, n_synthetic=config.n_synthetic, size=size, seed=config.seed,
+        ood=config.ood,
+        n_synthetic=config.n_synthetic,
+        size=size,
+        seed=config.seed,
         cache_dir=config.cache_dir,
-    )  # fmt: skip
+    )
     model = model_make(config=config, pretrained=config.pretrained)
     fit = fit_run(model=model, data=data, negatives=negatives, config=config)
     model.set_weights(fit.weights)
@@ -208,13 +234,24 @@ def train_run(*, config: TrainConfig) -> ModelCard:
     config.out.mkdir(parents=True, exist_ok=True)
     infer.save(config.out / MODEL_FILENAME)
     finished = model_finish(
-        model=infer, view_shift=config.view_shift, x_train=data.x_train, x_val=data.x_val,
-        val_table=data.val, x_test=data.x_test, test_table=data.test, negatives=negatives,
-    )  # fmt: skip
+        model=infer,
+        view_shift=config.view_shift,
+        x_train=data.x_train,
+        x_val=data.x_val,
+        val_table=data.val,
+        x_test=data.x_test,
+        test_table=data.test,
+        negatives=negatives,
+    )
     gate_stats_save(path=config.out / GATE_STATS_FILENAME, finished=finished)
     card = card_make(
-        config=config, data=data, negatives=negatives, fit=fit, finished=finished,
-        params=int(infer.count_params()), seconds=time.time() - t_start,
-    )  # fmt: skip
+        config=config,
+        data=data,
+        negatives=negatives,
+        fit=fit,
+        finished=finished,
+        params=int(infer.count_params()),
+        seconds=time.time() - t_start,
+    )
     card_save(card=card, path=config.out / "card.json")
     return card

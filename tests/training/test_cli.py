@@ -12,7 +12,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # A net and a gate set small enough to train one epoch in seconds.
-TINY_TRAIN = ("--image-size", "48", "--width", "0.25", "--batch-size", "8")
+TINY_TRAIN = ("--backbone", "cxrnet", "--image-size", "48", "--width", "0.25", "--batch-size", "8")
 TINY_GATE = ("--synthetic", "8", "--no-ood")
 
 
@@ -41,6 +41,10 @@ def test_train_then_evaluate(tmp_path, toy_data):
             out,
             "--epochs",
             "2",
+            "--backbone",
+            "cxrnet",
+            "--view-shift",
+            "4",
             "--image-size",
             "48",
             "--width",
@@ -77,7 +81,7 @@ def test_train_then_evaluate(tmp_path, toy_data):
     assert [r["averaged_epochs"] for r in card["training"]["history"]] == [0, 0, 2]
     assert card["training"]["best_averaged_epochs"] == 2
     assert (out / "model.keras").stat().st_size < 500_000 and (out / "gate_stats.npz").is_file()
-    assert card["view_shift"] == 4  # the default test-time views, fitted with calibration
+    assert card["view_shift"] == 4  # test-time views, fitted with calibration
 
     report_dir = tmp_path / "report"
     proc = run(
@@ -97,25 +101,28 @@ def test_train_then_evaluate(tmp_path, toy_data):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((report_dir / "report.json").read_text())
+    assert {"headline", "cxr", "gate", "shortcut", "heatmaps"} <= set(report)
+    cxr = report["cxr"]
     for key in (
-        "n",
         "accuracy",
         "balanced_accuracy",
         "macro_auc",
         "ece",
         "per_class",
         "per_source",
-        "gate",
         "covid_vs_rest_auc_within_source",
         "covid_sensitivity_at_95_specificity",
     ):
-        assert key in report
+        assert key in cxr
     n_test = sum(
         1 for line in (toy_data / "metadata.csv").read_text().splitlines() if ",test," in line
     )
-    assert report["n"] == n_test > 0
-    assert set(report["per_class"]["covid"]) >= {"sensitivity", "specificity", "ppv", "auc"}
-    assert set(report["gate"]) >= {"accepted", "rejected"}
+    assert report["n"] == cxr["n"] == report["gate"]["n"] == n_test > 0
+    assert set(cxr["per_class"]["covid"]) >= {"sensitivity", "specificity", "ppv", "auc"}
+    assert 0.0 <= report["gate"]["accept_rate"] <= 1.0
+    assert report["headline"]["cxr_macro_auc"] == cxr["macro_auc"]
+    lungs = report["shortcut"]["cam_outside_lungs"]
+    assert 0.0 < lungs["uniform_map"] < 1.0 and lungs["by_source"]
     assert 0.0 <= report["heatmaps"]["all"] <= 1.0 and report["heatmaps"]["by_source"]
     for name in ("report.md", "confusion_matrix.png", "roc.png", "reliability.png", "heatmaps.png"):
         assert (report_dir / name).stat().st_size > 0
@@ -144,7 +151,7 @@ def test_evaluate_with_csv_without_split(tmp_path, toy_data):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "r" / "report.json").read_text())
-    assert report["n"] == 7 and "all" in report["per_source"]
+    assert report["n"] == 7 and "all" in report["cxr"]["per_source"]
 
 
 @pytest.mark.slow
@@ -253,6 +260,46 @@ def test_recalibrate_refits_views_without_touching_weights(tmp_path, toy_data):
     # A shift the input size cannot take is refused before any work, naming the range.
     proc = run(["recalibrate", "--model-dir", out, "--data", toy_data, "--view-shift", "12"])
     assert proc.returncode != 0 and "--view-shift must be 0 to 11 for a 48 px model" in proc.stderr
-    proc = run(["train", "--data", toy_data, "--out", tmp_path / "x", "--image-size", "16"])
+    proc = run(
+        [
+            "train",
+            "--data",
+            toy_data,
+            "--out",
+            tmp_path / "x",
+            "--image-size",
+            "16",
+            "--view-shift",
+            "4",
+        ]
+    )
     assert proc.returncode != 0 and "--view-shift must be 0 to 3 for a 16 px model" in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_train_lite0_from_imagenet_keeps_frozen_layers(tmp_path, toy_data):
+    import keras
+    import numpy as np
+
+    from training.model import lite0_classifier_build
+    from training.pretrained.efficientnet_lite import imagenet_weights_load
+
+    out = tmp_path / "weights" / "lite-m"
+    proc = run(
+        [
+            *("train", "--data", toy_data, "--out", out, "--epochs", "1"),
+            *("--image-size", "64", "--batch-size", "8", *TINY_GATE),
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    card = json.loads((out / "card.json").read_text())
+    assert card["training"]["backbone"] == "efficientnet-lite0" and card["training"]["pretrained"]
+    trained = keras.saving.load_model(out / "model.keras", compile=False)
+    imagenet = lite0_classifier_build(input_size=64)
+    imagenet_weights_load(model=imagenet)
+    for name in ("stem_conv", "block2_dw_conv"):  # frozen: still ImageNet's
+        got, want = trained.get_layer(name).get_weights(), imagenet.get_layer(name).get_weights()
+        assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    moved = trained.get_layer("block10_dw_conv").get_weights()[0]
+    assert not np.array_equal(moved, imagenet.get_layer("block10_dw_conv").get_weights()[0])

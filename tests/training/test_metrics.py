@@ -6,7 +6,7 @@ import numpy as np
 
 from training.data import hash_split, rows_hash
 from training.metrics import ece_compute, metrics_compute, sensitivity_at_specificity
-from training.train import sample_weights_compute
+from training.trainset import sample_weights_compute
 
 
 def test_perfect_predictions():
@@ -33,7 +33,8 @@ def test_sensitivity_at_specificity_single_class_is_none():
 def test_sample_weights_balance_within_source_and_classes():
     labels = np.array([0] * 80 + [1] * 20 + [1] * 50 + [2] * 50)
     sources = ["cohen"] * 100 + ["kermany"] * 100
-    w = sample_weights_compute(labels=labels, sources=sources)
+    strata = [f"{s}/{y}" for s, y in zip(sources, labels, strict=True)]
+    w = sample_weights_compute(strata=strata, labels=labels)
     assert abs(w.mean() - 1) < 1e-5
     # Rare label inside a source is up-weighted relative to the common one.
     assert w[80] > w[0]

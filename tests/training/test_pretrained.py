@@ -1,0 +1,117 @@
+"""ImageNet EfficientNet-Lite0: the state dict reader and the Keras conversion."""
+
+from __future__ import annotations
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+
+from training.pretrained.efficientnet_lite import (
+    BN_EPSILON,
+    GREY_STEM_SCALE,
+    block_specs,
+    imagenet_weights_path,
+)
+from training.pretrained.torch_state import LEGACY_MAGIC, state_dict_read
+
+
+@pytest.fixture(scope="module")
+def state():
+    return state_dict_read(path=imagenet_weights_path())
+
+
+def test_state_dict_holds_lite0(state):
+    assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
+    assert state["_fc.weight"].shape == (1000, 1280)
+    assert len([k for k in state if k.endswith("_depthwise_conv.weight")]) == 16
+    assert state["_bn0.running_var"].min() >= 0 < state["_bn0.running_var"].max()
+
+
+def test_a_checkpoint_cannot_run_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("owned",))
+
+    buf = io.BytesIO()
+    for obj in (LEGACY_MAGIC, 1001, {}):
+        pickle.dump(obj, buf)
+    pickle.dump(Evil(), buf)
+    path = tmp_path / "evil.pth"
+    path.write_bytes(buf.getvalue())
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        state_dict_read(path=path)
+
+
+def _same_pad(x: np.ndarray, *, kernel: int, stride: int) -> np.ndarray:
+    """TensorFlow 'SAME' padding of an (H, W, C) map: the extra row/column goes last."""
+    h = x.shape[0]
+    total = max((-(-h // stride) - 1) * stride + kernel - h, 0)
+    lo = total // 2
+    return np.pad(x, ((lo, total - lo), (lo, total - lo), (0, 0)))
+
+
+def _windows(x: np.ndarray, *, kernel: int, stride: int) -> np.ndarray:
+    """(H', W', C, k, k) sliding windows of a padded map."""
+    v = np.lib.stride_tricks.sliding_window_view(x, (kernel, kernel), axis=(0, 1))
+    return v[::stride, ::stride]
+
+
+def _conv(x, w, *, stride):
+    """Full conv with a PyTorch (out, in, k, k) kernel."""
+    k = w.shape[2]
+    win = _windows(_same_pad(x, kernel=k, stride=stride), kernel=k, stride=stride)
+    return np.einsum("hwcij,ocij->hwo", win, w)
+
+
+def _depthwise(x, w, *, stride):
+    k = w.shape[2]
+    win = _windows(_same_pad(x, kernel=k, stride=stride), kernel=k, stride=stride)
+    return np.einsum("hwcij,cij->hwc", win, w[:, 0])
+
+
+def _bn(x, state, prefix):
+    g, b, m, v = (state[f"{prefix}.{k}"] for k in ("weight", "bias", "running_mean", "running_var"))
+    return (x - m) / np.sqrt(v + BN_EPSILON) * g + b
+
+
+def _relu6(x):
+    return np.clip(x, 0.0, 6.0)
+
+
+def lite0_reference(*, state: dict, rgb: np.ndarray) -> np.ndarray:
+    """Lite0's last feature map, computed straight from the PyTorch state dict in numpy."""
+    x = _relu6(_bn(_conv(rgb, state["_conv_stem.weight"], stride=2), state, "_bn0"))
+    for spec in block_specs():
+        p, y = f"_blocks.{spec.index}", x
+        if spec.expand != 1:
+            y = _relu6(
+                _bn(_conv(y, state[f"{p}._expand_conv.weight"], stride=1), state, f"{p}._bn0")
+            )
+        y = _depthwise(y, state[f"{p}._depthwise_conv.weight"], stride=spec.stride)
+        y = _relu6(_bn(y, state, f"{p}._bn1"))
+        y = _bn(_conv(y, state[f"{p}._project_conv.weight"], stride=1), state, f"{p}._bn2")
+        x = x + y if spec.stride == 1 and spec.filters_in == spec.filters_out else y
+    return _relu6(_bn(_conv(x, state["_conv_head.weight"], stride=1), state, "_bn1"))
+
+
+def test_keras_conversion_matches_the_reference(state):
+    import keras
+
+    from training.model import lite0_classifier_build
+    from training.pretrained.efficientnet_lite import imagenet_weights_load
+
+    size = 64
+    model = lite0_classifier_build(input_size=size)
+    assert imagenet_weights_load(model=model) == 2 + 2 + 15 * 6 + 4
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    grey = (np.sin(yy / 5.0) * np.cos(xx / 7.0) + 0.3 * np.sin((xx + yy) / 3.0)).astype(np.float32)
+    trunk = keras.Model(model.inputs, model.get_layer("cam_features").output)
+    got = np.asarray(trunk(grey[None, :, :, None], training=False))[0]
+    # Three equal channels through the original RGB stem = one channel through the summed one.
+    rgb = np.repeat((grey * GREY_STEM_SCALE)[:, :, None], 3, axis=2).astype(np.float64)
+    want = lite0_reference(state={k: v.astype(np.float64) for k, v in state.items()}, rgb=rgb)
+    assert got.shape == want.shape == (2, 2, 1280)
+    assert np.abs(got - want).max() <= 1e-3 * max(1.0, np.abs(want).max())
+    assert want.std() > 0.05  # the features are not trivially zero or constant
