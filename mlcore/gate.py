@@ -37,8 +37,8 @@ class GateThresholds:
     min_side: int = 96
     max_aspect: float = 2.5
     colour_fraction: float = 0.08  # share of clearly coloured pixels above which it's a photo
-    blank_std: float = 0.03
-    noise_ratio: float = 0.26  # CXRs here: max 0.22; pixel noise: >= 0.28
+    blank_std: float = 0.01  # darkest real film seen: 0.018; a blank image: 0
+    noise_ratio: float = 0.45  # real films seen: max 0.33 (SIIM, squashed); pixel noise: >= 0.8
     document_white: float = 0.45  # share of near-white pixels ...
     document_mid: float = 0.12  # ... with few mid-grey pixels: a page, not a radiograph
     document_std: float = 0.15  # ... and high contrast (washed-out films are white but flat)
