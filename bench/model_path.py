@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import os
-import pstats
 import resource
 import time
 from pathlib import Path
@@ -18,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import bench_images_load, json_write, percentiles_summarise
+from bench.common import bench_images_load, json_write, percentiles_summarise, profile_text
+from bench.targets import STAGES
 
-STAGES = ("decode", "gate", "preprocess", "classify", "gradcam", "overlay")
 FULL_STAGES = ("gate", "classify", "gradcam", "overlay")
 
 
@@ -125,11 +123,7 @@ def profile_capture(*, screener: Any, images: list[tuple[str, bytes]], top: int 
         except Exception:
             continue
     prof.disable()
-    buf = io.StringIO()
-    stats = pstats.Stats(prof, stream=buf).strip_dirs()
-    stats.sort_stats("tottime").print_stats(20)
-    stats.sort_stats("cumulative").print_stats(top)
-    return buf.getvalue()
+    return profile_text(prof=prof, top=top)
 
 
 def model_path_run(

@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydicom.data import get_testdata_file
 from tqdm import tqdm
 
 from mlcore.errors import ImageError
-from mlcore.gate import gate_learned_check, gate_rules_check
+from mlcore.gate import gate_rules_check
+from mlcore.labels import LABELS
 from mlcore.preprocess import grey_channels_merge, radiograph_preprocess
+from mlcore.testing.arrays import negative_samples, tiny_image
 from training.data import hash_split, label_indices, table_filter, table_read
-from training.metrics import LABELS, metrics_compute
+from training.metrics import metrics_compute
 
 
 @dataclass
@@ -46,11 +49,8 @@ def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> S
             return
         out = screener.classifier.run(batch=np.stack([a for _, a in pending]))
         for j, (i, _) in enumerate(pending):
-            decision = gate_learned_check(
-                gate_probabilities=out.gate_probabilities[j],
-                gate_labels=screener.card.gate_labels or ["frontal_cxr"],
-                mahalanobis_sq=screener._mahalanobis_sq(out.features[j]),
-                thresholds=screener.thresholds,
+            decision = screener.gate_learned_check(
+                gate_probabilities=out.gate_probabilities[j], features=out.features[j]
             )
             accepted[i], reasons[i] = decision.accepted, decision.reason
             maha_refused[i] = (
@@ -139,30 +139,20 @@ def negatives_collect(
             kinds.append(f"{r.get('kind', 'ood')}/{r.get('source', '')}")
             split = hash_split(key=r["file"])
             groups.append("ood-heldout" if split == "test" else f"ood-{split}")
-    try:
-        from mlcore import synthetic
-
-        for kind, pixels in synthetic.negative_samples(n=60, seed=seed, size=(320, 256)):
-            items.append((pixels, pixels.ndim == 3, {}))
-            kinds.append(f"synthetic/{kind}")
-            groups.append("synthetic")
-        for i in range(4):
-            items.append((synthetic.tiny_image(size=(24 + 8 * i, 32), seed=i), False, {}))
-            kinds.append("synthetic/tiny")
-            groups.append("synthetic")
-    except (ImportError, AttributeError, NotImplementedError, TypeError):
-        pass
-    try:
-        from pydicom.data import get_testdata_file
-
-        for name in ("CT_small.dcm", "MR_small.dcm"):
-            p = get_testdata_file(name)
-            if p:
-                items.append(file_decode(path=Path(p)))
-                kinds.append(f"dicom/{name}")
-                groups.append("dicom")
-    except ImportError:
-        pass
+    for kind, pixels in negative_samples(n=60, seed=seed, size=(320, 256)):
+        items.append((pixels, pixels.ndim == 3, {}))
+        kinds.append(f"synthetic/{kind}")
+        groups.append("synthetic")
+    for i in range(4):
+        items.append((tiny_image(size=(24 + 8 * i, 32), seed=i), False, {}))
+        kinds.append("synthetic/tiny")
+        groups.append("synthetic")
+    for name in ("CT_small.dcm", "MR_small.dcm"):
+        p = get_testdata_file(name)
+        if p:
+            items.append(file_decode(path=Path(p)))
+            kinds.append(f"dicom/{name}")
+            groups.append("dicom")
     return items, kinds, groups
 
 
@@ -359,4 +349,4 @@ def evaluate_run(
     return report
 
 
-__all__ = ["LABELS", "evaluate_run", "items_screen"]
+__all__ = ["evaluate_run", "items_screen"]

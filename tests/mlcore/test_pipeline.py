@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mlcore import synthetic
 from mlcore.errors import ImageError, ModelUnavailableError
 from mlcore.pipeline import TIMING_KEYS, Screener
+from mlcore.testing import arrays, files
 
 
 def test_screen_accepted_contract(tiny_screener, toy_png):
@@ -36,7 +36,7 @@ def test_overlay_keeps_input_aspect(tiny_screener, toy_images):
 
 
 def test_screen_refused_contract(tiny_screener):
-    doc = synthetic.png_bytes(pixels=synthetic.document_image(size=(300, 220), seed=2))
+    doc = files.png_bytes(pixels=arrays.document_image(size=(300, 220), seed=2))
     r = tiny_screener.screen(data=doc, filename="letter.png")
     assert r.accepted is False and r.reason == "document or screenshot"
     assert (
@@ -45,7 +45,7 @@ def test_screen_refused_contract(tiny_screener):
 
 
 def test_screen_dicom_ct_refused(tiny_screener, toy_images):
-    data = synthetic.dicom_bytes(pixels=toy_images["normal"][0], modality="CT")
+    data = files.dicom_bytes(pixels=toy_images["normal"][0], modality="CT")
     assert tiny_screener.screen(data=data, filename="x.dcm").reason == "CT or MR slice"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlcore import synthetic
+from mlcore.testing import arrays, files
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ def run_predict(args, weights_dir):
 def test_predict_json_lines(tmp_path, tiny_weights_dir, toy_png):
     good, doc, bad = tmp_path / "chest.png", tmp_path / "doc.png", tmp_path / "bad.png"
     good.write_bytes(toy_png)
-    doc.write_bytes(synthetic.png_bytes(pixels=synthetic.document_image(size=(300, 220), seed=1)))
+    doc.write_bytes(files.png_bytes(pixels=arrays.document_image(size=(300, 220), seed=1)))
     bad.write_bytes(b"not an image at all")
     heat = tmp_path / "heat"
     proc = run_predict([good, doc, bad, "--json", "--heatmap-dir", heat], tiny_weights_dir)
