@@ -179,3 +179,47 @@ def test_speedup_needs_model_and_baseline_from_one_run(tmp_path) -> None:
     md = report.report_write(results=results, out_dir=tmp_path)["md"].read_text()
     assert "| speedup vs 2020 baseline (p50) | - | >= 10.0 x | not computed (two runs) |" in md
     assert "come from different bench runs" in md
+
+
+def test_scratch_runs_write_outside_the_record() -> None:
+    from bench.common import BENCH_DIR
+
+    assert args_parse([]).out_dir == BENCH_DIR / "out"
+    assert args_parse(["--record"]).out_dir == BENCH_DIR
+
+
+def test_one_target_table_feeds_limits() -> None:
+    assert targets.target_limit(key="worker_rss_mb") == 1536.0
+    assert {t.section for t in targets.TARGETS} <= {
+        "model",
+        "baseline",
+        "pipeline",
+        "history",
+        "memory",
+    }
+
+
+def test_image_source_is_described_relative_to_the_project(tmp_path) -> None:
+    from bench.common import REPO_ROOT, path_describe
+
+    assert path_describe(path=REPO_ROOT / "bench") == "bench"
+    assert not path_describe(path=REPO_ROOT.parent / "shared").startswith("/")
+
+
+def test_web_wait_reports_its_timeout(monkeypatch) -> None:
+    import requests
+
+    from bench import stack
+
+    class Running:
+        returncode = None
+
+        def poll(self):
+            return None
+
+    def refuse(*args, **kwargs):
+        raise requests.ConnectionError("refused")
+
+    monkeypatch.setattr(stack.requests, "get", refuse)
+    with pytest.raises(RuntimeError, match=r"within 0\.3 s"):
+        stack.web_wait(base_url="http://127.0.0.1:9", process=Running(), timeout=0.3)
