@@ -18,6 +18,7 @@ import shutil
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -155,25 +156,35 @@ def _section_stamp(*, sec: dict[str, Any], args: argparse.Namespace, t0: float |
         sec["section_wall_s"] = round(time.monotonic() - t0, 1)
 
 
+def _section_timed(
+    *, args: argparse.Namespace, message: str, run: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """Log `message`, run one in-process section and stamp its figures."""
+    _log(message)
+    t0 = time.monotonic()
+    sec = run()
+    _section_stamp(sec=sec, args=args, t0=t0)
+    return sec
+
+
 def _pipeline_section_run(
     *, args: argparse.Namespace, running: Any, images: list, source: str
 ) -> dict[str, Any]:
     from bench import pipeline
 
-    _log(f"pipeline: {args.latency_n} low-load + {args.throughput_n} sustained images")
-    t0 = time.monotonic()
-    sec = pipeline.pipeline_run(
-        stack=running,
-        images=images,
-        n_latency=args.latency_n,
-        n_throughput=args.throughput_n,
-        clients=args.clients,
-        poll_s=args.poll_ms / 1000.0,
-        throughput_poll_s=args.throughput_poll_ms / 1000.0,
+    options = {
+        "n_latency": args.latency_n,
+        "n_throughput": args.throughput_n,
+        "clients": args.clients,
+        "poll_s": args.poll_ms / 1000.0,
+        "throughput_poll_s": args.throughput_poll_ms / 1000.0,
+    }
+    sec = _section_timed(
+        args=args,
+        message=f"pipeline: {args.latency_n} low-load + {args.throughput_n} sustained images",
+        run=lambda: pipeline.pipeline_run(stack=running, images=images, **options),
     )
-    sec["images_source"] = source
-    _section_stamp(sec=sec, args=args, t0=t0)
-    return sec
+    return {**sec, "images_source": source}
 
 
 def _memory_section_run(
@@ -181,18 +192,14 @@ def _memory_section_run(
 ) -> dict[str, Any]:
     from bench import memory
 
-    _log(f"memory: {args.memory_n} predictions, sampled every {args.memory_every}")
-    t0 = time.monotonic()
-    sec = memory.memory_run(
-        stack=running,
-        images=images,
-        every=args.memory_every,
-        clients=6,
-        poll_s=0.5,
-        predictions_before=done_before,
+    options = {"every": args.memory_every, "clients": 6, "poll_s": 0.5}
+    return _section_timed(
+        args=args,
+        message=f"memory: {args.memory_n} predictions, sampled every {args.memory_every}",
+        run=lambda: memory.memory_run(
+            stack=running, images=images, predictions_before=done_before, **options
+        ),
     )
-    _section_stamp(sec=sec, args=args, t0=t0)
-    return sec
 
 
 def _api_sections_run(
@@ -236,10 +243,11 @@ def _history_section_run(*, args: argparse.Namespace) -> dict[str, Any]:
     from bench import history
 
     studies = args.history_studies
-    _log(f"history: seeding {studies:,} studies ({studies * 2:,} predictions)")
-    t0 = time.monotonic()
-    sec = history.history_run(studies=studies, n=args.history_requests)
-    _section_stamp(sec=sec, args=args, t0=t0)
+    sec = _section_timed(
+        args=args,
+        message=f"history: seeding {studies:,} studies ({studies * 2:,} predictions)",
+        run=lambda: history.history_run(studies=studies, n=args.history_requests),
+    )
     connections.close_all()
     return sec
 

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import requests
@@ -153,19 +154,16 @@ def images_run_concurrently(
 
     def client() -> None:
         session = api_session_open(base_url=stack.base_url, username=username)
+        roundtrip = partial(
+            image_roundtrip, session=session, base_url=stack.base_url, poll_s=poll_s
+        )
         while True:
             with lock:
                 if not todo:
                     return
                 name, data = todo.pop()
             try:
-                row = image_roundtrip(
-                    session=session,
-                    base_url=stack.base_url,
-                    filename=name,
-                    data=data,
-                    poll_s=poll_s,
-                )
+                row = roundtrip(filename=name, data=data)
             except (ApiError, requests.RequestException) as exc:
                 with lock:
                     errors.append(str(exc)[:300])

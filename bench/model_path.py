@@ -176,16 +176,9 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--profile-n", type=int, default=30)
     parser.add_argument("--json-out", type=Path, required=True)
-    args = parser.parse_args()
-    result = model_path_run(
-        n=args.n,
-        warmup=args.warmup,
-        batch=args.batch,
-        model=args.model,
-        data_dir=args.data_dir,
-        profile_n=args.profile_n,
-    )
-    json_write(path=args.json_out, data=result)
+    options = vars(parser.parse_args())
+    json_out = options.pop("json_out")
+    json_write(path=json_out, data=model_path_run(**options))
 
 
 if __name__ == "__main__":

@@ -16,13 +16,9 @@ import os
 import time
 from typing import Any
 
-import requests
-
 from bench.api import (
     API,
     ApiError,
-    api_session_open,
-    image_roundtrip,
     images_run_concurrently,
     stack_warm,
 )
@@ -186,21 +182,7 @@ def _low_load_run(
     *, stack: Stack, images: list[tuple[str, bytes]], poll_s: float
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One client, one image at a time; return the figures and the rows."""
-    session = api_session_open(base_url=stack.base_url, username="bench-clinician")
-    rows, errors = [], []
-    for name, data in images:
-        try:
-            rows.append(
-                image_roundtrip(
-                    session=session,
-                    base_url=stack.base_url,
-                    filename=name,
-                    data=data,
-                    poll_s=poll_s,
-                )
-            )
-        except (ApiError, requests.RequestException) as exc:
-            errors.append(str(exc)[:300])
+    rows, _, errors = images_run_concurrently(stack=stack, images=images, clients=1, poll_s=poll_s)
     return {
         "n": len(rows),
         "poll_s": poll_s,

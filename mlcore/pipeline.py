@@ -43,16 +43,16 @@ OVERLAY_MAX_SIDE = 512
 TIMING_KEYS = ("decode", "gate", "preprocess", "classify", "gradcam", "overlay")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ScreenResult:
     accepted: bool
-    reason: str | None
-    label: str | None
-    probabilities: dict[str, float] | None
-    heatmap: np.ndarray | None
-    overlay_png: bytes | None
     model_name: str
     model_version: str
+    reason: str | None = None
+    label: str | None = None
+    probabilities: dict[str, float] | None = None
+    heatmap: np.ndarray | None = None
+    overlay_png: bytes | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     gate_scores: dict[str, float] = field(default_factory=dict)
 
@@ -140,16 +140,7 @@ class Screener:
         )
 
     def _refused(self, *, reason: str | None, timings: dict, scores: dict) -> ScreenResult:
-        return self._result(
-            timings=timings,
-            scores=scores,
-            accepted=False,
-            reason=reason,
-            label=None,
-            probabilities=None,
-            heatmap=None,
-            overlay_png=None,
-        )
+        return self._result(timings=timings, scores=scores, accepted=False, reason=reason)
 
     def screen(self, *, data: bytes, filename: str | None = None) -> ScreenResult:
         """Decode, gate, classify and explain one upload; ImageError for undecodable input."""
@@ -213,7 +204,6 @@ class Screener:
             timings=timings,
             scores=scores,
             accepted=True,
-            reason=None,
             label=self.labels[winner],
             probabilities={k: float(v) for k, v in zip(self.labels, probs, strict=True)},
             heatmap=heatmap,

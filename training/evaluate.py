@@ -188,33 +188,31 @@ def gate_negatives_report(*, screener: Any, ood: Path | None) -> dict[str, Any]:
     }
 
 
-def report_markdown(*, report: dict[str, Any]) -> str:
-    """A short human-readable summary of report.json."""
+def _f(v: Any) -> str:
+    return "n/a" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
 
-    def f(v):
-        return "n/a" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
 
-    lines = [
-        f"# Evaluation: {report['model']} on {report['data']} ({report.get('split') or 'all'})",
-        "",
-        "Educational model; source bias means these figures overstate real-world performance.",
-        "",
-        "| metric | value |",
-        "| --- | ---: |",
-    ]
-    for k in (
-        "n",
-        "accuracy",
-        "balanced_accuracy",
-        "macro_auc",
-        "ece",
-        "nll",
-        "covid_sensitivity_at_95_specificity",
-    ):
-        lines.append(f"| {k} | {f(report.get(k))} |")
+METRIC_KEYS = (
+    "n",
+    "accuracy",
+    "balanced_accuracy",
+    "macro_auc",
+    "ece",
+    "nll",
+    "covid_sensitivity_at_95_specificity",
+)
+
+
+def _metrics_lines(report: dict[str, Any]) -> list[str]:
+    lines = ["| metric | value |", "| --- | ---: |"]
+    lines += [f"| {k} | {_f(report.get(k))} |" for k in METRIC_KEYS]
     cohen = report.get("covid_vs_rest_auc_within_source", {}).get("cohen")
-    lines.append(f"| covid-vs-rest AUC within cohen | {f(cohen)} |")
-    lines += [
+    lines.append(f"| covid-vs-rest AUC within cohen | {_f(cohen)} |")
+    return lines
+
+
+def _per_class_lines(report: dict[str, Any]) -> list[str]:
+    lines = [
         "",
         "## Per class",
         "",
@@ -223,8 +221,8 @@ def report_markdown(*, report: dict[str, Any]) -> str:
     ]
     for c, m in report["per_class"].items():
         lines.append(
-            f"| {c} | {m['n']} | {f(m['sensitivity'])} | {f(m['specificity'])} "
-            f"| {f(m['ppv'])} | {f(m['auc'])} |"
+            f"| {c} | {m['n']} | {_f(m['sensitivity'])} | {_f(m['specificity'])} "
+            f"| {_f(m['ppv'])} | {_f(m['auc'])} |"
         )
     lines += [
         "",
@@ -235,9 +233,13 @@ def report_markdown(*, report: dict[str, Any]) -> str:
     ]
     for s, m in report.get("per_source", {}).items():
         auc = report.get("covid_vs_rest_auc_within_source", {}).get(s)
-        lines.append(f"| {s} | {m['n']} | {f(m['accuracy'])} | {f(auc)} |")
+        lines.append(f"| {s} | {m['n']} | {_f(m['accuracy'])} | {_f(auc)} |")
+    return lines
+
+
+def _gate_lines(report: dict[str, Any]) -> list[str]:
     g = report["gate"]
-    lines += [
+    lines = [
         "",
         "## Gate",
         "",
@@ -248,33 +250,76 @@ def report_markdown(*, report: dict[str, Any]) -> str:
     if neg:
         lines += [
             "",
-            f"Negatives: refused {f(neg['refused_all'])} of {neg['n']} "
+            f"Negatives: refused {_f(neg['refused_all'])} of {neg['n']} "
             "(excluding the gate's training part: "
-            f"{f(neg['refused_excluding_gate_training_part'])}).",
+            f"{_f(neg['refused_excluding_gate_training_part'])}).",
             "",
             "| group | n | refused |",
             "| --- | ---: | ---: |",
         ]
-        for k, v in neg["by_group"].items():
-            lines.append(f"| {k} | {v['n']} | {f(v['refused'])} |")
+        lines += [f"| {k} | {v['n']} | {_f(v['refused'])} |" for k, v in neg["by_group"].items()]
+    return lines
+
+
+def _heatmap_lines(report: dict[str, Any]) -> list[str]:
     hm = report.get("heatmaps")
-    if hm:
-        lines += [
-            "",
-            "## Where the model looks",
-            "",
-            f"Share of the predicted class's Grad-CAM mass in the outer {hm['band']:.0%} band of "
-            f"the image (the band is {f(hm['band_area_fraction'])} of the area; text, markers "
-            "and borders sit there, lungs mostly do not). Gallery: heatmaps.png.",
-            "",
-            "| source | band share |",
-            "| --- | ---: |",
-            f"| all | {f(hm['all'])} |",
-        ]
-        for k, v in hm["by_source"].items():
-            lines.append(f"| {k} | {f(v)} |")
-    lines += ["", "Plots: confusion_matrix.png, roc.png, reliability.png, heatmaps.png", ""]
+    if not hm:
+        return []
+    return [
+        "",
+        "## Where the model looks",
+        "",
+        f"Share of the predicted class's Grad-CAM mass in the outer {hm['band']:.0%} band of "
+        f"the image (the band is {_f(hm['band_area_fraction'])} of the area; text, markers "
+        "and borders sit there, lungs mostly do not). Gallery: heatmaps.png.",
+        "",
+        "| source | band share |",
+        "| --- | ---: |",
+        f"| all | {_f(hm['all'])} |",
+        *(f"| {k} | {_f(v)} |" for k, v in hm["by_source"].items()),
+    ]
+
+
+def report_markdown(*, report: dict[str, Any]) -> str:
+    """Return a short human-readable summary of report.json."""
+    lines = [
+        f"# Evaluation: {report['model']} on {report['data']} ({report.get('split') or 'all'})",
+        "",
+        "Educational model; source bias means these figures overstate real-world performance.",
+        "",
+        *_metrics_lines(report),
+        *_per_class_lines(report),
+        *_gate_lines(report),
+        *_heatmap_lines(report),
+        "",
+        "Plots: confusion_matrix.png, roc.png, reliability.png, heatmaps.png",
+        "",
+    ]
     return "\n".join(lines)
+
+
+def gate_summarise(
+    *, screened: Screened, labels: np.ndarray, readable: np.ndarray
+) -> dict[str, Any]:
+    """Return the gate's verdicts and the metrics on what it accepted."""
+    s = screened
+    out: dict[str, Any] = {
+        "gate": {
+            "accepted": int(s.accepted.sum()),
+            "rejected": int((~s.accepted).sum()),
+            "accept_rate": float(s.accepted.mean()),
+            "reasons": dict(
+                Counter(str(r) for r, a in zip(s.reasons, s.accepted, strict=True) if not a)
+            ),
+        }
+    }
+    acc_keep = np.flatnonzero(s.accepted & readable)
+    if len(acc_keep):
+        sub = metrics_compute(probs=s.probs[acc_keep], labels=labels[acc_keep])
+        out["accepted_only"] = {
+            k: sub[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_auc")
+        }
+    return out
 
 
 def evaluate_run(
@@ -314,20 +359,7 @@ def evaluate_run(
             probs=s.probs[keep], labels=labels[keep], sources=[sources[i] for i in keep]
         ),
     }
-    report["gate"] = {
-        "accepted": int(s.accepted.sum()),
-        "rejected": int((~s.accepted).sum()),
-        "accept_rate": float(s.accepted.mean()),
-        "reasons": dict(
-            Counter(str(r) for r, a in zip(s.reasons, s.accepted, strict=True) if not a)
-        ),
-    }
-    acc_keep = np.flatnonzero(s.accepted & readable)
-    if len(acc_keep):
-        sub = metrics_compute(probs=s.probs[acc_keep], labels=labels[acc_keep])
-        report["accepted_only"] = {
-            k: sub[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_auc")
-        }
+    report.update(gate_summarise(screened=s, labels=labels, readable=readable))
     if len(keep):
         report["heatmaps"] = heatmaps_write(
             screener=screener,

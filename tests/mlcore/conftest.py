@@ -9,7 +9,6 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_WEIGHTS = REPO_ROOT / "tests" / "fixtures" / "models"
-SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
 
 
 @pytest.fixture(scope="session")
