@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from mlcore.testing import arrays, files
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.cli import module_run
 
 
 def run_predict(args, weights_dir):
-    env = {**os.environ, "CXR_WEIGHTS_DIR": str(weights_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", "mlcore.predict", *map(str, args), "--model", "tiny"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    env = {"CXR_WEIGHTS_DIR": str(weights_dir)}
+    return module_run(
+        module="mlcore.predict", args=[*args, "--model", "tiny"], env=env, timeout=300
     )
 
 
