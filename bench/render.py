@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+from pathlib import Path
 from typing import Any
 
 from bench.targets import (
@@ -27,6 +29,35 @@ def fmt(value: Any, digits: int = 1) -> str:
     if abs(v) >= 100:
         return f"{v:,.0f}"
     return f"{v:.{digits}f}"
+
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+class _SectionFormatter(string.Formatter):
+    """Fill `{a.b:spec}` from a section's nested dict; specs n, n2, ms, pct and or format."""
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, str]:
+        return value_get(kwargs, *field_name.split(".")), field_name
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        special = {
+            "": lambda v: str(v),
+            "n": lambda v: fmt(v),
+            "n2": lambda v: fmt(v, 2),
+            "ms": lambda v: str(int((v or 0) * 1000)),
+            "pct": lambda v: fmt(100 * (v or 0)),
+            "or": lambda v: str(v or ""),
+        }
+        if format_spec in special:
+            return special[format_spec](value)
+        return format(value, format_spec)
+
+
+def template_render(*, name: str, data: dict[str, Any]) -> list[str]:
+    """Return bench/templates/<name>.md filled from `data`, as lines."""
+    text = (TEMPLATES / f"{name}.md").read_text(encoding="utf-8").rstrip("\n")
+    return _SectionFormatter().vformat(text, (), data).split("\n")
 
 
 def details_lines(*, summary: str, text: str) -> list[str]:
@@ -136,20 +167,7 @@ def _stage_table(model: dict[str, Any]) -> list[str]:
 
 def model_render(*, model: dict[str, Any]) -> list[str]:
     """Return section 1: per-stage latency, batch throughput and the profile."""
-    lines = [
-        "",
-        "## 1. Model path (batch 1, per stage)",
-        "",
-        f"Model `{model.get('model_name')}` {model.get('model_version') or ''}; "
-        f"{model.get('n_images')} images from {model.get('images_source')} after "
-        f"{model.get('warmup')} warm-up; accepted {model.get('accepted')}, refused by "
-        f"the gate {model.get('rejected_by_gate')}, failed {model.get('failed')}. "
-        f"Model load {model.get('model_load_s')} s; peak RSS "
-        f"{fmt(model.get('peak_rss_mb'))} MB.",
-        "",
-        *_stage_table(model),
-        "",
-    ]
+    lines = [*template_render(name="model", data=model), "", *_stage_table(model), ""]
     for key in ("batch1", "batch"):
         b = model.get(key) or {}
         if b:
@@ -183,11 +201,7 @@ def baseline_render(
         ("**total**", "total_ms"),
     ]
     return [
-        "",
-        "## 2. Baseline (2020 demo: VGG16, model.predict per image)",
-        "",
-        f"{base.get('model')}, {base.get('params'):,} parameters, "
-        f"{base.get('n_images')} images after {base.get('warmup')} warm-up.",
+        *template_render(name="baseline", data=base),
         "",
         "| part | p50 ms | p95 ms |",
         "| --- | ---: | ---: |",
@@ -203,20 +217,7 @@ def baseline_render(
 def memory_render(*, mem: dict[str, Any]) -> list[str]:
     """Return section 5: worker and web RSS over the predictions."""
     lines = [
-        "",
-        "## 5. Memory over predictions",
-        "",
-        f"{mem.get('predictions')} predictions through the API (RSS sampled every "
-        f"{mem.get('every')}); Celery child RSS first "
-        f"{fmt(mem.get('celery_child_rss_mb_first'))} MB "
-        f"-> last {fmt(mem.get('celery_child_rss_mb_last'))} MB (growth "
-        f"{fmt(mem.get('celery_child_rss_growth_mb'))} MB, allowed "
-        f"{fmt(mem.get('growth_allowed_mb'))}); child peak (VmHWM) "
-        f"{fmt(mem.get('celery_child_hwm_mb'))} MB; Celery main "
-        f"{fmt(mem.get('celery_main_rss_mb'))} MB; gunicorn worker "
-        f"{fmt(mem.get('web_worker_rss_mb_first'))} -> "
-        f"{fmt(mem.get('web_worker_rss_mb_last'))} MB (peak "
-        f"{fmt(mem.get('web_worker_hwm_mb'))} MB).",
+        *template_render(name="memory", data=mem),
         "",
         "| predictions | celery children RSS MB | gunicorn workers RSS MB |",
         "| ---: | --- | --- |",

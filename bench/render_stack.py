@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.render import details_lines, fmt
+from bench.render import details_lines, fmt, template_render
 from bench.targets import value_get
 
 BREAKDOWN_PARTS = {
@@ -30,60 +30,13 @@ def _breakdown_table(b: dict[str, Any] | None) -> list[str]:
 
 
 def _cpu_lines(cpu: dict[str, Any] | None) -> list[str]:
-    if not cpu:
-        return []
-    return [
-        "",
-        "CPU per image during the sustained run (from /proc): gunicorn "
-        f"{fmt(cpu.get('web_cpu_ms_per_image'))} ms, Celery "
-        f"{fmt(cpu.get('worker_cpu_ms_per_image'))} ms, PostgreSQL (all databases on the "
-        f"server) {fmt(cpu.get('postgres_all_databases_cpu_ms_per_image'))} ms, bench clients "
-        f"{fmt(cpu.get('bench_client_cpu_ms_per_image'))} ms; machine busy "
-        f"{fmt(100 * (cpu.get('machine_busy_fraction') or 0))} %, of which this stack "
-        f"{fmt(100 * (cpu.get('stack_share_of_busy_cpu') or 0))} %. CPU-bound ceiling with the "
-        f"cores to itself: {fmt(cpu.get('cpu_ceiling_images_per_s'))} images/s.",
-    ]
-
-
-def _low_load_lines(low: dict[str, Any]) -> list[str]:
-    return [
-        f"**Low load** (1 client, 1 image at a time, poll every "
-        f"{int(low.get('poll_s', 0) * 1000)} ms): {low.get('n')} images, submit-to-done "
-        f"p50 {fmt(value_get(low, 'latency_ms', 'p50'))} ms, "
-        f"p95 {fmt(value_get(low, 'latency_ms', 'p95'))} ms; submit request p50 "
-        f"{fmt(value_get(low, 'submit_request_ms', 'p50'))} ms; statuses "
-        f"{low.get('statuses')}; errors {low.get('n_errors')}.",
-        "",
-        *_breakdown_table(low.get("breakdown")),
-    ]
-
-
-def _sustained_lines(sus: dict[str, Any]) -> list[str]:
-    return [
-        f"**Sustained** ({sus.get('clients')} clients, poll every "
-        f"{int(sus.get('poll_s', 0) * 1000)} ms): {sus.get('final')} of "
-        f"{sus.get('submitted')} final ({sus.get('done')} done, "
-        f"{sus.get('with_heatmap')} with a heatmap) in {sus.get('wall_s')} s = "
-        f"**{fmt(sus.get('done_images_per_s'), 2)} images/s** (steady state, 10th-90th "
-        f"percentile completions: {fmt(sus.get('steady_done_images_per_s'), 2)}); latency p50 "
-        f"{fmt(value_get(sus, 'latency_ms', 'p50'))} ms, p95 "
-        f"{fmt(value_get(sus, 'latency_ms', 'p95'))} ms; statuses {sus.get('statuses')}; "
-        f"errors {sus.get('n_errors')}.",
-        "",
-        *_breakdown_table(sus.get("breakdown")),
-        *_cpu_lines(sus.get("cpu")),
-    ]
+    return template_render(name="cpu", data=cpu) if cpu else []
 
 
 def _in_process_lines(inproc: dict[str, Any]) -> list[str]:
     if not inproc:
         return []
-    lines = [
-        "",
-        f"In-process (Django test Client, no gunicorn/network): submit request "
-        f"p50 {fmt(value_get(inproc, 'submit_server_ms', 'p50'))} ms, poll request "
-        f"(study detail) p50 {fmt(value_get(inproc, 'poll_server_ms', 'p50'))} ms.",
-    ]
+    lines = template_render(name="in_process", data=inproc)
     for key in ("submit_profile", "poll_profile"):
         if inproc.get(key):
             text = inproc[key].strip()[:7000]
@@ -93,15 +46,18 @@ def _in_process_lines(inproc: dict[str, Any]) -> list[str]:
 
 def pipeline_render(*, pipe: dict[str, Any]) -> list[str]:
     """Return section 3: low-load latency, sustained throughput, where the time goes."""
+    low, sus = pipe.get("low_load") or {}, pipe.get("sustained") or {}
     lines = [
+        *template_render(name="pipeline", data=pipe),
         "",
-        "## 3. Pipeline through the API (gunicorn + Celery + PostgreSQL + Redis)",
+        *template_render(name="low_load", data=low),
         "",
-        f"Stack: {pipe.get('stack')}. Warm-up {pipe.get('warmup_s')} s.",
+        *_breakdown_table(low.get("breakdown")),
         "",
-        *_low_load_lines(pipe.get("low_load") or {}),
+        *template_render(name="sustained", data=sus),
         "",
-        *_sustained_lines(pipe.get("sustained") or {}),
+        *_breakdown_table(sus.get("breakdown")),
+        *_cpu_lines(sus.get("cpu")),
         *_in_process_lines(pipe.get("in_process") or {}),
     ]
     if pipe.get("breakdown_error"):
@@ -152,16 +108,8 @@ def _trial_lines(*, name: str, trial: dict[str, Any]) -> list[str]:
 
 def history_render(*, hist: dict[str, Any]) -> list[str]:
     """Return section 4: page and API times at scale, index trials, profiles and plans."""
-    seeded = hist.get("seeded") or {}
     lines = [
-        "",
-        "## 4. Scale: case history at 100k predictions",
-        "",
-        f"Seeded {seeded.get('studies'):,} studies, {seeded.get('images'):,} images, "
-        f"{seeded.get('predictions'):,} predictions, {seeded.get('reviews'):,} reviews "
-        f"in {seeded.get('seed_s')} s ({seeded.get('predictions_in_db'):,} predictions "
-        f"in the database). Django test Client in-process, {hist.get('n_requests')} "
-        "requests per case after 3 warm-up.",
+        *template_render(name="history", data=hist),
         "",
         *_cases_table(hist.get("cases") or {}),
     ]

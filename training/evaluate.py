@@ -78,14 +78,7 @@ def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> S
         if r is not None:
             accepted[i], reasons[i] = False, r
     rule_refused = np.array([r is not None for r in rule_reasons])
-    return Screened(
-        accepted=accepted,
-        reasons=reasons,
-        probs=probs,
-        rule_refused=rule_refused,
-        maha_refused=maha_refused,
-        cams=cams,
-    )
+    return Screened(accepted, reasons, probs, rule_refused, maha_refused, cams)
 
 
 def heatmaps_write(

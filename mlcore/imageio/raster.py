@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from mlcore.errors import CorruptImageError, ImageError, ImageTooLargeError
-from mlcore.imageio.common import DecodedImage, ImageFormat, size_check
+from mlcore.imageio.common import DecodedImage, ImageFormat, decoded_image_build, size_check
 from mlcore.preprocess import grayscale_convert
 
 # Mean channel spread (0..1) above which an RGB image counts as real colour; JPEG noise on
@@ -134,12 +134,4 @@ def raster_decode(*, data: bytes, fmt: ImageFormat, max_pixels: int, min_side: i
     if pixels.ndim == 3 and not is_colour:
         pixels = grayscale_convert(pixels=pixels)
     pixels = np.ascontiguousarray(np.clip(pixels, 0.0, 1.0), dtype=np.float32)
-    height, width = pixels.shape[:2]
-    return DecodedImage(
-        pixels=pixels,
-        format=fmt,
-        width=width,
-        height=height,
-        bits_stored=bits,
-        is_colour=is_colour,
-    )
+    return decoded_image_build(pixels=pixels, fmt=fmt, bits_stored=bits, is_colour=is_colour)
