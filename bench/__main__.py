@@ -5,8 +5,9 @@ to bench/, the committed figures of record. Sections run in this order:
 model and baseline (each in its own TensorFlow subprocess), then on a fresh PostgreSQL database
 `cxrscreen_bench`: pipeline and memory (gunicorn + Celery on Redis), then history (seeded scale
 data, in-process). Sections not run this time keep their figures from the previous results.json
-(unless --fresh). `--report-only --record` rewrites bench/RESULTS.md and results.png from the
-committed results.json. Everything started is stopped and the database dropped, even on errors.
+(unless --fresh). `--report-only` rewrites bench/RESULTS.md and results.png from the committed
+results.json (or those in --out-dir). Everything started is stopped and the database dropped,
+even on errors.
 """
 
 from __future__ import annotations
@@ -85,10 +86,12 @@ def args_parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--report-only",
         action="store_true",
-        help="only rewrite RESULTS.md and results.png from results.json (and NOTES.md)",
+        help="only rewrite RESULTS.md and results.png from results.json (default: bench/)",
     )
     args = p.parse_args(argv)
-    args.out_dir = args.out_dir or (BENCH_DIR if args.record else BENCH_DIR / "out")
+    # Measuring runs are scratch unless recorded; re-rendering works on the figures of record.
+    record = args.record or args.report_only
+    args.out_dir = args.out_dir or (BENCH_DIR if record else BENCH_DIR / "out")
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(args.sections) - set(SECTIONS)
     if unknown:

@@ -186,6 +186,7 @@ def test_scratch_runs_write_outside_the_record() -> None:
 
     assert args_parse([]).out_dir == BENCH_DIR / "out"
     assert args_parse(["--record"]).out_dir == BENCH_DIR
+    assert args_parse(["--report-only"]).out_dir == BENCH_DIR
 
 
 def test_one_target_table_feeds_limits() -> None:

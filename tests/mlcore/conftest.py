@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.services import REPO_ROOT
+
 FIXTURE_WEIGHTS = REPO_ROOT / "tests" / "fixtures" / "models"
 
 

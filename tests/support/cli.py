@@ -6,9 +6,8 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.services import REPO_ROOT
 
 
 def module_run(

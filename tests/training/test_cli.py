@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import module_run
+from tests.support.services import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # A net and a gate set small enough to train one epoch in seconds.
 TINY_TRAIN = ("--image-size", "48", "--width", "0.25", "--batch-size", "8")
 TINY_GATE = ("--synthetic", "8", "--no-ood")
