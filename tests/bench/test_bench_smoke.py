@@ -224,3 +224,14 @@ def test_web_wait_reports_its_timeout(monkeypatch) -> None:
     monkeypatch.setattr(stack.requests, "get", refuse)
     with pytest.raises(RuntimeError, match=r"within 0\.3 s"):
         stack.web_wait(base_url="http://127.0.0.1:9", process=Running(), timeout=0.3)
+
+
+def test_templates_fill_nested_figures() -> None:
+    from bench.render import template_render
+
+    lines = template_render(
+        name="low_load",
+        data={"poll_s": 0.02, "n": 3, "latency_ms": {"p50": 12.345}, "statuses": {"done": 3}},
+    )
+    assert lines[0].startswith("**Low load** (1 client, 1 image at a time, poll every 20 ms): 3")
+    assert "p50 12.3 ms, p95 - ms" in lines[0] and "errors None." in lines[0]

@@ -71,3 +71,25 @@ def test_load_takes_test_time_views_from_card(tmp_path, tiny_weights_dir, toy_pn
     r = screener.screen(data=toy_png, filename="x.png")
     assert r.accepted and abs(sum(r.probabilities.values()) - 1) < 1e-5
     assert r.heatmap.max() <= 1
+
+
+def test_learned_gate_is_public_and_agrees_with_screen(tiny_screener, toy_images):
+    from mlcore.preprocess import radiograph_preprocess
+
+    pixels = toy_images["covid"][0]
+    prep = radiograph_preprocess(pixels=pixels, size=tiny_screener.classifier.input_size)
+    out = tiny_screener.classifier.run(batch=prep.array[None])
+    decision = tiny_screener.gate_learned_check(
+        gate_probabilities=out.gate_probabilities[0], features=out.features[0]
+    )
+    assert decision.accepted is tiny_screener.screen_array(pixels=pixels).accepted
+    assert decision.scores["mahalanobis_sq"] >= 0.0
+
+
+def test_labels_have_one_definition():
+    from mlcore.card import ModelCard
+    from mlcore.labels import GATE_LABELS, LABELS
+    from training.data import GATE_LABELS as TRAINING_GATE_LABELS
+
+    assert ModelCard(name="x", version="1").labels == list(LABELS)
+    assert TRAINING_GATE_LABELS is GATE_LABELS and GATE_LABELS[0] == "frontal_cxr"
