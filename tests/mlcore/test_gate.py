@@ -11,10 +11,11 @@ from mlcore.gate import (
     gate_rules_check,
     thresholds_from_dict,
 )
+from mlcore.labels import GATE_LABELS
 from mlcore.testing import arrays
 
 T = GateThresholds()
-LABELS = ["frontal_cxr", "lateral_chest", "other_radiograph", "ct_slice", "other"]
+LABELS = list(GATE_LABELS)
 
 
 def reason(pixels, dicom=None):
