@@ -1,10 +1,13 @@
-"""`python -m bench [--only model,baseline,pipeline,history,memory] [--quick]`.
+"""`python -m bench [--only model,baseline,pipeline,history,memory] [--quick] [--record]`.
 
-Writes bench/results.json, bench/RESULTS.md and bench/results.png. Sections run in this order:
+Writes results.json, RESULTS.md and results.png to bench/out/ (ignored by git), or with --record
+to bench/, the committed figures of record. Sections run in this order:
 model and baseline (each in its own TensorFlow subprocess), then on a fresh PostgreSQL database
 `cxrscreen_bench`: pipeline and memory (gunicorn + Celery on Redis), then history (seeded scale
 data, in-process). Sections not run this time keep their figures from the previous results.json
-(unless --fresh). Everything started is stopped and the database dropped, even on errors.
+(unless --fresh). `--report-only` rewrites bench/RESULTS.md and results.png from the committed
+results.json (or those in --out-dir). Everything started is stopped and the database dropped,
+even on errors.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import shutil
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +55,8 @@ def args_parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--quick", action="store_true", help="small counts, for development")
     p.add_argument("--fresh", action="store_true", help="do not keep earlier sections' figures")
-    p.add_argument("--out-dir", type=Path, default=BENCH_DIR)
+    p.add_argument("--record", action="store_true", help="write the figures of record in bench/")
+    p.add_argument("--out-dir", type=Path, default=None, help="default bench/out (scratch)")
     p.add_argument(
         "--model",
         default=os.environ.get("CXR_MODEL_NAME"),
@@ -81,9 +86,12 @@ def args_parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--report-only",
         action="store_true",
-        help="only rewrite RESULTS.md and results.png from results.json (and NOTES.md)",
+        help="only rewrite RESULTS.md and results.png from results.json (default: bench/)",
     )
     args = p.parse_args(argv)
+    # Measuring runs are scratch unless recorded; re-rendering works on the figures of record.
+    record = args.record or args.report_only
+    args.out_dir = args.out_dir or (BENCH_DIR if record else BENCH_DIR / "out")
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(args.sections) - set(SECTIONS)
     if unknown:
@@ -143,9 +151,113 @@ def baseline_section_run(*, args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+def _section_stamp(*, sec: dict[str, Any], args: argparse.Namespace, t0: float | None) -> None:
+    """Add when, in which run and under which load a section ran."""
+    sec.update(loadavg_after=list(os.getloadavg()), ran_at=_now(), quick=args.quick)
+    sec["run_id"] = args.run_id
+    if t0 is not None:
+        sec["section_wall_s"] = round(time.monotonic() - t0, 1)
+
+
+def _section_timed(
+    *, args: argparse.Namespace, message: str, run: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """Log `message`, run one in-process section and stamp its figures."""
+    _log(message)
+    t0 = time.monotonic()
+    sec = run()
+    _section_stamp(sec=sec, args=args, t0=t0)
+    return sec
+
+
+def _pipeline_section_run(
+    *, args: argparse.Namespace, running: Any, images: list, source: str
+) -> dict[str, Any]:
+    from bench import pipeline
+
+    options = {
+        "n_latency": args.latency_n,
+        "n_throughput": args.throughput_n,
+        "clients": args.clients,
+        "poll_s": args.poll_ms / 1000.0,
+        "throughput_poll_s": args.throughput_poll_ms / 1000.0,
+    }
+    sec = _section_timed(
+        args=args,
+        message=f"pipeline: {args.latency_n} low-load + {args.throughput_n} sustained images",
+        run=lambda: pipeline.pipeline_run(stack=running, images=images, **options),
+    )
+    return {**sec, "images_source": source}
+
+
+def _memory_section_run(
+    *, args: argparse.Namespace, running: Any, images: list, done_before: int
+) -> dict[str, Any]:
+    from bench import memory
+
+    options = {"every": args.memory_every, "clients": 6, "poll_s": 0.5}
+    return _section_timed(
+        args=args,
+        message=f"memory: {args.memory_n} predictions, sampled every {args.memory_every}",
+        run=lambda: memory.memory_run(
+            stack=running, images=images, predictions_before=done_before, **options
+        ),
+    )
+
+
+def _api_sections_run(
+    *, args: argparse.Namespace, config: Any, wanted: list[str], results: dict, save: Any
+) -> None:
+    """Sections 3 and 5 on one gunicorn + Celery stack; log the stack's tails on failure."""
+    from bench import api, stack
+
+    n_pipe = 4 + args.latency_n + args.throughput_n
+    images, source = bench_images_load(n=n_pipe + args.memory_n, data_dir=args.data_dir, seed=2)
+    _log("starting gunicorn + Celery worker")
+    with stack.stack_running(config=config) as running:
+        try:
+            done_before = 4
+            if "pipeline" in wanted:
+                results["sections"]["pipeline"] = _pipeline_section_run(
+                    args=args, running=running, images=images[:n_pipe], source=source
+                )
+                done_before = n_pipe
+                save()
+            else:
+                api.stack_warm(stack=running, images=images[:4])
+            if "memory" in wanted:
+                results["sections"]["memory"] = _memory_section_run(
+                    args=args, running=running, images=images[n_pipe:], done_before=done_before
+                )
+                save()
+        except Exception:
+            _log(
+                "stack section failed; worker log tail:\n"
+                + stack.log_tail(path=running.logs["worker"])
+                + "\nweb log tail:\n"
+                + stack.log_tail(path=running.logs["web"])
+            )
+            raise
+
+
+def _history_section_run(*, args: argparse.Namespace) -> dict[str, Any]:
+    from django.db import connections
+
+    from bench import history
+
+    studies = args.history_studies
+    sec = _section_timed(
+        args=args,
+        message=f"history: seeding {studies:,} studies ({studies * 2:,} predictions)",
+        run=lambda: history.history_run(studies=studies, n=args.history_requests),
+    )
+    connections.close_all()
+    return sec
+
+
 def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], save: Any) -> None:
     """Sections 3-5 on a fresh bench database; always stops the stack and drops the database."""
-    from bench import history, memory, pipeline, stack
+    from bench import history, stack
 
     wanted = [s for s in ("pipeline", "memory", "history") if s in args.sections]
     if not wanted:
@@ -163,93 +275,10 @@ def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], sav
     with stack.database_running(config=config):
         history.django_setup(config=config)
         if "pipeline" in wanted or "memory" in wanted:
-            n_pipe = 4 + args.latency_n + args.throughput_n
-            images, source = bench_images_load(
-                n=n_pipe + args.memory_n, data_dir=args.data_dir, seed=2
-            )
-            _log("starting gunicorn + Celery worker")
-            with stack.stack_running(config=config) as running:
-                try:
-                    done_before = 0
-                    if "pipeline" in wanted:
-                        _log(
-                            f"pipeline: {args.latency_n} low-load + {args.throughput_n} "
-                            f"sustained images"
-                        )
-                        t0 = time.monotonic()
-                        sec = pipeline.pipeline_run(
-                            stack=running,
-                            images=images[:n_pipe],
-                            n_latency=args.latency_n,
-                            n_throughput=args.throughput_n,
-                            clients=args.clients,
-                            poll_s=args.poll_ms / 1000.0,
-                            throughput_poll_s=args.throughput_poll_ms / 1000.0,
-                        )
-                        sec.update(
-                            loadavg_after=list(os.getloadavg()),
-                            images_source=source,
-                            ran_at=_now(),
-                            run_id=args.run_id,
-                            quick=args.quick,
-                            section_wall_s=round(time.monotonic() - t0, 1),
-                        )
-                        results["sections"]["pipeline"] = sec
-                        done_before = n_pipe
-                        save()
-                    else:
-                        pipeline.stack_warm(stack=running, images=images[:4])
-                        done_before = 4
-                    if "memory" in wanted:
-                        _log(
-                            f"memory: {args.memory_n} predictions, sampled every "
-                            f"{args.memory_every}"
-                        )
-                        t0 = time.monotonic()
-                        sec = memory.memory_run(
-                            stack=running,
-                            images=images[n_pipe:],
-                            every=args.memory_every,
-                            clients=6,
-                            poll_s=0.5,
-                            predictions_before=done_before,
-                        )
-                        sec.update(
-                            loadavg_after=list(os.getloadavg()),
-                            ran_at=_now(),
-                            run_id=args.run_id,
-                            quick=args.quick,
-                            section_wall_s=round(time.monotonic() - t0, 1),
-                        )
-                        results["sections"]["memory"] = sec
-                        save()
-                except Exception:
-                    _log(
-                        "stack section failed; worker log tail:\n"
-                        + stack.log_tail(path=running.logs["worker"])
-                        + "\nweb log tail:\n"
-                        + stack.log_tail(path=running.logs["web"])
-                    )
-                    raise
+            _api_sections_run(args=args, config=config, wanted=wanted, results=results, save=save)
         if "history" in wanted:
-            _log(
-                f"history: seeding {args.history_studies:,} studies "
-                f"({args.history_studies * 2:,} predictions)"
-            )
-            t0 = time.monotonic()
-            sec = history.history_run(studies=args.history_studies, n=args.history_requests)
-            sec.update(
-                loadavg_after=list(os.getloadavg()),
-                ran_at=_now(),
-                run_id=args.run_id,
-                quick=args.quick,
-                section_wall_s=round(time.monotonic() - t0, 1),
-            )
-            results["sections"]["history"] = sec
+            results["sections"]["history"] = _history_section_run(args=args)
             save()
-            from django.db import connections
-
-            connections.close_all()
     shutil.rmtree(config.tmp, ignore_errors=True)  # kept (with the logs) only after a failure
 
 
@@ -262,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {"machine": {}, "sections": {}} if args.fresh else results_load(path=out_json)
     if not args.report_only:
         results["machine"] = {**results.get("machine", {}), **machine_describe()}
-    notes = args.out_dir / "NOTES.md"
+    notes = BENCH_DIR / "NOTES.md"
 
     def save() -> None:
         report_write(results=results, out_dir=args.out_dir, notes_path=notes, plot=not args.no_plot)
@@ -283,9 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             _log(f"{name} failed: {exc}")
             failures.append(name)
             continue
-        sec.update(
-            loadavg_after=list(os.getloadavg()), ran_at=_now(), quick=args.quick, run_id=args.run_id
-        )
+        _section_stamp(sec=sec, args=args, t0=None)
         results["sections"][name] = sec
         save()
     try:

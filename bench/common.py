@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import cProfile
 import csv
 import datetime as dt
 import importlib.metadata
+import io
 import json
 import os
 import platform
+import pstats
 import subprocess
 import sys
 import tempfile
@@ -45,7 +48,8 @@ def bench_images_load(
     """Return `n` (filename, bytes) chest images and where they came from.
 
     Real JPEGs from ../shared/data/cxr (metadata.csv order, cycled when `n` exceeds the set),
-    or synthetic chest-like PNGs from mlcore.synthetic when the folder is absent.
+    or synthetic chest-like PNGs from mlcore.testing when the folder is absent. The source
+    is described relative to the project's root, so results carry no machine's paths.
     """
     data_dir = data_dir or SHARED_CXR
     meta = data_dir / "metadata.csv"
@@ -58,14 +62,33 @@ def bench_images_load(
         for i in range(n):
             rel = files[int(order[i % len(files)])]
             out.append((Path(rel).name, (data_dir / rel).read_bytes()))
-        return out, f"{data_dir} ({len(files)} images, {n} used)"
-    from mlcore import synthetic
+        return out, f"{path_describe(path=data_dir)} ({len(files)} images, {n} used)"
+    from mlcore.testing.arrays import chest_like_array
+    from mlcore.testing.files import png_bytes
 
     out = []
     for i in range(n):
-        pixels = synthetic.chest_like_array(size=(320, 288), seed=seed + i)
-        out.append((f"synthetic-{i}.png", synthetic.png_bytes(pixels=pixels)))
-    return out, f"mlcore.synthetic.chest_like_array 288x320 PNG ({n} generated; {meta} absent)"
+        pixels = chest_like_array(size=(320, 288), seed=seed + i)
+        out.append((f"synthetic-{i}.png", png_bytes(pixels=pixels)))
+    absent = path_describe(path=meta)
+    return out, f"mlcore.testing chest_like_array 288x320 PNG ({n} generated; {absent} absent)"
+
+
+def path_describe(*, path: Path) -> str:
+    """Return `path` relative to the project's root (with ../ where needed) when it can be."""
+    try:
+        return os.path.relpath(path.resolve(), REPO_ROOT)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def profile_text(*, prof: cProfile.Profile, top: int, tottime_top: int = 20) -> str:
+    """Return a profile's top functions by own time, then by cumulative time."""
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf).strip_dirs()
+    stats.sort_stats("tottime").print_stats(tottime_top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return buf.getvalue()
 
 
 def _package_version(*names: str) -> str | None:

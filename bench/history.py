@@ -1,28 +1,23 @@
 """Section 4, scale: 100,000 predictions in PostgreSQL, then the case history page and API list.
 
 Seeds 50,000 studies x 2 images, each with a current done (or gate-rejected) prediction with
-label and probabilities, plus reviews, with bulk_create (timestamps spread over a year with one
-UPDATE each, then VACUUM ANALYZE). Then, in-process with Django's test Client against the bench
-database, times each page and counts its SQL queries; for any case over the 100 ms target the
-slowest query gets EXPLAIN ANALYZE.
+label and probabilities, plus reviews (bench.seed). Then, in-process with Django's test Client
+against the bench database, times each page and counts its SQL queries; for any case over
+the 100 ms target the slowest query gets EXPLAIN ANALYZE.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import random
 import time
-import uuid
 from typing import Any
 
-from bench.common import percentiles_summarise
-from bench.stack import BENCH_PASSWORD, StackConfig
+from bench.common import percentiles_summarise, profile_text
+from bench.seed import FEW_STUDIES, history_seed
+from bench.stack import StackConfig
+from bench.targets import target_limit
 
-TARGET_MS = 100.0
 DEEP_PAGE = 100  # needs >= 2,500 studies (the quick run seeds 5,000)
-FEW_STUDIES = 3  # owned by bench-clinician-few: a short page for the N+1 check
-LABELS = (("covid", 0.2), ("pneumonia", 0.45), ("normal", 0.35))
 
 
 def django_setup(*, config: StackConfig) -> None:
@@ -48,142 +43,6 @@ def django_setup(*, config: StackConfig) -> None:
     ):
         os.environ[key] = config.env()[key]
     django.setup()
-
-
-def _probabilities(rng: random.Random, label: str) -> dict[str, float]:
-    top = rng.uniform(0.5, 0.98)
-    rest = 1.0 - top
-    split = rng.uniform(0.0, rest)
-    others = [name for name, _ in LABELS if name != label]
-    return {label: round(top, 4), others[0]: round(split, 4), others[1]: round(rest - split, 4)}
-
-
-def history_seed(*, studies: int, images_per_study: int = 2, seed: int = 0) -> dict[str, Any]:
-    """Bulk-create the scale data set; return counts and how long it took."""
-    from django.db import connection, transaction
-
-    from portal.accounts.models import User
-    from portal.accounts.services import user_upsert
-    from screening.models import Image, Prediction, Review, Study
-
-    t0 = time.monotonic()
-    rng = random.Random(seed)
-    user_upsert(
-        username="bench-clinician-2", password=BENCH_PASSWORD, role="clinician", validate=False
-    )
-    user_upsert(
-        username="bench-clinician-few", password=BENCH_PASSWORD, role="clinician", validate=False
-    )
-    owners = list(User.objects.filter(username__in=["bench-clinician", "bench-clinician-2"]))
-    few = User.objects.get(username="bench-clinician-few")
-    reviewer = User.objects.get(username="bench-reviewer")
-    labels, weights = zip(*LABELS, strict=True)
-    batch = 5000
-    n_preds = n_reviews = 0
-    for start in range(0, studies, batch):
-        count = min(batch, studies - start)
-        study_objs, image_objs, pred_objs, review_objs = [], [], [], []
-        for i in range(start, start + count):
-            study = Study(
-                id=uuid.uuid4(),
-                owner=few if i < FEW_STUDIES else owners[i % len(owners)],
-                reference=f"BENCH-{i:06d}",
-                status=Study.Status.DONE,
-            )
-            study_objs.append(study)
-            found: set[str] = set()
-            for pos in range(images_per_study):
-                img_id = uuid.uuid4()
-                image_objs.append(
-                    Image(
-                        id=img_id,
-                        study=study,
-                        position=pos,
-                        file=f"studies/{study.id}/{img_id}.jpg",
-                        thumbnail=f"studies/{study.id}/{img_id}-thumb.png",
-                        original_name=f"bench-{i}-{pos}.jpg",
-                        format=Image.Format.JPEG,
-                        sha256=hashlib.sha256(img_id.bytes).hexdigest(),
-                        size_bytes=rng.randint(8000, 40000),
-                        width=256,
-                        height=rng.randint(256, 320),
-                    )
-                )
-                rejected = rng.random() < 0.03
-                label = "" if rejected else rng.choices(labels, weights=weights)[0]
-                pred = Prediction(
-                    id=uuid.uuid4(),
-                    image_id=img_id,
-                    is_current=True,
-                    model_name="cxr-v1",
-                    model_version="bench",
-                    attempts=1,
-                    status=Prediction.Status.REJECTED if rejected else Prediction.Status.DONE,
-                    reason="lateral view" if rejected else "",
-                    label=label,
-                    probabilities=None if rejected else _probabilities(rng, label),
-                    heatmap="" if rejected else f"studies/{study.id}/{img_id}-heatmap.png",
-                    timings_ms={"classify": 7.0, "gradcam": 1.0, "overlay": 5.0},
-                )
-                pred_objs.append(pred)
-                found.update({label} - {""})
-                if not rejected and rng.random() < 0.1:
-                    study.reviewed = True
-                    review_objs.append(
-                        Review(
-                            id=uuid.uuid4(),
-                            prediction=pred,
-                            reviewer=reviewer,
-                            verdict="agree" if rng.random() < 0.8 else "disagree",
-                            label=label,
-                        )
-                    )
-            # What study_status_refresh keeps on the study, so the filters see the same data.
-            study.labels = "".join(f"|{x}" for x in sorted(found)) + "|" if found else ""
-        with transaction.atomic():
-            Study.objects.bulk_create(study_objs, batch_size=batch)
-            Image.objects.bulk_create(image_objs, batch_size=batch)
-            Prediction.objects.bulk_create(pred_objs, batch_size=batch)
-            Review.objects.bulk_create(review_objs, batch_size=batch)
-        n_preds += len(pred_objs)
-        n_reviews += len(review_objs)
-    insert_s = time.monotonic() - t0
-
-    st, im, pr = Study._meta.db_table, Image._meta.db_table, Prediction._meta.db_table
-    rv = Review._meta.db_table
-    with connection.cursor() as cur:
-        cur.execute(
-            f"UPDATE {st} SET created = now() - random() * interval '365 days' "
-            f"WHERE reference LIKE 'BENCH-%%'"
-        )
-        cur.execute(f"UPDATE {st} SET updated = created WHERE reference LIKE 'BENCH-%%'")
-        cur.execute(
-            f"UPDATE {im} i SET created = s.created FROM {st} s "
-            f"WHERE i.study_id = s.id AND s.reference LIKE 'BENCH-%%'"
-        )
-        cur.execute(
-            f"UPDATE {pr} p SET created = i.created, enqueued = i.created, "
-            f"started = i.created + interval '300 ms', finished = i.created + interval '400 ms' "
-            f"FROM {im} i WHERE p.image_id = i.id AND p.model_version = 'bench'"
-        )
-        cur.execute(
-            f"UPDATE {rv} r SET created = p.finished + interval '1 day', "
-            f"updated = p.finished + interval '1 day' FROM {pr} p WHERE r.prediction_id = p.id"
-        )
-        for table in (st, im, pr, rv):
-            # FULL drops the dead row versions the UPDATEs left (realistic table sizes), then a
-            # plain VACUUM sets the visibility map so index-only scans work as in production.
-            cur.execute(f"VACUUM FULL {table}")
-            cur.execute(f"VACUUM ANALYZE {table}")
-    return {
-        "studies": studies,
-        "images": studies * images_per_study,
-        "predictions": n_preds,
-        "reviews": n_reviews,
-        "predictions_in_db": Prediction.objects.count(),
-        "insert_s": round(insert_s, 1),
-        "seed_s": round(time.monotonic() - t0, 1),
-    }
 
 
 def _explain(*, sql: str) -> str:
@@ -292,8 +151,6 @@ def history_measure(*, n: int) -> dict[str, Any]:
 def page_profile(*, client: Any, url: str, top: int = 30) -> str:
     """Return cProfile's top functions (cumulative) over 5 GETs of `url` (Python-side cost)."""
     import cProfile
-    import io
-    import pstats
 
     client.get(url)
     prof = cProfile.Profile()
@@ -301,28 +158,12 @@ def page_profile(*, client: Any, url: str, top: int = 30) -> str:
     for _ in range(5):
         client.get(url)
     prof.disable()
-    buf = io.StringIO()
-    stats = pstats.Stats(prof, stream=buf).strip_dirs()
-    stats.sort_stats("tottime").print_stats(20)
-    stats.sort_stats("cumulative").print_stats(top)
-    return buf.getvalue()
+    return profile_text(prof=prof, top=top)
 
 
 # Candidate indexes tried in the throwaway bench database only (never in screening/migrations):
 # each is created, the cases it targets re-timed, and dropped again.
 INDEX_TRIALS = {
-    "prediction_current_label + image_id_include_study": (
-        (
-            "CREATE INDEX bench_trial_pred_label ON screening_prediction (label, image_id) "
-            "WHERE is_current",
-            "CREATE INDEX bench_trial_image_study ON screening_image (id) INCLUDE (study_id)",
-        ),
-        (
-            "DROP INDEX IF EXISTS bench_trial_pred_label",
-            "DROP INDEX IF EXISTS bench_trial_image_study",
-        ),
-        ("web_reviewer_label_covid", "web_clinician_label_covid", "api_reviewer_label_covid"),
-    ),
     "study_created_id": (
         ("CREATE INDEX bench_trial_study_created ON screening_study (created DESC, id)",),
         ("DROP INDEX IF EXISTS bench_trial_study_created",),
@@ -403,7 +244,7 @@ def history_explain(*, cases: dict[str, Any]) -> dict[str, str]:
     for name, case in cases.items():
         if not isinstance(case, dict) or "ms" not in case:
             continue
-        if case["ms"]["p95"] > TARGET_MS and case["slowest_queries"]:
+        if case["ms"]["p95"] > target_limit(key="history_ms_p95_100k") and case["slowest_queries"]:
             sql = case["slowest_queries"][0]["sql"]
             try:
                 plans[name] = f"-- {sql}\n{_explain(sql=sql)}"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from bench.api import images_run_concurrently
 from bench.common import rss_read
-from bench.pipeline import images_run_concurrently
 from bench.stack import Stack
 
 GROWTH_ALLOWED_MB = 64.0

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import os
-import pstats
 import resource
 import time
 from pathlib import Path
@@ -18,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import bench_images_load, json_write, percentiles_summarise
+from bench.common import bench_images_load, json_write, percentiles_summarise, profile_text
+from bench.targets import STAGES
 
-STAGES = ("decode", "gate", "preprocess", "classify", "gradcam", "overlay")
 FULL_STAGES = ("gate", "classify", "gradcam", "overlay")
 
 
@@ -125,11 +123,7 @@ def profile_capture(*, screener: Any, images: list[tuple[str, bytes]], top: int 
         except Exception:
             continue
     prof.disable()
-    buf = io.StringIO()
-    stats = pstats.Stats(prof, stream=buf).strip_dirs()
-    stats.sort_stats("tottime").print_stats(20)
-    stats.sort_stats("cumulative").print_stats(top)
-    return buf.getvalue()
+    return profile_text(prof=prof, top=top)
 
 
 def model_path_run(
@@ -182,16 +176,9 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--profile-n", type=int, default=30)
     parser.add_argument("--json-out", type=Path, required=True)
-    args = parser.parse_args()
-    result = model_path_run(
-        n=args.n,
-        warmup=args.warmup,
-        batch=args.batch,
-        model=args.model,
-        data_dir=args.data_dir,
-        profile_n=args.profile_n,
-    )
-    json_write(path=args.json_out, data=result)
+    options = vars(parser.parse_args())
+    json_out = options.pop("json_out")
+    json_write(path=json_out, data=model_path_run(**options))
 
 
 if __name__ == "__main__":

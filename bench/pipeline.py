@@ -13,202 +13,24 @@ from __future__ import annotations
 
 import mimetypes
 import os
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import requests
-
+from bench.api import (
+    API,
+    ApiError,
+    images_run_concurrently,
+    stack_warm,
+)
 from bench.common import (
     cpu_seconds,
     machine_cpu_seconds,
     percentiles_summarise,
     postmaster_pid,
     process_children,
+    profile_text,
 )
-from bench.stack import BENCH_PASSWORD, Stack
-
-FINAL = {"done", "failed", "rejected"}
-API = "/api/v1"
-
-
-class ApiError(RuntimeError):
-    pass
-
-
-def api_session_open(*, base_url: str, username: str) -> requests.Session:
-    """Return a requests session authenticated with a DRF token for `username`."""
-    session = requests.Session()
-    resp = session.post(
-        f"{base_url}{API}/auth/token/",
-        data={"username": username, "password": BENCH_PASSWORD},
-        timeout=30,
-    )
-    if resp.status_code != 200:
-        raise ApiError(f"token request failed: {resp.status_code} {resp.text[:300]}")
-    token = resp.json().get("token")
-    session.headers["Authorization"] = f"Token {token}"
-    return session
-
-
-def study_submit(*, session: requests.Session, base_url: str, filename: str, data: bytes) -> str:
-    """POST one image as a new study; return the study id."""
-    mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-    resp = session.post(
-        f"{base_url}{API}/studies/",
-        files=[("images", (filename, data, mime))],
-        data={"reference": f"bench {filename}"},
-        timeout=60,
-    )
-    if resp.status_code not in (200, 201, 202):
-        raise ApiError(f"submit failed: {resp.status_code} {resp.text[:300]}")
-    return str(resp.json()["id"])
-
-
-def _predictions_find(payload: Any) -> list[dict[str, Any]]:
-    """Return the prediction-like dicts (with a status) under a study payload's images."""
-    found = []
-    for image in payload.get("images") or []:
-        if not isinstance(image, dict):
-            continue
-        candidates = []
-        for key in ("prediction", "current_prediction", "latest_prediction"):
-            if isinstance(image.get(key), dict):
-                candidates.append(image[key])
-        preds = image.get("predictions")
-        if isinstance(preds, list):
-            current = [p for p in preds if isinstance(p, dict) and p.get("is_current", True)]
-            candidates.extend(current[:1])
-        if not candidates and "status" in image:
-            candidates.append(image)
-        found.extend(c for c in candidates if "status" in c)
-    return found
-
-
-def study_is_final(*, payload: dict[str, Any]) -> bool:
-    """True when every image of the study has a final prediction (done, failed, rejected)."""
-    preds = _predictions_find(payload)
-    if preds:
-        return all(p.get("status") in FINAL for p in preds)
-    return payload.get("status") == "done"
-
-
-def study_outcome(*, payload: dict[str, Any]) -> dict[str, Any]:
-    """Summarise a final study: statuses, labels and whether each has a heatmap."""
-    preds = _predictions_find(payload)
-    return {
-        "statuses": [p.get("status") for p in preds],
-        "labels": [p.get("label") for p in preds],
-        "heatmaps": sum(
-            1 for p in preds if p.get("heatmap") or p.get("heatmap_url") or p.get("has_heatmap")
-        ),
-    }
-
-
-def study_wait(
-    *,
-    session: requests.Session,
-    base_url: str,
-    study_id: str,
-    poll_s: float,
-    timeout: float = 120.0,
-) -> tuple[dict[str, Any], int]:
-    """Poll the study until final; return (payload, polls)."""
-    deadline = time.monotonic() + timeout
-    polls = 0
-    while True:
-        resp = session.get(f"{base_url}{API}/studies/{study_id}/", timeout=30)
-        polls += 1
-        if resp.status_code != 200:
-            raise ApiError(f"poll failed: {resp.status_code} {resp.text[:300]}")
-        payload = resp.json()
-        if study_is_final(payload=payload):
-            return payload, polls
-        if time.monotonic() > deadline:
-            raise ApiError(f"study {study_id} not final after {timeout} s: {payload}")
-        time.sleep(poll_s)
-
-
-def image_roundtrip(
-    *, session: requests.Session, base_url: str, filename: str, data: bytes, poll_s: float
-) -> dict[str, Any]:
-    """Submit one image and wait for it; return id, latency and outcome."""
-    t0 = time.time()
-    study_id = study_submit(session=session, base_url=base_url, filename=filename, data=data)
-    t_submitted = time.time()
-    payload, polls = study_wait(
-        session=session, base_url=base_url, study_id=study_id, poll_s=poll_s
-    )
-    t_final = time.time()
-    return {
-        "study_id": study_id,
-        "t0": t0,
-        "submit_ms": (t_submitted - t0) * 1000.0,
-        "latency_ms": (t_final - t0) * 1000.0,
-        "t_final": t_final,
-        "polls": polls,
-        **study_outcome(payload=payload),
-    }
-
-
-def images_run_concurrently(
-    *,
-    stack: Stack,
-    images: list[tuple[str, bytes]],
-    clients: int,
-    poll_s: float,
-    username: str = "bench-clinician",
-    on_done: Callable[[dict[str, Any]], None] | None = None,
-) -> tuple[list[dict[str, Any]], float, list[str]]:
-    """Push `images` through `clients` threads (one image in flight each); return rows, wall s."""
-    todo = list(reversed(images))
-    lock = threading.Lock()
-    rows: list[dict[str, Any]] = []
-    errors: list[str] = []
-
-    def client() -> None:
-        session = api_session_open(base_url=stack.base_url, username=username)
-        while True:
-            with lock:
-                if not todo:
-                    return
-                name, data = todo.pop()
-            try:
-                row = image_roundtrip(
-                    session=session,
-                    base_url=stack.base_url,
-                    filename=name,
-                    data=data,
-                    poll_s=poll_s,
-                )
-            except (ApiError, requests.RequestException) as exc:
-                with lock:
-                    errors.append(str(exc)[:300])
-                continue
-            with lock:
-                rows.append(row)
-            if on_done is not None:
-                on_done(row)
-
-    t0 = time.monotonic()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        for f in [pool.submit(client) for _ in range(clients)]:
-            f.result()
-    return rows, time.monotonic() - t0, errors
-
-
-def stack_warm(*, stack: Stack, images: list[tuple[str, bytes]]) -> float:
-    """Send warm-up images (2 at a time, so both worker children load the model); return s."""
-    t0 = time.monotonic()
-    rows, _, errors = images_run_concurrently(
-        stack=stack, images=images, clients=stack.config.worker_concurrency, poll_s=0.1
-    )
-    stack.alive_check()
-    if not rows:
-        raise ApiError(f"no warm-up image came back: {errors[:2]}")
-    return time.monotonic() - t0
+from bench.stack import Stack
 
 
 def server_breakdown(*, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -262,8 +84,6 @@ def requests_profile(*, images: list[tuple[str, bytes]], top: int = 25) -> dict[
     Needs Django set up on the bench database; the submitted studies go to the bench queue.
     """
     import cProfile
-    import io
-    import pstats
 
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import Client
@@ -281,13 +101,6 @@ def requests_profile(*, images: list[tuple[str, bytes]], top: int = 25) -> dict[
             raise ApiError(f"in-process submit failed: {resp.status_code}")
         return str(resp.json()["id"])
 
-    def report(prof: cProfile.Profile) -> str:
-        buf = io.StringIO()
-        stats = pstats.Stats(prof, stream=buf).strip_dirs()
-        stats.sort_stats("tottime").print_stats(15)
-        stats.sort_stats("cumulative").print_stats(top)
-        return buf.getvalue()
-
     submit(*images[0])  # warm
     submit_ms, poll_ms, ids = [], [], []
     prof = cProfile.Profile()
@@ -297,7 +110,7 @@ def requests_profile(*, images: list[tuple[str, bytes]], top: int = 25) -> dict[
         ids.append(submit(name, data))
         prof.disable()
         submit_ms.append((time.perf_counter() - t0) * 1000.0)
-    submit_report = report(prof)
+    submit_report = profile_text(prof=prof, top=top, tottime_top=15)
     prof = cProfile.Profile()
     for study_id in ids * 3:
         t0 = time.perf_counter()
@@ -309,7 +122,7 @@ def requests_profile(*, images: list[tuple[str, bytes]], top: int = 25) -> dict[
         "submit_server_ms": percentiles_summarise(values=submit_ms),
         "poll_server_ms": percentiles_summarise(values=poll_ms),
         "submit_profile": submit_report,
-        "poll_profile": report(prof),
+        "poll_profile": profile_text(prof=prof, top=top, tottime_top=15),
     }
 
 
@@ -365,6 +178,59 @@ def cpu_per_image(*, before: dict[str, float], after: dict[str, float], images: 
     return out
 
 
+def _low_load_run(
+    *, stack: Stack, images: list[tuple[str, bytes]], poll_s: float
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One client, one image at a time; return the figures and the rows."""
+    rows, _, errors = images_run_concurrently(stack=stack, images=images, clients=1, poll_s=poll_s)
+    return {
+        "n": len(rows),
+        "poll_s": poll_s,
+        "latency_ms": percentiles_summarise(values=[r["latency_ms"] for r in rows]),
+        "submit_request_ms": percentiles_summarise(values=[r["submit_ms"] for r in rows]),
+        "polls": percentiles_summarise(values=[r["polls"] for r in rows]),
+        "statuses": _count(v for r in rows for v in r["statuses"]),
+        "errors": errors[:5],
+        "n_errors": len(errors),
+    }, rows
+
+
+def _steady_rate(*, done: list[dict[str, Any]]) -> float | None:
+    """Done images/s between the 10th and the 90th percentile completion (no ramp)."""
+    finals = sorted(r["t_final"] for r in done)
+    lo, hi = int(len(finals) * 0.1), int(len(finals) * 0.9) - 1
+    return (hi - lo) / (finals[hi] - finals[lo]) if hi > lo and finals[hi] > finals[lo] else None
+
+
+def _sustained_run(
+    *, stack: Stack, images: list[tuple[str, bytes]], clients: int, poll_s: float
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """`clients` threads, one image in flight each; return the figures and the rows."""
+    cpu_before = cpu_snapshot(stack=stack)
+    rows, wall, errors = images_run_concurrently(
+        stack=stack, images=images, clients=clients, poll_s=poll_s
+    )
+    cpu = cpu_per_image(before=cpu_before, after=cpu_snapshot(stack=stack), images=len(rows))
+    done = [r for r in rows if "done" in r["statuses"]]
+    return {
+        "clients": clients,
+        "poll_s": poll_s,
+        "submitted": len(images),
+        "final": len(rows),
+        "done": len(done),
+        "with_heatmap": sum(r["heatmaps"] for r in rows),
+        "wall_s": round(wall, 2),
+        "images_per_s": len(rows) / wall if wall > 0 else float("nan"),
+        "done_images_per_s": len(done) / wall if wall > 0 else float("nan"),
+        "steady_done_images_per_s": _steady_rate(done=done),
+        "cpu": cpu,
+        "latency_ms": percentiles_summarise(values=[r["latency_ms"] for r in rows]),
+        "statuses": _count(v for r in rows for v in r["statuses"]),
+        "errors": errors[:5],
+        "n_errors": len(errors),
+    }, rows
+
+
 def pipeline_run(
     *,
     stack: Stack,
@@ -378,66 +244,18 @@ def pipeline_run(
 ) -> dict[str, Any]:
     """Measure low-load latency, then sustained throughput; return the section's figures."""
     warm_s = stack_warm(stack=stack, images=images[:4])
-    lat_images = images[4 : 4 + n_latency]
-    thr_images = images[4 + n_latency : 4 + n_latency + n_throughput]
-
-    session = api_session_open(base_url=stack.base_url, username="bench-clinician")
-    lat_rows, lat_errors = [], []
-    for name, data in lat_images:
-        try:
-            lat_rows.append(
-                image_roundtrip(
-                    session=session,
-                    base_url=stack.base_url,
-                    filename=name,
-                    data=data,
-                    poll_s=poll_s,
-                )
-            )
-        except (ApiError, requests.RequestException) as exc:
-            lat_errors.append(str(exc)[:300])
-
-    cpu_before = cpu_snapshot(stack=stack)
-    thr_rows, wall, thr_errors = images_run_concurrently(
-        stack=stack, images=thr_images, clients=clients, poll_s=throughput_poll_s
+    low, lat_rows = _low_load_run(stack=stack, images=images[4 : 4 + n_latency], poll_s=poll_s)
+    sustained, thr_rows = _sustained_run(
+        stack=stack,
+        images=images[4 + n_latency : 4 + n_latency + n_throughput],
+        clients=clients,
+        poll_s=throughput_poll_s,
     )
-    cpu = cpu_per_image(before=cpu_before, after=cpu_snapshot(stack=stack), images=len(thr_rows))
-    done = [r for r in thr_rows if "done" in r["statuses"]]
-    # Steady state: done images between the 10th and the 90th percentile completion (no ramp).
-    finals = sorted(r["t_final"] for r in done)
-    lo, hi = int(len(finals) * 0.1), int(len(finals) * 0.9) - 1
-    steady = (hi - lo) / (finals[hi] - finals[lo]) if hi > lo and finals[hi] > finals[lo] else None
-    with_heatmap = sum(r["heatmaps"] for r in thr_rows)
     out: dict[str, Any] = {
         "stack": stack.describe(),
         "warmup_s": round(warm_s, 1),
-        "low_load": {
-            "n": len(lat_rows),
-            "poll_s": poll_s,
-            "latency_ms": percentiles_summarise(values=[r["latency_ms"] for r in lat_rows]),
-            "submit_request_ms": percentiles_summarise(values=[r["submit_ms"] for r in lat_rows]),
-            "polls": percentiles_summarise(values=[r["polls"] for r in lat_rows]),
-            "statuses": _count(v for r in lat_rows for v in r["statuses"]),
-            "errors": lat_errors[:5],
-            "n_errors": len(lat_errors),
-        },
-        "sustained": {
-            "clients": clients,
-            "poll_s": throughput_poll_s,
-            "submitted": len(thr_images),
-            "final": len(thr_rows),
-            "done": len(done),
-            "with_heatmap": with_heatmap,
-            "wall_s": round(wall, 2),
-            "images_per_s": len(thr_rows) / wall if wall > 0 else float("nan"),
-            "done_images_per_s": len(done) / wall if wall > 0 else float("nan"),
-            "steady_done_images_per_s": steady,
-            "cpu": cpu,
-            "latency_ms": percentiles_summarise(values=[r["latency_ms"] for r in thr_rows]),
-            "statuses": _count(v for r in thr_rows for v in r["statuses"]),
-            "errors": thr_errors[:5],
-            "n_errors": len(thr_errors),
-        },
+        "low_load": low,
+        "sustained": sustained,
     }
     if breakdown:
         try:

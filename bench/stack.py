@@ -233,7 +233,7 @@ def web_wait(*, base_url: str, process: subprocess.Popen, timeout: float = 60) -
             return
         except requests.RequestException:
             time.sleep(0.2)
-    raise RuntimeError("gunicorn did not answer within {timeout} s")
+    raise RuntimeError(f"gunicorn did not answer within {timeout} s")
 
 
 def redis_queue_purge(*, config: StackConfig) -> None:

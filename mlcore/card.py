@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from mlcore.errors import ModelUnavailableError
+from mlcore.labels import LABELS
 
 CARD_FILENAME = "card.json"
 MODEL_FILENAME = "model.keras"
 GATE_STATS_FILENAME = "gate_stats.npz"
-LABELS_DEFAULT = ("covid", "pneumonia", "normal")
 
 
 @dataclass
@@ -24,7 +24,7 @@ class ModelCard:
 
     name: str
     version: str
-    labels: list[str] = field(default_factory=lambda: list(LABELS_DEFAULT))
+    labels: list[str] = field(default_factory=lambda: list(LABELS))
     input_size: int = 128
     preprocessing: str = ""
     temperature: float = 1.0

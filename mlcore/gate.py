@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from mlcore.preprocess import grayscale_convert
+
 REASON_COLOUR = "colour photograph"
 REASON_NOT_CXR = "not a chest radiograph"
 REASON_LATERAL = "lateral view"
@@ -68,12 +70,6 @@ def _thumb(gray: np.ndarray, target: int = 256) -> np.ndarray:
     return gray[::step, ::step]
 
 
-def _luma(pixels: np.ndarray) -> np.ndarray:
-    if pixels.ndim == 3:
-        return pixels[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return pixels
-
-
 def colour_fraction(*, pixels: np.ndarray) -> float:
     """Share of pixels whose channels differ by > 0.12 (0 for grayscale arrays)."""
     if pixels.ndim != 3 or pixels.shape[2] < 3:
@@ -85,7 +81,7 @@ def colour_fraction(*, pixels: np.ndarray) -> float:
 
 def rule_scores(*, pixels: np.ndarray) -> dict[str, float]:
     """Cheap statistics the rules look at, on a <= 256 px thumbnail."""
-    gray = _thumb(np.asarray(_luma(np.asarray(pixels, np.float32)), np.float32))
+    gray = _thumb(grayscale_convert(pixels=pixels))
     std = float(gray.std())
     dx = np.abs(np.diff(gray, axis=1)).mean()
     dy = np.abs(np.diff(gray, axis=0)).mean()

@@ -1,7 +1,7 @@
 """Grad-CAM: map class evidence back onto the radiograph.
 
-`cam_from_features` is the one-pass form used at inference (exact for GAP + linear heads);
-`gradcam_tape` is the classic keras-io GradientTape form, kept to check the first one.
+Inference takes its maps from the classifier's own compiled pass (exact for GAP + linear
+heads); `gradcam_tape` is the classic keras-io GradientTape form that tests check them against.
 """
 
 from __future__ import annotations
@@ -19,11 +19,6 @@ def cam_normalise(*, cam: np.ndarray) -> np.ndarray:
     cam = np.maximum(np.asarray(cam, dtype=np.float32), 0.0)
     peak = float(cam.max()) if cam.size else 0.0
     return cam / peak if peak > 0 else np.zeros_like(cam)
-
-
-def cam_from_features(*, features: np.ndarray, kernel: np.ndarray, class_index: int) -> np.ndarray:
-    """relu(sum_k w_kc A_k) for one (h, w, K) feature map: Grad-CAM under GAP + linear."""
-    return np.maximum(features @ kernel[:, class_index], 0.0).astype(np.float32)
 
 
 def gradcam_tape(

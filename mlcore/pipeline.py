@@ -26,6 +26,7 @@ import numpy as np
 from mlcore.card import GATE_STATS_FILENAME, MODEL_FILENAME, ModelCard
 from mlcore.errors import ModelUnavailableError
 from mlcore.gate import (
+    GateDecision,
     GateThresholds,
     gate_learned_check,
     gate_rules_check,
@@ -33,6 +34,7 @@ from mlcore.gate import (
 )
 from mlcore.gradcam import heatmap_to_source
 from mlcore.imageio import image_decode
+from mlcore.labels import GATE_LABELS
 from mlcore.overlay import overlay_png
 from mlcore.preprocess import grey_channels_merge, radiograph_preprocess
 from mlcore.registry import model_card_read, model_dir_resolve
@@ -41,16 +43,16 @@ OVERLAY_MAX_SIDE = 512
 TIMING_KEYS = ("decode", "gate", "preprocess", "classify", "gradcam", "overlay")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ScreenResult:
     accepted: bool
-    reason: str | None
-    label: str | None
-    probabilities: dict[str, float] | None
-    heatmap: np.ndarray | None
-    overlay_png: bytes | None
     model_name: str
     model_version: str
+    reason: str | None = None
+    label: str | None = None
+    probabilities: dict[str, float] | None = None
+    heatmap: np.ndarray | None = None
+    overlay_png: bytes | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     gate_scores: dict[str, float] = field(default_factory=dict)
 
@@ -113,34 +115,32 @@ class Screener:
         heatmap = heatmap_to_source(cam=out.cams[0, :, :, 0], prep=prep, max_side=OVERLAY_MAX_SIDE)
         overlay_png(pixels=pixels, heatmap=heatmap)
 
-    def _mahalanobis_sq(self, features: np.ndarray) -> float:
-        if self.gate_mean is None or self.gate_precision is None:
-            return 0.0
-        d = features - self.gate_mean
-        return float(d @ self.gate_precision @ d)
-
-    def learned_gate_check(self, *, gate_probabilities: np.ndarray, features: np.ndarray):
-        """Return the learned gate's decision for one image's classifier outputs."""
+    def gate_learned_check(
+        self, *, gate_probabilities: np.ndarray, features: np.ndarray
+    ) -> GateDecision:
+        """Judge one image's gate-head output and feature distance (after the cheap rules)."""
+        distance = 0.0
+        if self.gate_mean is not None and self.gate_precision is not None:
+            d = features - self.gate_mean
+            distance = float(d @ self.gate_precision @ d)
         return gate_learned_check(
             gate_probabilities=gate_probabilities,
-            gate_labels=self.card.gate_labels or ["frontal_cxr"],
-            mahalanobis_sq=self._mahalanobis_sq(features),
+            gate_labels=self.card.gate_labels or [GATE_LABELS[0]],
+            mahalanobis_sq=distance,
             thresholds=self.thresholds,
         )
 
-    def _refused(self, *, reason: str | None, timings: dict, scores: dict) -> ScreenResult:
+    def _result(self, *, timings: dict, scores: dict, **outcome: Any) -> ScreenResult:
         return ScreenResult(
-            accepted=False,
-            reason=reason,
-            label=None,
-            probabilities=None,
-            heatmap=None,
-            overlay_png=None,
+            **outcome,
             model_name=self.card.name,
             model_version=self.card.version,
             timings_ms={k: round(timings.get(k, 0.0), 3) for k in TIMING_KEYS},
             gate_scores=scores,
         )
+
+    def _refused(self, *, reason: str | None, timings: dict, scores: dict) -> ScreenResult:
+        return self._result(timings=timings, scores=scores, accepted=False, reason=reason)
 
     def screen(self, *, data: bytes, filename: str | None = None) -> ScreenResult:
         """Decode, gate, classify and explain one upload; ImageError for undecodable input."""
@@ -182,7 +182,7 @@ class Screener:
         timings["classify"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
-        learned = self.learned_gate_check(
+        learned = self.gate_learned_check(
             gate_probabilities=out.gate_probabilities[0], features=out.features[0]
         )
         timings["gate"] += (time.perf_counter() - t) * 1000
@@ -200,17 +200,14 @@ class Screener:
         t = time.perf_counter()
         png = overlay_png(pixels=pixels, heatmap=heatmap)
         timings["overlay"] = (time.perf_counter() - t) * 1000
-        return ScreenResult(
+        return self._result(
+            timings=timings,
+            scores=scores,
             accepted=True,
-            reason=None,
             label=self.labels[winner],
             probabilities={k: float(v) for k, v in zip(self.labels, probs, strict=True)},
             heatmap=heatmap,
             overlay_png=png,
-            model_name=self.card.name,
-            model_version=self.card.version,
-            timings_ms={k: round(timings.get(k, 0.0), 3) for k in TIMING_KEYS},
-            gate_scores=scores,
         )
 
     def classify_batch(self, *, batch: np.ndarray | list[np.ndarray]) -> np.ndarray:

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+# ITU-R BT.601 luma: how every colour image here becomes grey.
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
 INPUT_SIZE_DEFAULT = 128
 BORDER_TOLERANCE = 0.03  # a row/column whose spread is below this is treated as a border
 BORDER_FADE = 0.06  # outer fraction of the content faded to the mean (burned-in text lives there)
@@ -41,7 +44,7 @@ def grayscale_convert(*, pixels: np.ndarray) -> np.ndarray:
         return pixels
     if pixels.ndim == 3 and pixels.shape[2] >= 3:
         rgb = pixels[..., :3]
-        return (rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).astype(np.float32)
+        return (rgb @ LUMA_WEIGHTS).astype(np.float32)
     if pixels.ndim == 3 and pixels.shape[2] in (1, 2):
         return pixels[..., 0]
     raise ValueError(f"expected (H, W) or (H, W, C) pixels, got shape {pixels.shape}")

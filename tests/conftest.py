@@ -40,7 +40,7 @@ def admin_user(db):
     return UserFactory(username="admin-dave", role="admin")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real data sets beside the repository (always present in CI)."""
     if not (SHARED_DATA / "cxr" / "metadata.csv").exists():

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
+from mlcore.imageio import image_decode
+from mlcore.labels import LABELS
 from mlcore.preprocess import PREPROCESSING_DESCRIPTION, radiograph_preprocess
 
-LABELS = ("covid", "pneumonia", "normal")
-GATE_LABELS = ("frontal_cxr", "lateral_chest", "other_radiograph", "ct_slice", "other")
 OOD_KIND_TO_GATE = {
     "lateral_chest": 1,
     "other_radiograph": 2,
@@ -69,21 +68,8 @@ def hash_split(*, key: str, salt: str = "gate-v1") -> str:
 
 
 def image_file_load(*, path: Path) -> np.ndarray:
-    """Decode an image file to float32 [0, 1]; (H, W) or (H, W, 3). Uses mlcore.imageio if ready."""
-    data = path.read_bytes()
-    try:
-        from mlcore.imageio import image_decode
-
-        return image_decode(data=data).pixels
-    except (ImportError, NotImplementedError):
-        pass
-    img = Image.open(path)
-    if img.mode in ("I;16", "I;16B", "I"):
-        arr = np.asarray(img, dtype=np.float32)
-        return arr / max(1.0, float(arr.max()))
-    if img.mode not in ("L", "RGB"):
-        img = img.convert("RGB") if img.mode in ("RGBA", "P", "CMYK", "LA") else img.convert("L")
-    return np.asarray(img, dtype=np.float32) / 255.0
+    """Decode an image file to float32 [0, 1]; (H, W) or (H, W, 3)."""
+    return image_decode(data=path.read_bytes()).pixels
 
 
 def _cache_path(*, cache_dir: Path | None, paths: list[Path], size: int) -> Path | None:

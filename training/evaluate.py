@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from training.data import LABELS, Table, table_filter, table_read
+from mlcore.labels import LABELS
+from training.data import Table, table_filter, table_read
 from training.gatereport import gate_negatives_report
 from training.metrics import auc_bootstrap_interval, metrics_compute, siim_figures
 from training.screenpass import Screened, file_decode, items_screen, probs_of_arrays

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydicom.data import get_testdata_file
 from tqdm import tqdm
 
+from mlcore.testing.arrays import negative_samples, tiny_image
 from training.data import hash_split, table_read
 from training.screenpass import file_decode, items_screen
 
@@ -25,16 +27,12 @@ def negatives_collect(
             kinds.append(f"{r.get('kind', 'ood')}/{r.get('source', '')}")
             split = hash_split(key=r["file"])
             groups.append("ood-heldout" if split == "test" else f"ood-{split}")
-    from pydicom.data import get_testdata_file
-
-    from mlcore import synthetic
-
-    for kind, pixels in synthetic.negative_samples(n=60, seed=seed, size=(320, 256)):
+    for kind, pixels in negative_samples(n=60, seed=seed, size=(320, 256)):
         items.append((pixels, pixels.ndim == 3, {}))
         kinds.append(f"synthetic/{kind}")
         groups.append("synthetic")
     for i in range(4):
-        items.append((synthetic.tiny_image(size=(24 + 8 * i, 32), seed=i), False, {}))
+        items.append((tiny_image(size=(24 + 8 * i, 32), seed=i), False, {}))
         kinds.append("synthetic/tiny")
         groups.append("synthetic")
     for name in ("CT_small.dcm", "MR_small.dcm"):

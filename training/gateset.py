@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mlcore.labels import GATE_LABELS
 from training.data import (
-    GATE_LABELS,
     OOD_KIND_TO_GATE,
     arrays_build,
     hash_split,

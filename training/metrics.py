@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-LABELS = ("covid", "pneumonia", "normal")
+from mlcore.labels import LABELS
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float | None:

@@ -1,6 +1,6 @@
 """Generate synthetic non-radiograph images the gate must refuse (documents, UIs, noise...).
 
-Deliberately independent of mlcore.synthetic so that tests using that module see negatives
+Deliberately independent of mlcore.testing so that tests using that module see negatives
 the gate was not trained on.
 """
 

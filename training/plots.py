@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-LABELS = ("covid", "pneumonia", "normal")
+from mlcore.labels import LABELS
 
 
 def _plt():

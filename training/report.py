@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from training.data import LABELS
+from mlcore.labels import LABELS
 
 HEADLINE_NAMES = {
     "siim_typical_vs_negative_auc": "SIIM typical vs negative AUC (p covid)",

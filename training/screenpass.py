@@ -78,7 +78,7 @@ def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> S
         part = idx[start : start + BATCH]
         out = screener.classifier.run(batch=arrays[part])
         for j, i in enumerate(part):
-            decision = screener.learned_gate_check(
+            decision = screener.gate_learned_check(
                 gate_probabilities=out.gate_probabilities[j], features=out.features[j]
             )
             maha = decision.scores["mahalanobis_sq"] > screener.thresholds.mahalanobis_max

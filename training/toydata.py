@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mlcore.synthetic import chest_like_array
-
-TOY_LABELS = ("covid", "pneumonia", "normal")
+from mlcore.labels import LABELS
+from mlcore.testing.arrays import chest_like_array
 
 
 def _blob(h: int, w: int, cy: float, cx: float, r: float) -> np.ndarray:
@@ -44,7 +43,7 @@ def toy_dataset_write(*, root: Path, n_per_class: int = 20, seed: int = 0, size:
     (root / "images").mkdir(parents=True, exist_ok=True)
     rows = []
     k = 0
-    for label in TOY_LABELS:
+    for label in LABELS:
         for i in range(n_per_class):
             name = f"images/{label}_{i:03d}.png"
             px = toy_image(label=label, seed=seed * 100_000 + k, size=(size, size + (i % 3) * 8))

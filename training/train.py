@@ -18,9 +18,10 @@ import numpy as np
 from tqdm import tqdm
 
 from mlcore.card import GATE_STATS_FILENAME, MODEL_FILENAME, ModelCard, card_save
+from mlcore.labels import GATE_LABELS, LABELS
 from mlcore.preprocess import PREPROCESSING_DESCRIPTION
 from training.config import TrainConfig, config_check
-from training.data import GATE_LABELS, LABELS, rows_hash
+from training.data import rows_hash
 from training.finish import Finished, gate_stats_save, model_finish
 from training.fit import EpochJudge, FitResult, dataset_make
 from training.gateset import GateSet, gate_negatives_build

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data import LABELS, Table, table_arrays, table_filter, table_read
+from mlcore.labels import LABELS
+from training.data import Table, table_arrays, table_filter, table_read
 
 INDETERMINATE = "indeterminate"
 INDETERMINATE_TARGET = (0.5, 0.5, 0.0)

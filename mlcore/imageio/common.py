@@ -30,6 +30,27 @@ class DecodedImage:
     )  # Modality, BodyPartExamined, ViewPosition, ...
 
 
+def decoded_image_build(
+    *,
+    pixels: np.ndarray,
+    fmt: ImageFormat,
+    bits_stored: int,
+    is_colour: bool,
+    dicom: dict[str, str] | None = None,
+) -> DecodedImage:
+    """Wrap decoded pixels, reading the width and height off the array."""
+    height, width = pixels.shape[:2]
+    return DecodedImage(
+        pixels=pixels,
+        format=fmt,
+        width=int(width),
+        height=int(height),
+        bits_stored=bits_stored,
+        is_colour=is_colour,
+        dicom=dicom or {},
+    )
+
+
 def size_check(*, width: int, height: int, max_pixels: int, min_side: int) -> None:
     """Raise when the declared size is out of bounds; call before decoding any pixels."""
     if width * height > max_pixels:

@@ -15,7 +15,12 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from mlcore.errors import CorruptImageError, UnsupportedDicomError
-from mlcore.imageio.common import DecodedImage, pixels_normalise, size_check
+from mlcore.imageio.common import (
+    DecodedImage,
+    decoded_image_build,
+    pixels_normalise,
+    size_check,
+)
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 GREYSCALE = ("MONOCHROME1", "MONOCHROME2")
@@ -171,12 +176,7 @@ def dicom_decode(*, data: bytes, max_pixels: int, min_side: int) -> DecodedImage
         bits = int(ds.get("BitsStored") or ds.get("BitsAllocated") or 16)
     except (TypeError, ValueError):
         bits = 16
-    return DecodedImage(
-        pixels=pixels,
-        format="dicom",
-        width=int(pixels.shape[1]),
-        height=int(pixels.shape[0]),
-        bits_stored=bits,
-        is_colour=False,
-        dicom=dicom_attributes(ds=ds),
+    attributes = dicom_attributes(ds=ds)
+    return decoded_image_build(
+        pixels=pixels, fmt="dicom", bits_stored=bits, is_colour=False, dicom=attributes
     )

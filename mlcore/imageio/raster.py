@@ -10,7 +10,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from mlcore.errors import CorruptImageError, ImageError, ImageTooLargeError
-from mlcore.imageio.common import DecodedImage, ImageFormat, size_check
+from mlcore.imageio.common import DecodedImage, ImageFormat, decoded_image_build, size_check
+from mlcore.preprocess import grayscale_convert
 
 # Mean channel spread (0..1) above which an RGB image counts as real colour; JPEG noise on
 # greyscale-as-RGB stays far below it.
@@ -75,10 +76,6 @@ def colour_is_real(*, rgb: np.ndarray) -> bool:
     return float(spread.mean()) > COLOUR_SPREAD_MIN
 
 
-def _rgb_luma(rgb: np.ndarray) -> np.ndarray:
-    return (rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).astype(np.float32)
-
-
 def image_pixels(*, img: Image.Image) -> tuple[np.ndarray, int]:
     """Return float32 pixels in [0, 1] ((H, W) or (H, W, 3)) and the bits per sample."""
     mode = img.mode
@@ -135,14 +132,6 @@ def raster_decode(*, data: bytes, fmt: ImageFormat, max_pixels: int, min_side: i
 
     is_colour = pixels.ndim == 3 and colour_is_real(rgb=pixels)
     if pixels.ndim == 3 and not is_colour:
-        pixels = _rgb_luma(pixels)
+        pixels = grayscale_convert(pixels=pixels)
     pixels = np.ascontiguousarray(np.clip(pixels, 0.0, 1.0), dtype=np.float32)
-    height, width = pixels.shape[:2]
-    return DecodedImage(
-        pixels=pixels,
-        format=fmt,
-        width=width,
-        height=height,
-        bits_stored=bits,
-        is_colour=is_colour,
-    )
+    return decoded_image_build(pixels=pixels, fmt=fmt, bits_stored=bits, is_colour=is_colour)

@@ -7,14 +7,14 @@ import math
 
 import pytest
 
-from bench import report
+from bench import report, targets
 from bench.__main__ import args_parse
+from bench.api import study_is_final, study_outcome
 from bench.common import percentiles_summarise, process_children, rss_read
-from bench.pipeline import study_is_final, study_outcome
 
 
 def _fake_results() -> dict:
-    stages = {s: {"n": 200, "p50": 2.0 + i, "p95": 3.0 + i} for i, s in enumerate(report.STAGES)}
+    stages = {s: {"n": 200, "p50": 2.0 + i, "p95": 3.0 + i} for i, s in enumerate(targets.STAGES)}
     sample = {
         "web_workers": {"1": {"rss_mb": 110.0, "hwm_mb": 112.0}},
         "celery_children": {"2": {"rss_mb": 900.0, "hwm_mb": 950.0}},
@@ -94,12 +94,12 @@ def test_percentiles_summarise() -> None:
 
 
 def test_summary_and_targets() -> None:
-    summary = report.summary_compute(sections=_fake_results()["sections"])
+    summary = targets.summary_compute(sections=_fake_results()["sections"])
     assert summary["speedup_vs_baseline"] == pytest.approx(40.0)
     assert summary["classify_ms_p50"] == 5.0  # classify is the 4th stage: 2.0 + 3
     assert summary["pipeline_images_per_s"] == 6.0
     checks = {
-        t.key: report.target_check(target=t, value=summary.get(t.key)) for t in report.TARGETS
+        t.key: targets.target_check(target=t, value=summary.get(t.key)) for t in targets.TARGETS
     }
     assert checks["classify_ms_p50"] == "pass"
     assert checks["pipeline_images_per_s"] == "MISS"
@@ -172,10 +172,66 @@ def test_speedup_needs_model_and_baseline_from_one_run(tmp_path) -> None:
     results = _fake_results()
     sections = results["sections"]
     sections["model"]["run_id"] = sections["baseline"]["run_id"] = "2026-11-30T11:32:01+00:00"
-    assert report.summary_compute(sections=sections)["speedup_vs_baseline"] == pytest.approx(40.0)
+    assert targets.summary_compute(sections=sections)["speedup_vs_baseline"] == pytest.approx(40.0)
 
     sections["model"]["run_id"] = "2026-11-30T12:00:00+00:00"  # e.g. `--only model` later on
-    assert report.summary_compute(sections=sections)["speedup_vs_baseline"] is None
+    assert targets.summary_compute(sections=sections)["speedup_vs_baseline"] is None
     md = report.report_write(results=results, out_dir=tmp_path)["md"].read_text()
     assert "| speedup vs 2020 baseline (p50) | - | >= 10.0 x | not computed (two runs) |" in md
     assert "come from different bench runs" in md
+
+
+def test_scratch_runs_write_outside_the_record() -> None:
+    from bench.common import BENCH_DIR
+
+    assert args_parse([]).out_dir == BENCH_DIR / "out"
+    assert args_parse(["--record"]).out_dir == BENCH_DIR
+    assert args_parse(["--report-only"]).out_dir == BENCH_DIR
+
+
+def test_one_target_table_feeds_limits() -> None:
+    assert targets.target_limit(key="worker_rss_mb") == 1536.0
+    assert {t.section for t in targets.TARGETS} <= {
+        "model",
+        "baseline",
+        "pipeline",
+        "history",
+        "memory",
+    }
+
+
+def test_image_source_is_described_relative_to_the_project(tmp_path) -> None:
+    from bench.common import REPO_ROOT, path_describe
+
+    assert path_describe(path=REPO_ROOT / "bench") == "bench"
+    assert not path_describe(path=REPO_ROOT.parent / "shared").startswith("/")
+
+
+def test_web_wait_reports_its_timeout(monkeypatch) -> None:
+    import requests
+
+    from bench import stack
+
+    class Running:
+        returncode = None
+
+        def poll(self):
+            return None
+
+    def refuse(*args, **kwargs):
+        raise requests.ConnectionError("refused")
+
+    monkeypatch.setattr(stack.requests, "get", refuse)
+    with pytest.raises(RuntimeError, match=r"within 0\.3 s"):
+        stack.web_wait(base_url="http://127.0.0.1:9", process=Running(), timeout=0.3)
+
+
+def test_templates_fill_nested_figures() -> None:
+    from bench.render import template_render
+
+    lines = template_render(
+        name="low_load",
+        data={"poll_s": 0.02, "n": 3, "latency_ms": {"p50": 12.345}, "statuses": {"done": 3}},
+    )
+    assert lines[0].startswith("**Low load** (1 client, 1 image at a time, poll every 20 ms): 3")
+    assert "p50 12.3 ms, p95 - ms" in lines[0] and "errors None." in lines[0]

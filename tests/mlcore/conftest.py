@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.services import REPO_ROOT
+
 FIXTURE_WEIGHTS = REPO_ROOT / "tests" / "fixtures" / "models"
-SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
 
 
 @pytest.fixture(scope="session")
@@ -27,16 +27,17 @@ def tiny_screener(tiny_weights_dir):
 @pytest.fixture(scope="session")
 def toy_images() -> dict[str, list[np.ndarray]]:
     """Four generated chest-like images per class (the tiny model's training distribution)."""
-    from training.toydata import TOY_LABELS, toy_image
+    from mlcore.labels import LABELS
+    from training.toydata import toy_image
 
     return {
         label: [toy_image(label=label, seed=900_000 + 10 * i + k, size=(96, 104)) for i in range(4)]
-        for k, label in enumerate(TOY_LABELS)
+        for k, label in enumerate(LABELS)
     }
 
 
 @pytest.fixture
 def toy_png(toy_images) -> bytes:
-    from mlcore.synthetic import png_bytes
+    from mlcore.testing.files import png_bytes
 
     return png_bytes(pixels=toy_images["pneumonia"][0])

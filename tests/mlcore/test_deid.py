@@ -8,10 +8,10 @@ import numpy as np
 import pydicom
 import pytest
 
-from mlcore import synthetic
 from mlcore.deid import dicom_deidentify
 from mlcore.errors import CorruptImageError, NotAnImageError, UnsupportedDicomError
 from mlcore.imageio import image_decode
+from mlcore.testing import arrays, files
 
 PATIENT = {
     "PatientName": "DOE^JOHN",
@@ -53,7 +53,7 @@ def _read(data: bytes) -> pydicom.Dataset:
 
 @pytest.fixture(scope="module")
 def chest() -> np.ndarray:
-    return synthetic.chest_like_array(size=(96, 96), seed=11)
+    return arrays.chest_like_array(size=(96, 96), seed=11)
 
 
 def _with_private_tag(data: bytes) -> bytes:
@@ -68,7 +68,7 @@ def _with_private_tag(data: bytes) -> bytes:
 @pytest.mark.parametrize("syntax", ["explicit", "implicit", "rle", "jpeg2000", "jpeg_baseline"])
 def test_no_identifying_value_survives(chest: np.ndarray, syntax: str) -> None:
     original = _with_private_tag(
-        synthetic.dicom_bytes(pixels=chest, bits=8, transfer_syntax=syntax, patient=PATIENT)
+        files.dicom_bytes(pixels=chest, bits=8, transfer_syntax=syntax, patient=PATIENT)
     )
     assert all(m.encode() in original for m in MARKERS)  # the test input really carries them
     before = _read(original)
@@ -93,7 +93,7 @@ def test_no_identifying_value_survives(chest: np.ndarray, syntax: str) -> None:
 
 
 def test_attributes_are_non_identifying(chest: np.ndarray) -> None:
-    data = synthetic.dicom_bytes(pixels=chest, bits=12, modality="CR", patient=PATIENT)
+    data = files.dicom_bytes(pixels=chest, bits=12, modality="CR", patient=PATIENT)
     attrs = dicom_deidentify(data=data).attributes
     assert attrs["Modality"] == "CR"
     assert attrs["ViewPosition"] == "PA"
@@ -106,13 +106,13 @@ def test_attributes_are_non_identifying(chest: np.ndarray) -> None:
 
 
 def test_output_still_decodes_the_same(chest: np.ndarray) -> None:
-    data = synthetic.dicom_bytes(pixels=chest, bits=16, patient=PATIENT)
+    data = files.dicom_bytes(pixels=chest, bits=16, patient=PATIENT)
     clean = dicom_deidentify(data=data).data
     assert np.array_equal(image_decode(data=clean).pixels, image_decode(data=data).pixels)
 
 
 def test_names_in_sequences_are_removed(chest: np.ndarray) -> None:
-    ds = _read(synthetic.dicom_bytes(pixels=chest, bits=8))
+    ds = _read(files.dicom_bytes(pixels=chest, bits=8))
     item = pydicom.Dataset()
     item.PatientName = "NESTED^MARKER"
     item.AccessionNumber = "NESTED-ACC-1"
@@ -127,7 +127,7 @@ def test_names_in_sequences_are_removed(chest: np.ndarray) -> None:
 
 
 def test_preamble_less_input_gets_a_proper_file(chest: np.ndarray) -> None:
-    data = synthetic.dicom_bytes(
+    data = files.dicom_bytes(
         pixels=chest, bits=16, preamble=False, transfer_syntax="implicit", patient=PATIENT
     )
     out = dicom_deidentify(data=data).data
@@ -139,8 +139,8 @@ def test_unreadable_input_raises_typed_errors(chest: np.ndarray) -> None:
     with pytest.raises(NotAnImageError):
         dicom_deidentify(data=b"definitely not dicom")
     with pytest.raises(CorruptImageError):
-        dicom_deidentify(data=synthetic.dicom_bytes(pixels=chest)[:400])
+        dicom_deidentify(data=files.dicom_bytes(pixels=chest)[:400])
     with pytest.raises(UnsupportedDicomError, match="no pixel data"):
-        dicom_deidentify(data=synthetic.dicom_bytes(pixels=chest, with_pixels=False))
+        dicom_deidentify(data=files.dicom_bytes(pixels=chest, with_pixels=False))
     with pytest.raises(NotAnImageError):
         dicom_deidentify(data=b"")

@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlcore import synthetic
 from mlcore.gate import (
     GateThresholds,
     gate_learned_check,
     gate_rules_check,
     thresholds_from_dict,
 )
+from mlcore.labels import GATE_LABELS
+from mlcore.testing import arrays
 
 T = GateThresholds()
-LABELS = ["frontal_cxr", "lateral_chest", "other_radiograph", "ct_slice", "other"]
+LABELS = list(GATE_LABELS)
 
 
 def reason(pixels, dicom=None):
@@ -22,18 +23,18 @@ def reason(pixels, dicom=None):
 
 
 def test_chest_like_passes_rules():
-    assert reason(synthetic.chest_like_array(size=(256, 256), seed=0)) is None
+    assert reason(arrays.chest_like_array(size=(256, 256), seed=0)) is None
 
 
 @pytest.mark.parametrize(
     ("pixels", "expected"),
     [
-        (synthetic.colour_photo_like_image(size=(200, 240), seed=1), "colour photograph"),
-        (synthetic.tiny_image(size=(40, 40), seed=1), "image too small"),
-        (synthetic.extreme_aspect_image(size=(100, 800), seed=1), "extreme aspect ratio"),
-        (synthetic.blank_image(size=(200, 200), level=0.7), "blank image"),
-        (synthetic.noise_image(size=(200, 200), seed=1), "noise image"),
-        (synthetic.document_image(size=(300, 220), seed=1), "document or screenshot"),
+        (arrays.colour_photo_like_image(size=(200, 240), seed=1), "colour photograph"),
+        (arrays.tiny_image(size=(40, 40), seed=1), "image too small"),
+        (arrays.extreme_aspect_image(size=(100, 800), seed=1), "extreme aspect ratio"),
+        (arrays.blank_image(size=(200, 200), level=0.7), "blank image"),
+        (arrays.noise_image(size=(200, 200), seed=1), "noise image"),
+        (arrays.document_image(size=(300, 220), seed=1), "document or screenshot"),
     ],
 )
 def test_rule_reasons(pixels, expected):
@@ -42,7 +43,7 @@ def test_rule_reasons(pixels, expected):
 
 @pytest.mark.parametrize("modality", ["CT", "MR"])
 def test_dicom_modality(modality):
-    img = synthetic.chest_like_array(size=(256, 256), seed=0)
+    img = arrays.chest_like_array(size=(256, 256), seed=0)
     assert reason(img, dicom={"Modality": modality}) == "CT or MR slice"
 
 
@@ -88,6 +89,6 @@ def test_tiny_model_gate_accepts_toy_chests_refuses_synthetic(tiny_screener, toy
         for img in imgs
     ]
     assert np.mean(accepted) >= 0.9
-    negatives = synthetic.negative_samples(n=30, seed=3, size=(200, 220))
+    negatives = arrays.negative_samples(n=30, seed=3, size=(200, 220))
     refused = [not tiny_screener.screen_array(pixels=px).accepted for _, px in negatives]
     assert np.mean(refused) >= 0.9

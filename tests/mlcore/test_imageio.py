@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-from mlcore import synthetic
 from mlcore.errors import (
     CorruptImageError,
     ImageError,
@@ -28,13 +27,14 @@ from mlcore.imageio import (
     image_thumbnail_png,
     image_to_uint8,
 )
+from mlcore.testing import arrays, files
 
 SIZE = (96, 128)  # (height, width): non-square so transposes show
 
 
 @pytest.fixture(scope="module")
 def chest() -> np.ndarray:
-    return synthetic.chest_like_array(size=SIZE, seed=7)
+    return arrays.chest_like_array(size=SIZE, seed=7)
 
 
 def _stretched(arr: np.ndarray) -> np.ndarray:
@@ -76,7 +76,7 @@ def test_sniff_uses_magic_bytes(data: bytes, expected: str | None) -> None:
 
 
 def test_sniff_accepts_preamble_less_dicom(chest: np.ndarray) -> None:
-    data = synthetic.dicom_bytes(pixels=chest, preamble=False, transfer_syntax="implicit")
+    data = files.dicom_bytes(pixels=chest, preamble=False, transfer_syntax="implicit")
     assert data[128:132] != b"DICM"
     assert image_sniff(data=data) == "dicom"
     assert image_decode(data=data).pixels.shape == SIZE
@@ -89,7 +89,7 @@ def test_sniff_accepts_preamble_less_dicom(chest: np.ndarray) -> None:
     ("mode", "bits"), [("L", 8), ("L", 16), ("RGB", 8), ("RGBA", 8), ("P", 8), ("LA", 8)]
 )
 def test_png_modes_decode_to_grey(chest: np.ndarray, mode: str, bits: int) -> None:
-    img = image_decode(data=synthetic.png_bytes(pixels=chest, bits=bits, mode=mode))
+    img = image_decode(data=files.png_bytes(pixels=chest, bits=bits, mode=mode))
     _assert_valid(img)
     assert img.format == "png"
     assert img.pixels.shape == SIZE
@@ -100,8 +100,8 @@ def test_png_modes_decode_to_grey(chest: np.ndarray, mode: str, bits: int) -> No
 
 
 def test_png_16bit_keeps_precision() -> None:
-    ramp = synthetic.gradient_image(size=(64, 1024))
-    img = image_decode(data=synthetic.png_bytes(pixels=ramp, bits=16))
+    ramp = arrays.gradient_image(size=(64, 1024))
+    img = image_decode(data=files.png_bytes(pixels=ramp, bits=16))
     assert len(np.unique(img.pixels)) > 256  # more levels than 8 bits could hold
     assert np.abs(img.pixels - ramp).max() < 1e-4
 
@@ -110,22 +110,22 @@ def test_png_alpha_composites_on_black(chest: np.ndarray) -> None:
     alpha = np.ones(SIZE, dtype=np.float32)
     alpha[:, : SIZE[1] // 2] = 0.0
     for mode in ("RGBA", "LA"):
-        img = image_decode(data=synthetic.png_bytes(pixels=chest, mode=mode, alpha=alpha))
+        img = image_decode(data=files.png_bytes(pixels=chest, mode=mode, alpha=alpha))
         assert img.pixels[:, : SIZE[1] // 2].max() == 0.0
         assert np.abs(img.pixels[:, SIZE[1] // 2 :] - chest[:, SIZE[1] // 2 :]).max() < 0.003
 
 
 def test_colour_png_keeps_three_channels() -> None:
-    photo = synthetic.colour_photo_like_image(size=SIZE, seed=3)
-    img = image_decode(data=synthetic.png_bytes(pixels=photo, mode="RGB"))
+    photo = arrays.colour_photo_like_image(size=SIZE, seed=3)
+    img = image_decode(data=files.png_bytes(pixels=photo, mode="RGB"))
     assert img.is_colour
     assert img.pixels.shape == (*SIZE, 3)
     assert np.abs(img.pixels - photo).max() < 0.003
 
 
 def test_palette_colour_png_is_colour() -> None:
-    shot = synthetic.screenshot_image(size=SIZE, seed=2)
-    img = image_decode(data=synthetic.png_bytes(pixels=shot, mode="P"))
+    shot = arrays.screenshot_image(size=SIZE, seed=2)
+    img = image_decode(data=files.png_bytes(pixels=shot, mode="P"))
     assert img.is_colour and img.pixels.shape == (*SIZE, 3)
 
 
@@ -134,9 +134,9 @@ def test_exif_orientation_rotates(encode: str) -> None:
     # Orientation 6: the stored image must be turned 90 degrees clockwise to display.
     stored = _marker()
     if encode == "png":
-        data = synthetic.png_bytes(pixels=stored, exif_orientation=6)
+        data = files.png_bytes(pixels=stored, exif_orientation=6)
     else:
-        data = synthetic.jpeg_bytes(pixels=stored, exif_orientation=6, quality=95)
+        data = files.jpeg_bytes(pixels=stored, exif_orientation=6, quality=95)
     img = image_decode(data=data)
     assert img.pixels.shape == (SIZE[1], SIZE[0])
     assert (img.width, img.height) == (SIZE[0], SIZE[1])
@@ -145,7 +145,7 @@ def test_exif_orientation_rotates(encode: str) -> None:
 
 
 def test_exif_orientation_3_turns_upside_down() -> None:
-    img = image_decode(data=synthetic.png_bytes(pixels=_marker(), exif_orientation=3))
+    img = image_decode(data=files.png_bytes(pixels=_marker(), exif_orientation=3))
     assert img.pixels.shape == SIZE
     assert img.pixels[-8:, -8:].mean() > 0.9
 
@@ -155,7 +155,7 @@ def test_exif_orientation_3_turns_upside_down() -> None:
 
 @pytest.mark.parametrize("mode", ["L", "RGB", "CMYK"])
 def test_jpeg_modes_decode(chest: np.ndarray, mode: str) -> None:
-    img = image_decode(data=synthetic.jpeg_bytes(pixels=chest, mode=mode, quality=95))
+    img = image_decode(data=files.jpeg_bytes(pixels=chest, mode=mode, quality=95))
     _assert_valid(img)
     assert img.format == "jpeg"
     assert img.pixels.shape == SIZE
@@ -164,8 +164,8 @@ def test_jpeg_modes_decode(chest: np.ndarray, mode: str) -> None:
 
 
 def test_colour_jpeg_is_colour() -> None:
-    photo = synthetic.colour_photo_like_image(size=SIZE, seed=5)
-    img = image_decode(data=synthetic.jpeg_bytes(pixels=photo, mode="RGB"))
+    photo = arrays.colour_photo_like_image(size=SIZE, seed=5)
+    img = image_decode(data=files.jpeg_bytes(pixels=photo, mode="RGB"))
     assert img.is_colour and img.pixels.shape == (*SIZE, 3)
 
 
@@ -175,7 +175,7 @@ def test_colour_jpeg_is_colour() -> None:
 @pytest.mark.parametrize("bits", [8, 12, 16])
 @pytest.mark.parametrize("syntax", ["explicit", "implicit", "rle", "jpeg2000"])
 def test_dicom_lossless_syntaxes_and_depths(chest: np.ndarray, syntax: str, bits: int) -> None:
-    img = image_decode(data=synthetic.dicom_bytes(pixels=chest, bits=bits, transfer_syntax=syntax))
+    img = image_decode(data=files.dicom_bytes(pixels=chest, bits=bits, transfer_syntax=syntax))
     _assert_valid(img)
     assert img.format == "dicom" and not img.is_colour
     assert img.bits_stored == bits
@@ -188,14 +188,14 @@ def test_dicom_lossless_syntaxes_and_depths(chest: np.ndarray, syntax: str, bits
 
 
 def test_dicom_jpeg_baseline(chest: np.ndarray) -> None:
-    data = synthetic.dicom_bytes(pixels=chest, bits=8, transfer_syntax="jpeg_baseline")
+    data = files.dicom_bytes(pixels=chest, bits=8, transfer_syntax="jpeg_baseline")
     img = image_decode(data=data)
     assert img.dicom["TransferSyntax"] == "JPEG Baseline (Process 1)"
     assert np.abs(img.pixels - _stretched(chest)).mean() < 0.02
 
 
 def test_dicom_names_syntax_and_sop_class(chest: np.ndarray) -> None:
-    img = image_decode(data=synthetic.dicom_bytes(pixels=chest, modality="CR", bits=8))
+    img = image_decode(data=files.dicom_bytes(pixels=chest, modality="CR", bits=8))
     assert img.dicom["TransferSyntax"] == "Explicit VR Little Endian"
     assert img.dicom["SOPClass"] == "Computed Radiography Image Storage"
     assert img.dicom["PhotometricInterpretation"] == "MONOCHROME2"
@@ -203,8 +203,8 @@ def test_dicom_names_syntax_and_sop_class(chest: np.ndarray) -> None:
 
 def test_dicom_monochrome1_is_inverted_to_white_dense() -> None:
     display = _marker()  # bright block = dense
-    mono1 = synthetic.dicom_bytes(pixels=display, photometric="MONOCHROME1", bits=12)
-    mono2 = synthetic.dicom_bytes(pixels=display, photometric="MONOCHROME2", bits=12)
+    mono1 = files.dicom_bytes(pixels=display, photometric="MONOCHROME1", bits=12)
+    mono2 = files.dicom_bytes(pixels=display, photometric="MONOCHROME2", bits=12)
     assert mono1 != mono2  # stored values really are inverted
     for data in (mono1, mono2):
         img = image_decode(data=data)
@@ -217,7 +217,7 @@ def test_dicom_modality_lut_then_window() -> None:
     stored = np.zeros(SIZE, dtype=np.uint16)
     stored[:, 40:80] = 1024
     stored[:, 80:] = 4095
-    data = synthetic.dicom_bytes(
+    data = files.dicom_bytes(
         pixels=stored, bits=12, modality="CT", rescale=(1.0, -1024.0), window=(0.0, 400.0)
     )
     img = image_decode(data=data)
@@ -230,13 +230,13 @@ def test_dicom_modality_lut_then_window() -> None:
 def test_dicom_negative_slope_is_applied() -> None:
     stored = np.zeros(SIZE, dtype=np.uint16)
     stored[:, 64:] = 1000
-    img = image_decode(data=synthetic.dicom_bytes(pixels=stored, bits=12, rescale=(-1.0, 0.0)))
+    img = image_decode(data=files.dicom_bytes(pixels=stored, bits=12, rescale=(-1.0, 0.0)))
     assert img.pixels[:, :64].min() == 1.0 and img.pixels[:, 64:].max() == 0.0
 
 
 def test_dicom_window_clips_outside_values() -> None:
     stored = np.tile(np.linspace(0, 4095, SIZE[1]).astype(np.uint16), (SIZE[0], 1))
-    img = image_decode(data=synthetic.dicom_bytes(pixels=stored, bits=12, window=(2048, 1024)))
+    img = image_decode(data=files.dicom_bytes(pixels=stored, bits=12, window=(2048, 1024)))
     row = img.pixels[0]
     assert (row[: SIZE[1] // 4 - 2] == 0.0).all()
     assert (row[-SIZE[1] // 4 + 2 :] == 1.0).all()
@@ -302,9 +302,9 @@ def test_not_an_image(data: bytes) -> None:
 @pytest.mark.parametrize("fmt", ["png", "jpeg"])
 def test_truncated_raster_is_corrupt(chest: np.ndarray, fmt: str) -> None:
     data = (
-        synthetic.png_bytes(pixels=chest)
+        files.png_bytes(pixels=chest)
         if fmt == "png"
-        else synthetic.jpeg_bytes(pixels=chest, quality=95)
+        else files.jpeg_bytes(pixels=chest, quality=95)
     )
     with pytest.raises(CorruptImageError, match=f"{fmt.upper()} file is truncated"):
         image_decode(data=data[: len(data) // 2])
@@ -316,13 +316,13 @@ def test_truncation_detected_even_when_pillow_tolerates_it(
     from PIL import ImageFile
 
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
-    for data in (synthetic.png_bytes(pixels=chest), synthetic.jpeg_bytes(pixels=chest)):
+    for data in (files.png_bytes(pixels=chest), files.jpeg_bytes(pixels=chest)):
         with pytest.raises(CorruptImageError):
             image_decode(data=data[: len(data) // 2])
 
 
 def test_png_with_bad_crc_is_corrupt(chest: np.ndarray) -> None:
-    data = bytearray(synthetic.png_bytes(pixels=chest))
+    data = bytearray(files.png_bytes(pixels=chest))
     idat = data.index(b"IDAT")
     data[idat + 10] ^= 0xFF
     with pytest.raises(CorruptImageError):
@@ -331,7 +331,7 @@ def test_png_with_bad_crc_is_corrupt(chest: np.ndarray) -> None:
 
 @pytest.mark.parametrize("keep", [400, -2000])  # cut inside a header UID / inside pixel data
 def test_truncated_dicom_is_corrupt(chest: np.ndarray, keep: int) -> None:
-    data = synthetic.dicom_bytes(pixels=chest)
+    data = files.dicom_bytes(pixels=chest)
     with pytest.raises(CorruptImageError, match="DICOM file is truncated"):
         image_decode(data=data[:keep])
 
@@ -360,7 +360,7 @@ def test_decompression_bomb_png_refused_fast() -> None:
 
 
 def test_decompression_bomb_jpeg_refused_by_header() -> None:
-    data = bytearray(synthetic.jpeg_bytes(pixels=_marker()))
+    data = bytearray(files.jpeg_bytes(pixels=_marker()))
     sof = data.index(b"\xff\xc0")
     data[sof + 5 : sof + 9] = struct.pack(">HH", 60_000, 60_000)
     with pytest.raises(ImageTooLargeError, match="60000 x 60000"):
@@ -369,49 +369,49 @@ def test_decompression_bomb_jpeg_refused_by_header() -> None:
 
 def test_max_pixels_is_configurable(chest: np.ndarray) -> None:
     with pytest.raises(ImageTooLargeError, match=r"limit is 0\.01 megapixels"):
-        image_decode(data=synthetic.png_bytes(pixels=chest), max_pixels=10_000)
+        image_decode(data=files.png_bytes(pixels=chest), max_pixels=10_000)
 
 
 def test_dicom_too_large_before_decoding(chest: np.ndarray) -> None:
     with pytest.raises(ImageTooLargeError):
-        image_decode(data=synthetic.dicom_bytes(pixels=chest), max_pixels=1000)
+        image_decode(data=files.dicom_bytes(pixels=chest), max_pixels=1000)
 
 
 @pytest.mark.parametrize("encode", ["png", "jpeg", "dicom"])
 def test_too_small(encode: str) -> None:
-    tiny = synthetic.tiny_image(size=(20, 20), seed=1)
+    tiny = arrays.tiny_image(size=(20, 20), seed=1)
     data = {
-        "png": lambda: synthetic.png_bytes(pixels=tiny),
-        "jpeg": lambda: synthetic.jpeg_bytes(pixels=tiny),
-        "dicom": lambda: synthetic.dicom_bytes(pixels=tiny),
+        "png": lambda: files.png_bytes(pixels=tiny),
+        "jpeg": lambda: files.jpeg_bytes(pixels=tiny),
+        "dicom": lambda: files.dicom_bytes(pixels=tiny),
     }[encode]()
     with pytest.raises(ImageTooSmallError, match="20 x 20 pixels; at least 64 pixels"):
         image_decode(data=data)
 
 
 def test_extreme_aspect_checks_shorter_side() -> None:
-    strip = synthetic.extreme_aspect_image(size=(40, 2000), seed=1)
+    strip = arrays.extreme_aspect_image(size=(40, 2000), seed=1)
     with pytest.raises(ImageTooSmallError, match="2000 x 40"):
-        image_decode(data=synthetic.png_bytes(pixels=strip))
+        image_decode(data=files.png_bytes(pixels=strip))
 
 
 def test_dicom_without_pixel_data(chest: np.ndarray) -> None:
     with pytest.raises(UnsupportedDicomError, match="no pixel data"):
-        image_decode(data=synthetic.dicom_bytes(pixels=chest, with_pixels=False))
+        image_decode(data=files.dicom_bytes(pixels=chest, with_pixels=False))
 
 
 def test_multiframe_dicom_refused(chest: np.ndarray) -> None:
     with pytest.raises(UnsupportedDicomError, match="Multi-frame DICOM is not supported"):
-        image_decode(data=synthetic.dicom_bytes(pixels=chest, frames=3))
+        image_decode(data=files.dicom_bytes(pixels=chest, frames=3))
 
 
 def test_colour_dicom_refused(chest: np.ndarray) -> None:
     with pytest.raises(UnsupportedDicomError, match="Colour DICOM is not supported"):
-        image_decode(data=synthetic.dicom_bytes(pixels=chest, colour=True, bits=8))
+        image_decode(data=files.dicom_bytes(pixels=chest, colour=True, bits=8))
 
 
 def test_broken_compressed_dicom_is_unsupported(chest: np.ndarray) -> None:
-    data = bytearray(synthetic.dicom_bytes(pixels=chest, transfer_syntax="jpeg2000"))
+    data = bytearray(files.dicom_bytes(pixels=chest, transfer_syntax="jpeg2000"))
     # Keep lengths intact but scramble the codestream so only the decoder can notice.
     start = data.index(b"\xff\x4f\xff\x51")
     data[start : start + 200] = bytes(200)
@@ -438,11 +438,11 @@ def test_image_to_uint8_clips_and_rounds() -> None:
 @pytest.mark.parametrize("colour", [False, True])
 def test_thumbnail_png(colour: bool) -> None:
     pixels = (
-        synthetic.colour_photo_like_image(size=(300, 600), seed=1)
+        arrays.colour_photo_like_image(size=(300, 600), seed=1)
         if colour
-        else synthetic.chest_like_array(size=(300, 600), seed=1)
+        else arrays.chest_like_array(size=(300, 600), seed=1)
     )
-    decoded = image_decode(data=synthetic.png_bytes(pixels=pixels, mode="RGB"))
+    decoded = image_decode(data=files.png_bytes(pixels=pixels, mode="RGB"))
     thumb = Image.open(BytesIO(image_thumbnail_png(image=decoded, size=128)))
     assert thumb.format == "PNG"
     assert thumb.size == (128, 64)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mlcore import synthetic
 from mlcore.errors import ImageError, ModelUnavailableError
 from mlcore.pipeline import TIMING_KEYS, Screener
+from mlcore.testing import arrays, files
 
 
 def test_screen_accepted_contract(tiny_screener, toy_png):
@@ -36,7 +36,7 @@ def test_overlay_keeps_input_aspect(tiny_screener, toy_images):
 
 
 def test_screen_refused_contract(tiny_screener):
-    doc = synthetic.png_bytes(pixels=synthetic.document_image(size=(300, 220), seed=2))
+    doc = files.png_bytes(pixels=arrays.document_image(size=(300, 220), seed=2))
     r = tiny_screener.screen(data=doc, filename="letter.png")
     assert r.accepted is False and r.reason == "document or screenshot"
     assert (
@@ -45,7 +45,7 @@ def test_screen_refused_contract(tiny_screener):
 
 
 def test_screen_dicom_ct_refused(tiny_screener, toy_images):
-    data = synthetic.dicom_bytes(pixels=toy_images["normal"][0], modality="CT")
+    data = files.dicom_bytes(pixels=toy_images["normal"][0], modality="CT")
     assert tiny_screener.screen(data=data, filename="x.dcm").reason == "CT or MR slice"
 
 
@@ -71,3 +71,25 @@ def test_load_takes_test_time_views_from_card(tmp_path, tiny_weights_dir, toy_pn
     r = screener.screen(data=toy_png, filename="x.png")
     assert r.accepted and abs(sum(r.probabilities.values()) - 1) < 1e-5
     assert r.heatmap.max() <= 1
+
+
+def test_learned_gate_is_public_and_agrees_with_screen(tiny_screener, toy_images):
+    from mlcore.preprocess import radiograph_preprocess
+
+    pixels = toy_images["covid"][0]
+    prep = radiograph_preprocess(pixels=pixels, size=tiny_screener.classifier.input_size)
+    out = tiny_screener.classifier.run(batch=prep.array[None])
+    decision = tiny_screener.gate_learned_check(
+        gate_probabilities=out.gate_probabilities[0], features=out.features[0]
+    )
+    assert decision.accepted is tiny_screener.screen_array(pixels=pixels).accepted
+    assert decision.scores["mahalanobis_sq"] >= 0.0
+
+
+def test_labels_have_one_definition():
+    from mlcore.card import ModelCard
+    from mlcore.labels import GATE_LABELS, LABELS
+    from training.data import GATE_LABELS as TRAINING_GATE_LABELS
+
+    assert ModelCard(name="x", version="1").labels == list(LABELS)
+    assert TRAINING_GATE_LABELS is GATE_LABELS and GATE_LABELS[0] == "frontal_cxr"

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from mlcore import synthetic
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from mlcore.testing import arrays, files
+from tests.support.cli import module_run
 
 
 def run_predict(args, weights_dir):
-    env = {**os.environ, "CXR_WEIGHTS_DIR": str(weights_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", "mlcore.predict", *map(str, args), "--model", "tiny"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    env = {"CXR_WEIGHTS_DIR": str(weights_dir)}
+    return module_run(
+        module="mlcore.predict", args=[*args, "--model", "tiny"], env=env, timeout=300
     )
 
 
@@ -32,7 +21,7 @@ def run_predict(args, weights_dir):
 def test_predict_json_lines(tmp_path, tiny_weights_dir, toy_png):
     good, doc, bad = tmp_path / "chest.png", tmp_path / "doc.png", tmp_path / "bad.png"
     good.write_bytes(toy_png)
-    doc.write_bytes(synthetic.png_bytes(pixels=synthetic.document_image(size=(300, 220), seed=1)))
+    doc.write_bytes(files.png_bytes(pixels=arrays.document_image(size=(300, 220), seed=1)))
     bad.write_bytes(b"not an image at all")
     heat = tmp_path / "heat"
     proc = run_predict([good, doc, bad, "--json", "--heatmap-dir", heat], tiny_weights_dir)

@@ -12,7 +12,7 @@ from mlcore.preprocess import (
     intensity_normalise,
     radiograph_preprocess,
 )
-from mlcore.synthetic import chest_like_array
+from mlcore.testing.arrays import chest_like_array
 
 
 def test_grayscale_of_grey_rgb_equals_grey():

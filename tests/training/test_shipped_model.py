@@ -1,4 +1,4 @@
-"""The shipped model on the real data (skipped when ../shared/data is absent)."""
+"""The shipped model on the real data (skipped when ../shared/data is absent, failed in CI)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ def shipped():
 
 
 @pytest.fixture(scope="module")
-def test_split_screened(shipped, real_data):
+def test_split_screened(shipped, shared_data):
     from training.data import table_filter, table_read
-    from training.evaluate import file_decode, items_screen
+    from training.screenpass import file_decode, items_screen
 
-    table = table_filter(table=table_read(root=real_data / "cxr"), split="test")
+    table = table_filter(table=table_read(root=shared_data / "cxr"), split="test")
     items = [file_decode(path=table.root / r["file"]) for r in table.rows]
     return table, items_screen(screener=shipped, items=items, desc="test")
 
@@ -47,10 +47,11 @@ def test_macro_auc_matches_card(test_split_screened):
     assert m["macro_auc"] >= model_card_read().evaluation["test"]["macro_auc"] - 0.005
 
 
-def test_gate_refuses_heldout_ood_and_generated(shipped, real_data):
-    from training.evaluate import items_screen, negatives_collect
+def test_gate_refuses_heldout_ood_and_generated(shipped, shared_data):
+    from training.gatereport import negatives_collect
+    from training.screenpass import items_screen
 
-    items, kinds, groups = negatives_collect(ood=real_data / "ood")
+    items, kinds, groups = negatives_collect(ood=shared_data / "ood")
     keep = [i for i, g in enumerate(groups) if g in ("ood-heldout", "synthetic", "dicom")]
     screened = items_screen(screener=shipped, items=[items[i] for i in keep], desc="negatives")
     assert (~screened.accepted).mean() >= 0.99, np.array(kinds)[keep][screened.accepted]

@@ -9,8 +9,8 @@ import pydicom
 import pytest
 from PIL import Image
 
-from mlcore import synthetic
 from mlcore.imageio import image_decode, image_sniff
+from mlcore.testing import arrays, files
 
 SIZE = (128, 96)
 
@@ -20,9 +20,9 @@ def _in_unit_range(arr: np.ndarray) -> bool:
 
 
 def test_chest_like_is_deterministic_and_plausible() -> None:
-    a = synthetic.chest_like_array(size=(256, 256), seed=3)
-    assert np.array_equal(a, synthetic.chest_like_array(size=(256, 256), seed=3))
-    assert not np.array_equal(a, synthetic.chest_like_array(size=(256, 256), seed=4))
+    a = arrays.chest_like_array(size=(256, 256), seed=3)
+    assert np.array_equal(a, arrays.chest_like_array(size=(256, 256), seed=3))
+    assert not np.array_equal(a, arrays.chest_like_array(size=(256, 256), seed=4))
     assert a.shape == (256, 256) and _in_unit_range(a)
     lung = a[100:140, 40:80].mean()  # left lung field
     spine = a[100:140, 124:132].mean()
@@ -33,15 +33,15 @@ def test_chest_like_is_deterministic_and_plausible() -> None:
 @pytest.mark.parametrize(
     ("kind", "make"),
     [
-        ("document", lambda: synthetic.document_image(size=SIZE, seed=1)),
-        ("screenshot", lambda: synthetic.screenshot_image(size=SIZE, seed=1)),
-        ("blank", lambda: synthetic.blank_image(size=SIZE, level=0.7)),
-        ("uniform", lambda: synthetic.noise_image(size=SIZE, seed=1, kind="uniform")),
-        ("gaussian", lambda: synthetic.noise_image(size=SIZE, seed=1, kind="gaussian")),
-        ("salt_pepper", lambda: synthetic.noise_image(size=SIZE, seed=1, kind="salt_pepper")),
-        ("gradient", lambda: synthetic.gradient_image(size=SIZE, direction="radial")),
-        ("checkerboard", lambda: synthetic.checkerboard_image(size=SIZE, square=8)),
-        ("colour_photo", lambda: synthetic.colour_photo_like_image(size=SIZE, seed=1)),
+        ("document", lambda: arrays.document_image(size=SIZE, seed=1)),
+        ("screenshot", lambda: arrays.screenshot_image(size=SIZE, seed=1)),
+        ("blank", lambda: arrays.blank_image(size=SIZE, level=0.7)),
+        ("uniform", lambda: arrays.noise_image(size=SIZE, seed=1, kind="uniform")),
+        ("gaussian", lambda: arrays.noise_image(size=SIZE, seed=1, kind="gaussian")),
+        ("salt_pepper", lambda: arrays.noise_image(size=SIZE, seed=1, kind="salt_pepper")),
+        ("gradient", lambda: arrays.gradient_image(size=SIZE, direction="radial")),
+        ("checkerboard", lambda: arrays.checkerboard_image(size=SIZE, square=8)),
+        ("colour_photo", lambda: arrays.colour_photo_like_image(size=SIZE, seed=1)),
     ],
 )
 def test_negative_images_shape_and_range(kind: str, make) -> None:
@@ -57,17 +57,17 @@ def test_negative_images_shape_and_range(kind: str, make) -> None:
 
 
 def test_tiny_and_extreme_aspect_sizes() -> None:
-    assert synthetic.tiny_image(seed=0).shape == (16, 16)
-    assert synthetic.extreme_aspect_image(seed=0).shape == (100, 2000)
+    assert arrays.tiny_image(seed=0).shape == (16, 16)
+    assert arrays.extreme_aspect_image(seed=0).shape == (100, 2000)
 
 
 def test_negative_samples_mix() -> None:
-    samples = synthetic.negative_samples(n=24, seed=5, size=(64, 64))
+    samples = arrays.negative_samples(n=24, seed=5, size=(64, 64))
     assert len(samples) == 24
     kinds = {k for k, _ in samples}
     assert {"document", "screenshot", "blank", "checkerboard", "colour_photo"} <= kinds
     assert all(_in_unit_range(a) for _, a in samples)
-    again = synthetic.negative_samples(n=24, seed=5, size=(64, 64))
+    again = arrays.negative_samples(n=24, seed=5, size=(64, 64))
     assert all(
         k1 == k2 and np.array_equal(a1, a2)
         for (k1, a1), (k2, a2) in zip(samples, again, strict=True)
@@ -86,7 +86,7 @@ def test_negative_samples_mix() -> None:
     ],
 )
 def test_png_bytes_modes(mode: str, bits: int, pil_mode: str) -> None:
-    data = synthetic.png_bytes(pixels=synthetic.gradient_image(size=SIZE), mode=mode, bits=bits)
+    data = files.png_bytes(pixels=arrays.gradient_image(size=SIZE), mode=mode, bits=bits)
     img = Image.open(BytesIO(data))
     assert img.format == "PNG" and img.size == (SIZE[1], SIZE[0])
     assert img.mode.startswith(pil_mode[:3]) if bits == 16 else img.mode == pil_mode
@@ -94,9 +94,7 @@ def test_png_bytes_modes(mode: str, bits: int, pil_mode: str) -> None:
 
 @pytest.mark.parametrize("mode", ["L", "RGB", "CMYK"])
 def test_jpeg_bytes_modes_and_exif(mode: str) -> None:
-    data = synthetic.jpeg_bytes(
-        pixels=synthetic.gradient_image(size=SIZE), mode=mode, exif_orientation=8
-    )
+    data = files.jpeg_bytes(pixels=arrays.gradient_image(size=SIZE), mode=mode, exif_orientation=8)
     img = Image.open(BytesIO(data))
     assert img.format == "JPEG" and img.mode == mode
     assert img.getexif()[0x0112] == 8
@@ -105,7 +103,7 @@ def test_jpeg_bytes_modes_and_exif(mode: str) -> None:
 
 def test_png_bytes_rejects_16bit_colour() -> None:
     with pytest.raises(ValueError, match="16-bit"):
-        synthetic.png_bytes(pixels=synthetic.gradient_image(size=SIZE), mode="RGB", bits=16)
+        files.png_bytes(pixels=arrays.gradient_image(size=SIZE), mode="RGB", bits=16)
 
 
 @pytest.mark.parametrize(
@@ -119,22 +117,22 @@ def test_png_bytes_rejects_16bit_colour() -> None:
     ],
 )
 def test_dicom_bytes_syntaxes_decode(syntax: str, uid: str) -> None:
-    pixels = synthetic.chest_like_array(size=SIZE, seed=2)
-    data = synthetic.dicom_bytes(pixels=pixels, bits=8, transfer_syntax=syntax, modality="CR")
+    pixels = arrays.chest_like_array(size=SIZE, seed=2)
+    data = files.dicom_bytes(pixels=pixels, bits=8, transfer_syntax=syntax, modality="CR")
     ds = pydicom.dcmread(BytesIO(data))
     assert ds.file_meta.TransferSyntaxUID == uid
     assert ds.SOPClassUID == pydicom.uid.ComputedRadiographyImageStorage
     assert ds.pixel_array.shape == SIZE
-    assert data == synthetic.dicom_bytes(
+    assert data == files.dicom_bytes(
         pixels=pixels, bits=8, transfer_syntax=syntax, modality="CR"
     )  # deterministic, UIDs included
 
 
 def test_dicom_bytes_options() -> None:
-    pixels = synthetic.chest_like_array(size=SIZE, seed=2)
+    pixels = arrays.chest_like_array(size=SIZE, seed=2)
     ds = pydicom.dcmread(
         BytesIO(
-            synthetic.dicom_bytes(
+            files.dicom_bytes(
                 pixels=pixels,
                 bits=12,
                 modality="CT",
@@ -151,24 +149,24 @@ def test_dicom_bytes_options() -> None:
     assert ds.PhotometricInterpretation == "MONOCHROME1"
     assert str(ds.PatientName) == "DOE^JANE" and ds.Modality == "CT"
     assert int(ds.pixel_array.max()) <= 4095
-    multi = pydicom.dcmread(BytesIO(synthetic.dicom_bytes(pixels=pixels, frames=2)))
+    multi = pydicom.dcmread(BytesIO(files.dicom_bytes(pixels=pixels, frames=2)))
     assert multi.NumberOfFrames == 2 and multi.pixel_array.shape == (2, *SIZE)
-    colour = pydicom.dcmread(BytesIO(synthetic.dicom_bytes(pixels=pixels, colour=True, bits=8)))
+    colour = pydicom.dcmread(BytesIO(files.dicom_bytes(pixels=pixels, colour=True, bits=8)))
     assert colour.pixel_array.shape == (*SIZE, 3)
-    bare = pydicom.dcmread(BytesIO(synthetic.dicom_bytes(pixels=pixels, with_pixels=False)))
+    bare = pydicom.dcmread(BytesIO(files.dicom_bytes(pixels=pixels, with_pixels=False)))
     assert "PixelData" not in bare
 
 
 def test_dicom_bytes_rejects_impossible_combinations() -> None:
-    pixels = synthetic.chest_like_array(size=SIZE, seed=2)
+    pixels = arrays.chest_like_array(size=SIZE, seed=2)
     with pytest.raises(ValueError, match="JPEG baseline"):
-        synthetic.dicom_bytes(pixels=pixels, bits=16, transfer_syntax="jpeg_baseline")
+        files.dicom_bytes(pixels=pixels, bits=16, transfer_syntax="jpeg_baseline")
     with pytest.raises(ValueError, match="colour"):
-        synthetic.dicom_bytes(pixels=pixels, bits=16, colour=True)
+        files.dicom_bytes(pixels=pixels, bits=16, colour=True)
 
 
 def test_every_generated_negative_decodes_as_image() -> None:
-    for kind, arr in synthetic.negative_samples(n=10, seed=1, size=(80, 80)):
-        data = synthetic.png_bytes(pixels=arr, mode="RGB" if arr.ndim == 3 else "L")
+    for kind, arr in arrays.negative_samples(n=10, seed=1, size=(80, 80)):
+        data = files.png_bytes(pixels=arr, mode="RGB" if arr.ndim == 3 else "L")
         decoded = image_decode(data=data, min_side=8)
         assert decoded.pixels.shape[:2] == arr.shape[:2], kind

@@ -1,0 +1,145 @@
+"""The bench's targets and headline figures: one table for the report, the plot and the checks."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from mlcore.pipeline import TIMING_KEYS
+
+STAGES = TIMING_KEYS
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    label: str
+    limit: float | bool
+    kind: str  # "max" (value <= limit), "min" (value >= limit), "true"
+    unit: str
+    section: str  # the section whose run the figure comes from
+
+
+TARGETS = (
+    Target("classify_ms_p50", "classify p50 (batch 1)", 10.0, "max", "ms", "model"),
+    Target(
+        "full_ms_p50",
+        "full p50 (gate + classify + Grad-CAM + overlay)",
+        40.0,
+        "max",
+        "ms",
+        "model",
+    ),
+    Target("speedup_vs_baseline", "speedup vs 2020 baseline (p50)", 10.0, "min", "x", "baseline"),
+    Target(
+        "pipeline_latency_ms_p50",
+        "submit-to-done p50, low load",
+        500.0,
+        "max",
+        "ms",
+        "pipeline",
+    ),
+    Target(
+        "pipeline_images_per_s",
+        "sustained images/s with heatmaps, 10 clients",
+        10.0,
+        "min",
+        "img/s",
+        "pipeline",
+    ),
+    Target(
+        "history_ms_p95_100k",
+        "case history page p95 at 100k predictions",
+        100.0,
+        "max",
+        "ms",
+        "history",
+    ),
+    Target(
+        "history_api_ms_p95_100k",
+        "API study list p95 at 100k predictions",
+        100.0,
+        "max",
+        "ms",
+        "history",
+    ),
+    Target("worker_rss_mb", "Celery worker child peak RSS", 1536.0, "max", "MB", "memory"),
+    Target("worker_rss_flat", "worker RSS flat over predictions", True, "true", "", "memory"),
+)
+
+
+def target_limit(*, key: str) -> float:
+    """Return the limit of the target named `key`."""
+    return float(next(t.limit for t in TARGETS if t.key == key))
+
+
+def value_get(data: dict[str, Any] | None, *path: str) -> Any:
+    """Return data[path[0]][path[1]]..., or None where any step is missing."""
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def number_or_none(value: Any) -> float | None:
+    """Return `value` as a float, or None for booleans, None, NaN and non-numbers."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def sections_same_run(*, a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    """Return True when two sections come from one bench invocation (or both predate run ids)."""
+    return bool(a) and bool(b) and a.get("run_id") == b.get("run_id")
+
+
+def summary_compute(*, sections: dict[str, Any]) -> dict[str, Any]:
+    """Return the headline keys of results.json from whatever sections have run."""
+    get, num = value_get, number_or_none
+    model, base = sections.get("model"), sections.get("baseline")
+    pipe, hist, mem = sections.get("pipeline"), sections.get("history"), sections.get("memory")
+    full = num(get(model, "full_ms", "p50"))
+    baseline = num(get(base, "total_ms", "p50"))
+    return {
+        "classify_ms_p50": num(get(model, "stages_ms", "classify", "p50")),
+        "classify_ms_p95": num(get(model, "stages_ms", "classify", "p95")),
+        "full_ms_p50": full,
+        "full_ms_p95": num(get(model, "full_ms", "p95")),
+        "classify_batch16_images_per_s": num(get(model, "batch", "images_per_s")),
+        "model_name": get(model, "model_name"),
+        "baseline_ms_p50": baseline,
+        # A ratio of two sections timed in different runs mixes two machine states.
+        "speedup_vs_baseline": (
+            (baseline / full) if baseline and full and sections_same_run(a=model, b=base) else None
+        ),
+        "pipeline_latency_ms_p50": num(get(pipe, "low_load", "latency_ms", "p50")),
+        "pipeline_latency_ms_p95": num(get(pipe, "low_load", "latency_ms", "p95")),
+        "pipeline_images_per_s": num(get(pipe, "sustained", "done_images_per_s")),
+        "history_ms_p95_100k": num(get(hist, "web_ms_p95_worst")),
+        "history_api_ms_p95_100k": num(get(hist, "api_ms_p95_worst")),
+        "history_rows": get(hist, "seeded", "predictions_in_db"),
+        "worker_rss_mb": num(get(mem, "celery_child_hwm_mb")),
+        "worker_rss_flat": get(mem, "flat"),
+        "worker_rss_growth_mb": num(get(mem, "celery_child_rss_growth_mb")),
+        "web_rss_mb": num(get(mem, "web_worker_hwm_mb")),
+        "memory_predictions": get(mem, "predictions_total"),
+    }
+
+
+def target_check(*, target: Target, value: Any) -> str:
+    """Return "pass", "MISS" or "not run" for one figure."""
+    if value is None:
+        return "not run"
+    if target.kind == "true":
+        return "pass" if value is True else "MISS"
+    v = number_or_none(value)
+    if v is None:
+        return "not run"
+    ok = v <= target.limit if target.kind == "max" else v >= target.limit
+    return "pass" if ok else "MISS"

@@ -1,0 +1,1 @@
+"""Generated images for tests, gate evaluation and benchmarks: `arrays` makes, `files` encodes."""
