@@ -147,6 +147,10 @@ class Prediction(models.Model):
         return None
 
 
+# The one limit on a review's note (web form, API and service).
+REVIEW_NOTE_MAX_LENGTH = 5000
+
+
 class Review(models.Model):
     class Verdict(models.TextChoices):
         AGREE = "agree", "Agree"

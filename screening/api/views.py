@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth import authenticate
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -20,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from screening.api.disclaimer import disclaimer_add
 from screening.api.parsers import JSONParser
 from screening.api.serializers import (
     PredictionDetailSerializer,
@@ -41,21 +41,18 @@ from screening.selectors import (
 )
 from screening.services import (
     audit_record,
+    audit_request_record,
     request_meta_from,
     review_record,
     study_submit,
 )
-from screening.storage import CONTENT_TYPES, file_response
+from screening.serving import file_serve
+from screening.storage import CONTENT_TYPES
 
 
 class StudyPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
-
-    def get_paginated_response(self, data) -> Response:
-        response = super().get_paginated_response(data)
-        response.data["disclaimer"] = settings.CXR_DISCLAIMER
-        return response
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
         paginated = super().get_paginated_response_schema(schema)
@@ -141,12 +138,7 @@ class StudyDetailApi(APIView):
     @extend_schema(responses={200: StudyOutputSerializer})
     def get(self, request: Request, pk) -> Response:
         study = study_get_for(user=request.user, study_id=pk)
-        audit_record(
-            actor=request.user,
-            action="study.view",
-            obj=study,
-            meta=request_meta_from(request=request),
-        )
+        audit_request_record(request=request, action="study.view", obj=study)
         return Response(StudyOutputSerializer(study, context={"request": request}).data)
 
 
@@ -170,12 +162,7 @@ class PredictionDetailApi(APIView):
     @extend_schema(responses={200: PredictionDetailSerializer})
     def get(self, request: Request, pk) -> Response:
         prediction = prediction_get_for(user=request.user, prediction_id=pk)
-        audit_record(
-            actor=request.user,
-            action="prediction.view",
-            obj=prediction,
-            meta=request_meta_from(request=request),
-        )
+        audit_request_record(request=request, action="prediction.view", obj=prediction)
         return Response(PredictionDetailSerializer(prediction, context={"request": request}).data)
 
 
@@ -218,22 +205,23 @@ class FileNegotiation(DefaultContentNegotiation):
             return renderers[0], renderers[0].media_type
 
 
-class ImageFileApi(APIView):
-    """The original (de-identified) image; ?download=1 asks for an attachment."""
+class FileApi(APIView):
+    """Base of the file endpoints: served whatever the Accept header asks for."""
 
     content_negotiation_class = FileNegotiation
+
+
+class ImageFileApi(FileApi):
+    """The original (de-identified) image; ?download=1 asks for an attachment."""
 
     @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY, 302: OpenApiResponse()})
     def get(self, request: Request, pk) -> HttpResponse:
         image = image_get_for(user=request.user, image_id=pk)
         download = request.query_params.get("download") in ("1", "true", "yes")
-        audit_record(
-            actor=request.user,
-            action="image.download" if download else "image.view",
+        return file_serve(
+            request=request,
             obj=image,
-            meta=request_meta_from(request=request),
-        )
-        return file_response(
+            action="image.download" if download else "image.view",
             field_file=image.file,
             filename=image.original_name,
             content_type=CONTENT_TYPES.get(image.format, "application/octet-stream"),
@@ -241,46 +229,36 @@ class ImageFileApi(APIView):
         )
 
 
-class ImageThumbnailApi(APIView):
+class ImageThumbnailApi(FileApi):
     """A small PNG preview of the image."""
-
-    content_negotiation_class = FileNegotiation
 
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request: Request, pk) -> HttpResponse:
         image = image_get_for(user=request.user, image_id=pk)
-        audit_record(
-            actor=request.user,
-            action="thumbnail.view",
+        return file_serve(
+            request=request,
             obj=image,
-            meta=request_meta_from(request=request),
-        )
-        return file_response(
-            field_file=image.thumbnail, filename="thumbnail.png", content_type="image/png"
+            action="thumbnail.view",
+            field_file=image.thumbnail,
+            filename="thumbnail.png",
         )
 
 
-class PredictionHeatmapApi(APIView):
+class PredictionHeatmapApi(FileApi):
     """The Grad-CAM heatmap overlay (PNG) of a finished prediction."""
-
-    content_negotiation_class = FileNegotiation
 
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request: Request, pk) -> HttpResponse:
         prediction = prediction_get_for(user=request.user, prediction_id=pk)
-        if not prediction.heatmap:
-            raise Http404("This prediction has no heatmap.")
-        audit_record(
-            actor=request.user,
-            action="heatmap.view",
+        return file_serve(
+            request=request,
             obj=prediction,
-            meta=request_meta_from(request=request),
-        )
-        return file_response(
-            field_file=prediction.heatmap, filename="heatmap.png", content_type="image/png"
+            action="heatmap.view",
+            field_file=prediction.heatmap,
+            filename="heatmap.png",
         )
 
 
 def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     """Answer unknown API paths with JSON, like every other API response."""
-    return JsonResponse({"detail": "Not found.", "disclaimer": settings.CXR_DISCLAIMER}, status=404)
+    return JsonResponse(disclaimer_add({"detail": "Not found."}), status=404)

@@ -226,7 +226,7 @@ def test_submit_removes_stored_files_when_the_database_fails(clinician, enqueued
 
     monkeypatch.setattr(default_storage, "save", spy)
     monkeypatch.setattr(
-        services, "audit_record", lambda **kw: (_ for _ in ()).throw(RuntimeError("db"))
+        services.submission, "audit_record", lambda **kw: (_ for _ in ()).throw(RuntimeError("db"))
     )
     with pytest.raises(RuntimeError):
         study_submit(owner=clinician, files=[png_upload()])
