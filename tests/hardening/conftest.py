@@ -9,7 +9,6 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from tests.screening.conftest import enqueued, fake_screener, submit  # noqa: F401
 from tests.support.services import REPO_ROOT
 
 TINY_MODEL_DIR = REPO_ROOT / "tests" / "fixtures" / "models"

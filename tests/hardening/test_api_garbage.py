@@ -7,8 +7,6 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from screening.models import Prediction
-from screening.services import prediction_execute
 from tests.hardening.conftest import api_client_for
 
 pytestmark = pytest.mark.django_db
@@ -39,14 +37,6 @@ WRONG_TYPES = [
     {"images": [1, 2], "reference": {"a": 1}},
     {},
 ]
-
-
-@pytest.fixture
-def done_prediction(submit, fake_screener):
-    study = submit()
-    prediction = Prediction.objects.get(image__study=study)
-    prediction_execute(prediction_id=prediction.id)
-    return prediction
 
 
 def _post_endpoints(prediction) -> list[str]:

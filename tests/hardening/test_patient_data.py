@@ -20,7 +20,7 @@ from pydicom.data import get_testdata_file
 
 from screening.models import AuditEvent, Image, Prediction, Study
 from tests.hardening.conftest import api_client_for, media_files
-from tests.screening.conftest import dicom_data
+from tests.support.images import dicom_data
 from tests.support.worker import until, worker_running
 
 IDENTIFIERS = {
