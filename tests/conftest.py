@@ -13,32 +13,22 @@ import pytest
 from tests.support.services import SHARED_DATA, port_open, service_missing, services_required
 
 
-@pytest.fixture
-def clinician(db):
-    from tests.factories import UserFactory
+def _user_fixture(*, username: str, role: str):
+    """Return a fixture that creates one user of `role` (factories load after Django)."""
 
-    return UserFactory(username="clin-alice", role="clinician")
+    @pytest.fixture
+    def user(db):
+        from tests.factories import UserFactory
 
+        return UserFactory(username=username, role=role)
 
-@pytest.fixture
-def other_clinician(db):
-    from tests.factories import UserFactory
-
-    return UserFactory(username="clin-bob", role="clinician")
+    return user
 
 
-@pytest.fixture
-def reviewer(db):
-    from tests.factories import UserFactory
-
-    return UserFactory(username="rev-carol", role="reviewer")
-
-
-@pytest.fixture
-def admin_user(db):
-    from tests.factories import UserFactory
-
-    return UserFactory(username="admin-dave", role="admin")
+clinician = _user_fixture(username="clin-alice", role="clinician")
+other_clinician = _user_fixture(username="clin-bob", role="clinician")
+reviewer = _user_fixture(username="rev-carol", role="reviewer")
+admin_user = _user_fixture(username="admin-dave", role="admin")
 
 
 @pytest.fixture

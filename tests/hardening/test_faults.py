@@ -44,6 +44,17 @@ def _final(prediction_id, *, timeout: float = 180) -> Prediction:
     )
 
 
+def _submitted_and_running(*, owner, seed: int) -> tuple[Study, Prediction]:
+    """Submit one image and wait until a worker has marked its prediction running."""
+    study = study_submit(owner=owner, files=[png_upload(seed=seed)])
+    prediction = Prediction.objects.get(image__study=study)
+    until(
+        lambda: _status(prediction.id).status == Prediction.Status.RUNNING,
+        timeout=120, interval=0.2, message="the prediction to start",
+    )  # fmt: skip
+    return study, prediction
+
+
 def _one_prediction_per_image(study: Study) -> None:
     for image in study.images.all():
         assert image.predictions.count() == 1, "a redelivery must not add predictions"
@@ -59,12 +70,7 @@ def test_pool_child_sigkilled_mid_prediction_is_redelivered_and_done(
     """Kill the process running the task: reject_on_worker_lost requeues it at once."""
     log = tmp_path / "worker.log"
     with worker_running(log_path=log, hold_first_screen_s=60, **tiny_model) as worker:
-        study = study_submit(owner=clinician, files=[png_upload(seed=5)])
-        prediction = Prediction.objects.get(image__study=study)
-        until(
-            lambda: _status(prediction.id).status == Prediction.Status.RUNNING,
-            timeout=120, interval=0.2, message="the prediction to start",
-        )  # fmt: skip
+        study, prediction = _submitted_and_running(owner=clinician, seed=5)
         children = _children(worker.pid)
         assert children, "no pool child"
         for child in children:
@@ -90,12 +96,7 @@ def test_whole_worker_sigkilled_mid_prediction_comes_back_done(
     env = {**tiny_model, "CELERY_VISIBILITY_TIMEOUT": "5"}
     log = tmp_path / "worker1.log"
     with worker_running(log_path=log, hold_first_screen_s=60, **env) as worker:
-        study = study_submit(owner=clinician, files=[png_upload(seed=6)])
-        prediction = Prediction.objects.get(image__study=study)
-        until(
-            lambda: _status(prediction.id).status == Prediction.Status.RUNNING,
-            timeout=120, interval=0.2, message="the prediction to start",
-        )  # fmt: skip
+        study, prediction = _submitted_and_running(owner=clinician, seed=6)
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
     assert _status(prediction.id).status == Prediction.Status.RUNNING  # stranded
