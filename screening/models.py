@@ -59,6 +59,10 @@ def thumbnail_upload_to(instance: Image, filename: str) -> str:
     return f"studies/{instance.study_id}/{instance.id}-thumb.png"
 
 
+def heatmap_upload_to(instance: Prediction, filename: str) -> str:
+    return f"studies/{instance.image.study_id}/{instance.image_id}-{instance.id}-heatmap.png"
+
+
 class Image(models.Model):
     class Format(models.TextChoices):
         PNG = "png", "PNG"
@@ -85,10 +89,6 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.format})"
-
-
-def heatmap_upload_to(instance: Prediction, filename: str) -> str:
-    return f"studies/{instance.image.study_id}/{instance.image_id}-{instance.id}-heatmap.png"
 
 
 class Prediction(models.Model):

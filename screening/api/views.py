@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.types import OpenApiTypes
@@ -46,8 +48,7 @@ from screening.services import (
     review_record,
     study_submit,
 )
-from screening.serving import file_serve
-from screening.storage import CONTENT_TYPES
+from screening.serving import image_file_serve, image_thumbnail_serve, prediction_heatmap_serve
 
 
 class StudyPagination(PageNumberPagination):
@@ -121,15 +122,20 @@ class StudyListCreateApi(GenericAPIView):
     def post(self, request: Request) -> Response:
         serializer = StudyInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        submitted = serializer.validated_data
         study = study_submit(
-            owner=request.user,
-            files=serializer.validated_data["images"],
-            reference=serializer.validated_data["reference"],
+            owner=request.user, files=submitted["images"], reference=submitted["reference"],
             meta=request_meta_from(request=request),
-        )
+        )  # fmt: skip
         study = study_get_for(user=request.user, study_id=study.id)
         data = StudyOutputSerializer(study, context={"request": request}).data
         return Response(data, status=status.HTTP_201_CREATED)
+
+
+def _read_response(*, request: Request, obj: Any, serializer_class: type) -> Response:
+    """Audit that the user read `obj` ("study.view", "prediction.view") and answer it."""
+    audit_request_record(request=request, action=f"{obj._meta.model_name}.view", obj=obj)
+    return Response(serializer_class(obj, context={"request": request}).data)
 
 
 class StudyDetailApi(APIView):
@@ -138,8 +144,7 @@ class StudyDetailApi(APIView):
     @extend_schema(responses={200: StudyOutputSerializer})
     def get(self, request: Request, pk) -> Response:
         study = study_get_for(user=request.user, study_id=pk)
-        audit_request_record(request=request, action="study.view", obj=study)
-        return Response(StudyOutputSerializer(study, context={"request": request}).data)
+        return _read_response(request=request, obj=study, serializer_class=StudyOutputSerializer)
 
 
 class ModelCardApi(APIView):
@@ -162,8 +167,9 @@ class PredictionDetailApi(APIView):
     @extend_schema(responses={200: PredictionDetailSerializer})
     def get(self, request: Request, pk) -> Response:
         prediction = prediction_get_for(user=request.user, prediction_id=pk)
-        audit_request_record(request=request, action="prediction.view", obj=prediction)
-        return Response(PredictionDetailSerializer(prediction, context={"request": request}).data)
+        return _read_response(
+            request=request, obj=prediction, serializer_class=PredictionDetailSerializer
+        )
 
 
 class PredictionReviewApi(APIView):
@@ -218,15 +224,7 @@ class ImageFileApi(FileApi):
     def get(self, request: Request, pk) -> HttpResponse:
         image = image_get_for(user=request.user, image_id=pk)
         download = request.query_params.get("download") in ("1", "true", "yes")
-        return file_serve(
-            request=request,
-            obj=image,
-            action="image.download" if download else "image.view",
-            field_file=image.file,
-            filename=image.original_name,
-            content_type=CONTENT_TYPES.get(image.format, "application/octet-stream"),
-            as_attachment=download,
-        )
+        return image_file_serve(request=request, image=image, download=download)
 
 
 class ImageThumbnailApi(FileApi):
@@ -235,13 +233,7 @@ class ImageThumbnailApi(FileApi):
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request: Request, pk) -> HttpResponse:
         image = image_get_for(user=request.user, image_id=pk)
-        return file_serve(
-            request=request,
-            obj=image,
-            action="thumbnail.view",
-            field_file=image.thumbnail,
-            filename="thumbnail.png",
-        )
+        return image_thumbnail_serve(request=request, image=image)
 
 
 class PredictionHeatmapApi(FileApi):
@@ -250,13 +242,7 @@ class PredictionHeatmapApi(FileApi):
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request: Request, pk) -> HttpResponse:
         prediction = prediction_get_for(user=request.user, prediction_id=pk)
-        return file_serve(
-            request=request,
-            obj=prediction,
-            action="heatmap.view",
-            field_file=prediction.heatmap,
-            filename="heatmap.png",
-        )
+        return prediction_heatmap_serve(request=request, prediction=prediction)
 
 
 def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from django.http import Http404
 from django.test import Client
-from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
+from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from screening.api.views import api_not_found
 from screening.models import AuditEvent, Review
@@ -130,13 +130,14 @@ def test_owner_sees_own_files_and_other_clinician_none(world, clinician, other_c
     owner, other = Client(), Client()
     owner.force_login(clinician)
     other.force_login(other_clinician)
+    image, prediction = [world["image"]], [world["prediction"]]
     files = [
-        f"/images/{world['image']}/thumbnail/",
-        f"/predictions/{world['prediction']}/heatmap/",
-        f"/api/v1/images/{world['image']}/file/",
-        f"/api/v1/images/{world['image']}/file/?download=1",
-        f"/api/v1/images/{world['image']}/thumbnail/",
-        f"/api/v1/predictions/{world['prediction']}/heatmap/",
+        reverse("screening:image_thumbnail", args=image),
+        reverse("screening:prediction_heatmap", args=prediction),
+        reverse("api:image-file", args=image),
+        reverse("api:image-file", args=image) + "?download=1",
+        reverse("api:image-thumbnail", args=image),
+        reverse("api:prediction-heatmap", args=prediction),
     ]
     for url in files:
         response = owner.get(url)
