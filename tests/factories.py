@@ -125,8 +125,17 @@ class ReviewFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Review
+        skip_postgeneration_save = True
 
     prediction = factory.SubFactory(PredictionFactory, done=True)
     reviewer = factory.SubFactory(UserFactory, role="reviewer")
     verdict = Review.Verdict.AGREE
     label = factory.LazyAttribute(lambda o: o.prediction.label)
+
+    @factory.post_generation
+    def study_refresh(self, create: bool, extracted, **kwargs) -> None:
+        """Mark the study reviewed, as review_record would."""
+        if create:
+            from screening.services import study_status_refresh
+
+            study_status_refresh(study=self.prediction.image.study)
