@@ -7,7 +7,7 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from tests.hardening.conftest import api_client_for
+from tests.support.api import api_client_for
 
 pytestmark = pytest.mark.django_db
 

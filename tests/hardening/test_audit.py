@@ -9,7 +9,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from screening.models import AuditEvent, Study
-from tests.hardening.conftest import api_client_for
+from tests.support.api import api_client_for
 from tests.support.images import png_upload
 
 pytestmark = pytest.mark.django_db

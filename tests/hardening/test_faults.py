@@ -16,8 +16,10 @@ from django.urls import reverse
 from portal.celery import app as celery_app
 from screening.models import Prediction, Study
 from screening.services import study_submit
-from tests.hardening.conftest import api_client_for, broker_is_redis, free_port, media_files
+from tests.support.api import api_client_for
 from tests.support.images import png_upload
+from tests.support.stack import broker_is_redis, free_port
+from tests.support.stored import media_files
 from tests.support.worker import until, worker_running
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -19,7 +19,7 @@ from screening.models import AuditEvent, Review
 from screening.selectors import image_get_for, prediction_get_for, study_get_for
 from screening.services import audit_record
 from tests.factories import ReviewFactory
-from tests.hardening.conftest import api_client_for
+from tests.support.api import api_client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from screening.models import Review, Study
 from tests.factories import PASSWORD, UserFactory
-from tests.hardening.conftest import api_client_for
+from tests.support.api import api_client_for
 from tests.support.images import png_upload
 from tests.support.services import REPO_ROOT
 
