@@ -14,7 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 
 from screening import selectors
-from screening.models import Image, Label, Prediction
+from screening.models import REVIEW_NOTE_MAX_LENGTH, Image, Label, Prediction
 from screening.permissions import user_may_review
 
 PAGE_SIZE = 25
@@ -57,9 +57,17 @@ def study_url(*, prediction: Prediction) -> str:
     return reverse("screening:study_detail", kwargs={"study_id": prediction.image.study_id})
 
 
-def card_build(*, image: Image, prediction: Prediction | None, user, may_review: bool) -> dict:
+def card_build(
+    *,
+    image: Image,
+    prediction: Prediction | None,
+    user,
+    may_review: bool,
+    reviews: list | None = None,
+) -> dict:
     """Bundle an image, its current prediction, its reviews and what the viewer may do."""
-    reviews = list(prediction.reviews.all()) if prediction else []
+    if reviews is None:
+        reviews = list(prediction.reviews.all()) if prediction else []
     return {
         "image": image,
         "prediction": prediction,
@@ -70,6 +78,7 @@ def card_build(*, image: Image, prediction: Prediction | None, user, may_review:
         ),
         "bars": probability_bars(prediction=prediction),
         "labels": Label.choices,
+        "note_max": REVIEW_NOTE_MAX_LENGTH,
     }
 
 

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from screening import selectors, services
 from screening.forms import ReviewForm
-from screening.models import Label, Review
+from screening.models import Review
 from screening.views.common import (
     PAGE_SIZE,
     card_build,
@@ -82,14 +82,14 @@ def review_queue(request: HttpRequest) -> HttpResponse:
             "image": prediction.image,
             "study": prediction.image.study,
             "bars": probability_bars(prediction=prediction),
-            "card": {
-                "image": prediction.image,
-                "prediction": prediction,
-                "reviews": [],
-                "own_review": None,
-                "can_review": True,
-                "labels": Label.choices,
-            },
+            # The queue holds unreviewed predictions only: no reviews to read.
+            "card": card_build(
+                image=prediction.image,
+                prediction=prediction,
+                user=request.user,
+                may_review=True,
+                reviews=[],
+            ),
         }
         for prediction in page.object_list
     ]
