@@ -257,7 +257,7 @@ CXR_MAX_PIXELS = env.int("CXR_MAX_PIXELS", default=40_000_000)
 CXR_MIN_SIDE = env.int("CXR_MIN_SIDE", default=64)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-DATA_UPLOAD_MAX_NUMBER_FILES = env.int("CXR_MAX_FILES_PER_STUDY", default=20) + 5
+DATA_UPLOAD_MAX_NUMBER_FILES = CXR_MAX_FILES_PER_STUDY + 5
 
 CXR_DISCLAIMER = (
     "Educational demonstration only: this is not a diagnostic device. Results are produced by "
