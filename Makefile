@@ -9,7 +9,7 @@ DEMO_PASSWORD ?= xray-demo-2026
 CXR_DEMO_ADDR ?= 127.0.0.1:8000
 export CXR_DEMO_ADDR
 
-.PHONY: demo test lint format bench venv worker web clean
+.PHONY: demo test test-fast lint format bench venv worker web clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,10 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Daily work: no Celery worker process, browser, slow or training tests.
+test-fast: venv
+	$(BIN)/python -m pytest -m "not worker and not browser and not slow" --ignore=tests/training $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -6,6 +6,8 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
+from screening.api.disclaimer import disclaimer_add
+
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
@@ -21,9 +23,7 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """
     code, detail = upload_limit_explain(exception=exception)
     if request.path.startswith("/api/"):
-        return JsonResponse(
-            {"detail": detail, "code": code, "disclaimer": settings.CXR_DISCLAIMER}, status=400
-        )
+        return JsonResponse(disclaimer_add({"detail": detail, "code": code}), status=400)
     return render(request, "400.html", {"detail": detail}, status=400)
 
 

@@ -6,4 +6,7 @@ class ScreeningConfig(AppConfig):
     verbose_name = "Screening"
 
     def ready(self) -> None:
-        from screening import signals  # noqa: F401  (stored files follow their rows on delete)
+        from screening import (
+            signals,  # noqa: F401  (stored files follow their rows on delete)
+            tasks,  # noqa: F401  (registers the Celery tasks the services send by name)
+        )

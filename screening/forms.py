@@ -6,7 +6,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS
 
-from screening.models import Label, Review
+from screening.models import REVIEW_NOTE_MAX_LENGTH, Label, Review
 
 ACCEPTED_EXTENSIONS = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
 ACCEPTED_TYPES = ("image/png", "image/jpeg", "application/dicom")
@@ -62,7 +62,7 @@ class ReviewForm(forms.Form):
         help_text="The correct label, when you disagree.",
     )
     note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=2000
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=REVIEW_NOTE_MAX_LENGTH
     )
 
 

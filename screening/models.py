@@ -59,6 +59,10 @@ def thumbnail_upload_to(instance: Image, filename: str) -> str:
     return f"studies/{instance.study_id}/{instance.id}-thumb.png"
 
 
+def heatmap_upload_to(instance: Prediction, filename: str) -> str:
+    return f"studies/{instance.image.study_id}/{instance.image_id}-{instance.id}-heatmap.png"
+
+
 class Image(models.Model):
     class Format(models.TextChoices):
         PNG = "png", "PNG"
@@ -85,10 +89,6 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.format})"
-
-
-def heatmap_upload_to(instance: Prediction, filename: str) -> str:
-    return f"studies/{instance.image.study_id}/{instance.image_id}-{instance.id}-heatmap.png"
 
 
 class Prediction(models.Model):
@@ -145,6 +145,10 @@ class Prediction(models.Model):
         if self.status == self.Status.DONE:
             return True
         return None
+
+
+# The one limit on a review's note (web form, API and service).
+REVIEW_NOTE_MAX_LENGTH = 5000
 
 
 class Review(models.Model):

@@ -11,6 +11,8 @@ CONTRACT:
         {model_name, model_version, reviews, agree, rate}
     model_card_summary() -> dict | None
         what a user should know about the configured model (None when it is unavailable)
+    model_name_configured() -> str, model_version_configured() -> str
+        the model new predictions are made with (the version read once per process)
 
 Prefetching: each study's `images` come in position order, and each image carries
 `image.current_predictions` (a list of 0 or 1 Prediction, with `reviews` prefetched); use
@@ -149,6 +151,31 @@ _TEST_FIGURES = (
     "ece",
     "covid_sensitivity_at_95_specificity",
 )
+_CLASS_FIGURES = ("n", "sensitivity", "specificity", "ppv", "auc")
+# Versions read from model cards, by (weights folder, model name): read once per process.
+_model_versions: dict[tuple[str, str], str] = {}
+
+
+def model_name_configured() -> str:
+    """Return the configured model name, or the registry's default."""
+    from mlcore.registry import DEFAULT_MODEL_NAME
+
+    return settings.CXR_MODEL_NAME or DEFAULT_MODEL_NAME
+
+
+def model_version_configured() -> str:
+    """Return the configured model's version from its card, or "" when it cannot be read."""
+    from mlcore.errors import ModelUnavailableError
+    from mlcore.registry import model_card_read, weights_root
+
+    name = model_name_configured()
+    key = (str(weights_root()), name)
+    if key not in _model_versions:
+        try:
+            _model_versions[key] = str(model_card_read(name=name).version)
+        except ModelUnavailableError:
+            return ""  # not remembered: a model installed later is picked up
+    return _model_versions[key]
 
 
 def model_card_summary() -> dict[str, Any] | None:
@@ -161,30 +188,6 @@ def model_card_summary() -> dict[str, Any] | None:
     except ModelUnavailableError:
         return None
     test = card.evaluation.get("test") or {}
-    within = test.get("covid_vs_rest_auc_within_source") or {}
-    per_source = {
-        source: {
-            "n": figures.get("n"),
-            "accuracy": figures.get("accuracy"),
-            "labels": figures.get("labels") or {},
-            "covid_vs_rest_auc": within.get(source),
-        }
-        for source, figures in sorted((test.get("per_source") or {}).items())
-    }
-    limitations = [
-        "This is not a diagnostic device. It is for education and research only, and a "
-        "clinician must read every image.",
-        "Every figure here comes from test images of the same public collections the model "
-        "was trained on. Images from another hospital or scanner will score lower.",
-    ]
-    mixed = {s: auc for s, auc in within.items() if auc is not None}
-    if mixed:
-        aucs = ", ".join(f"{s} {auc:.2f}" for s, auc in sorted(mixed.items()))
-        limitations.append(
-            "In these collections each source mostly holds one class, so part of what the "
-            "model learned is which source an image came from. Inside a single source that "
-            f"holds both covid and other cases, its covid-vs-rest AUC is lower: {aucs}."
-        )
     return {
         "name": card.name,
         "version": card.version,
@@ -199,17 +202,48 @@ def model_card_summary() -> dict[str, Any] | None:
             "n_val": card.training.get("n_val"),
             "split_sha256": card.training.get("split_sha256"),
         },
-        "test": {
-            **{key: test.get(key) for key in _TEST_FIGURES},
-            "per_class": {
-                label: {
-                    k: (test.get("per_class") or {}).get(label, {}).get(k)
-                    for k in ("n", "sensitivity", "specificity", "ppv", "auc")
-                }
-                for label in card.labels
-            },
-            "per_source": per_source,
-            "gate_accept_rate": test.get("gate_learned_accept_rate"),
-        },
-        "limitations": limitations,
+        "test": _card_test_figures(test=test, labels=card.labels),
+        "limitations": _card_limitations(test=test),
     }
+
+
+def _card_test_figures(*, test: dict, labels: Any) -> dict[str, Any]:
+    """Return the held-out test figures: overall, per class and per source."""
+    within = test.get("covid_vs_rest_auc_within_source") or {}
+    per_class = test.get("per_class") or {}
+    return {
+        **{key: test.get(key) for key in _TEST_FIGURES},
+        "per_class": {
+            label: {k: per_class.get(label, {}).get(k) for k in _CLASS_FIGURES} for label in labels
+        },
+        "per_source": {
+            source: {
+                "n": figures.get("n"),
+                "accuracy": figures.get("accuracy"),
+                "labels": figures.get("labels") or {},
+                "covid_vs_rest_auc": within.get(source),
+            }
+            for source, figures in sorted((test.get("per_source") or {}).items())
+        },
+        "gate_accept_rate": test.get("gate_learned_accept_rate"),
+    }
+
+
+def _card_limitations(*, test: dict) -> list[str]:
+    """Return what a user must know the model cannot do."""
+    limitations = [
+        "This is not a diagnostic device. It is for education and research only, and a "
+        "clinician must read every image.",
+        "Every figure here comes from test images of the same public collections the model "
+        "was trained on. Images from another hospital or scanner will score lower.",
+    ]
+    within = test.get("covid_vs_rest_auc_within_source") or {}
+    mixed = {s: auc for s, auc in within.items() if auc is not None}
+    if mixed:
+        aucs = ", ".join(f"{s} {auc:.2f}" for s, auc in sorted(mixed.items()))
+        limitations.append(
+            "In these collections each source mostly holds one class, so part of what the "
+            "model learned is which source an image came from. Inside a single source that "
+            f"holds both covid and other cases, its covid-vs-rest AUC is lower: {aucs}."
+        )
+    return limitations

@@ -5,15 +5,12 @@ Connected by importing this module from ScreeningConfig.ready().
 
 from __future__ import annotations
 
-import logging
-
 from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from screening.models import Image, Prediction
-
-logger = logging.getLogger(__name__)
+from screening.storage import storage_delete_quietly
 
 
 def _files_delete_on_commit(*, field_files) -> None:
@@ -22,10 +19,7 @@ def _files_delete_on_commit(*, field_files) -> None:
 
     def delete() -> None:
         for storage, name in targets:
-            try:
-                storage.delete(name)
-            except Exception:  # a missing or unreachable file must not break the delete
-                logger.exception("Could not delete stored file %s", name)
+            storage_delete_quietly(name=name, storage=storage)
 
     if targets:
         transaction.on_commit(delete)

@@ -1,15 +1,23 @@
-"""Serve stored images and heatmaps; only ever called after a permission check.
+"""Serve and delete stored images and heatmaps; serving only ever follows a permission check.
 
 Media has no public URL: local files stream through Django, S3 objects are handed out as a
-short-lived signed URL (the bucket is private).
+short-lived signed URL (the bucket is private). Web pages and the API both serve files through
+`file_response`, so both follow one cache policy.
 """
 
 from __future__ import annotations
 
+import logging
+
+from django.core.files.storage import Storage, default_storage
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 
+logger = logging.getLogger(__name__)
+
 SIGNED_URL_SECONDS = 300
+# Patient images must not linger in shared or browser caches.
+FILE_CACHE_CONTROL = "private, no-store"
 
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "dicom": "application/dicom"}
 
@@ -45,6 +53,13 @@ def file_response(
         response = FileResponse(
             handle, as_attachment=as_attachment, filename=filename, content_type=content_type
         )
-    # Patient images must not linger in shared caches.
-    response["Cache-Control"] = "private, no-store"
+    response["Cache-Control"] = FILE_CACHE_CONTROL
     return response
+
+
+def storage_delete_quietly(*, name: str, storage: Storage | None = None) -> None:
+    """Delete a stored file; log instead of raising (cleanup must not hide another error)."""
+    try:
+        (storage or default_storage).delete(name)
+    except Exception:
+        logger.exception("Could not delete stored file %s", name)

@@ -24,7 +24,6 @@ try:  # S3 through django-storages (production requirements only)
     TRANSIENT_ERRORS += (BotoCoreError, ClientError)
 except ImportError:  # pragma: no cover
     pass
-SWEEP_OLDER_THAN_DEFAULT_S = 300
 
 
 class PredictionTask(Task):
@@ -66,5 +65,4 @@ def predict_image(self, prediction_id: str) -> None:
 @shared_task(name="screening.predictions_sweep", ignore_result=True)
 def predictions_sweep() -> int:
     """Requeue predictions stuck in queued or running (celery beat runs this every minute)."""
-    seconds = getattr(settings, "CXR_SWEEP_OLDER_THAN_S", SWEEP_OLDER_THAN_DEFAULT_S)
-    return predictions_requeue_stale(older_than=timedelta(seconds=seconds))
+    return predictions_requeue_stale(older_than=timedelta(seconds=settings.CXR_SWEEP_OLDER_THAN_S))

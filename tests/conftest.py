@@ -1,4 +1,5 @@
-"""Shared fixtures: users by role, real-service gates, the shared data sets."""
+"""Shared fixtures: users by role, a fake model, recorded enqueues, a done prediction,
+real-service gates, the shared data sets."""
 
 from __future__ import annotations
 
@@ -12,32 +13,66 @@ import pytest
 from tests.support.services import SHARED_DATA, port_open, service_missing, services_required
 
 
-@pytest.fixture
-def clinician(db):
-    from tests.factories import UserFactory
+def _user_fixture(*, username: str, role: str):
+    """Return a fixture that creates one user of `role` (factories load after Django)."""
 
-    return UserFactory(username="clin-alice", role="clinician")
+    @pytest.fixture
+    def user(db):
+        from tests.factories import UserFactory
 
+        return UserFactory(username=username, role=role)
 
-@pytest.fixture
-def other_clinician(db):
-    from tests.factories import UserFactory
-
-    return UserFactory(username="clin-bob", role="clinician")
+    return user
 
 
-@pytest.fixture
-def reviewer(db):
-    from tests.factories import UserFactory
-
-    return UserFactory(username="rev-carol", role="reviewer")
+clinician = _user_fixture(username="clin-alice", role="clinician")
+other_clinician = _user_fixture(username="clin-bob", role="clinician")
+reviewer = _user_fixture(username="rev-carol", role="reviewer")
+admin_user = _user_fixture(username="admin-dave", role="admin")
 
 
 @pytest.fixture
-def admin_user(db):
-    from tests.factories import UserFactory
+def fake_screener():
+    """Install a FakeScreener as this process's model."""
+    from screening.inference import screener_reset
+    from tests.support.screener import FakeScreener
 
-    return UserFactory(username="admin-dave", role="admin")
+    screener = FakeScreener()
+    screener_reset(screener=screener)
+    yield screener
+    screener_reset()
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Record predict_image.delay calls instead of publishing to the broker."""
+    from screening import tasks
+
+    calls: list[str] = []
+    monkeypatch.setattr(tasks.predict_image, "delay", lambda pid: calls.append(pid))
+    return calls
+
+
+@pytest.fixture
+def submit(clinician, enqueued):
+    """Submit a study through the service for `owner` (the clinician by default)."""
+    from screening.services import study_submit
+    from tests.support.images import png_upload
+
+    def _submit(owner=None, files=None, reference: str = ""):
+        return study_submit(
+            owner=owner or clinician, files=files or [png_upload()], reference=reference
+        )
+
+    return _submit
+
+
+@pytest.fixture
+def done_prediction(clinician):
+    """The clinician's one-image study whose prediction is done (label "pneumonia", heatmap)."""
+    from tests.factories import PredictionFactory
+
+    return PredictionFactory(done=True, image__study__owner=clinician)
 
 
 @pytest.fixture(scope="session")

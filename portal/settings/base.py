@@ -184,6 +184,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # The model: which registry entry the worker loads (None: mlcore's default).
 CXR_MODEL_NAME = env("CXR_MODEL_NAME", default=None)
+# A prediction whose worker died this many times fails instead of being sent again.
+CXR_PREDICTION_MAX_ATTEMPTS = env.int("CXR_PREDICTION_MAX_ATTEMPTS", default=5)
+# The periodic sweep requeues predictions queued or running for longer than this.
+CXR_SWEEP_OLDER_THAN_S = env.int("CXR_SWEEP_OLDER_THAN_S", default=300)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -250,9 +254,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 CXR_MAX_UPLOAD_BYTES = env.int("CXR_MAX_UPLOAD_BYTES", default=30 * 1024 * 1024)
 CXR_MAX_FILES_PER_STUDY = env.int("CXR_MAX_FILES_PER_STUDY", default=20)
 CXR_MAX_PIXELS = env.int("CXR_MAX_PIXELS", default=40_000_000)
+CXR_MIN_SIDE = env.int("CXR_MIN_SIDE", default=64)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-DATA_UPLOAD_MAX_NUMBER_FILES = env.int("CXR_MAX_FILES_PER_STUDY", default=20) + 5
+DATA_UPLOAD_MAX_NUMBER_FILES = CXR_MAX_FILES_PER_STUDY + 5
 
 CXR_DISCLAIMER = (
     "Educational demonstration only: this is not a diagnostic device. Results are produced by "

@@ -48,7 +48,3 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "user": env("API_THROTTLE_USER", default="10000/min"),
     "auth": env("API_THROTTLE_AUTH", default="10000/min"),
 }
-
-# Fault injection (tests only): hold the first attempt of each prediction this many seconds
-# after it is marked running, so a test can SIGKILL the worker mid-prediction.
-CXR_TEST_PREDICT_DELAY_S = env.float("CXR_TEST_PREDICT_DELAY_S", default=0.0)

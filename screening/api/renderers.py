@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from rest_framework.renderers import JSONRenderer
 
-
-def disclaimer_add(data):
-    """Return `data` with "disclaimer" added when it is a JSON object without one."""
-    if isinstance(data, dict) and "disclaimer" not in data:
-        return {**data, "disclaimer": settings.CXR_DISCLAIMER}
-    return data
+from screening.api.disclaimer import disclaimer_add
 
 
 class DisclaimerJSONRenderer(JSONRenderer):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from screening.models import Label, Prediction, Review
+from screening.api.disclaimer import DisclaimerField
+from screening.models import REVIEW_NOTE_MAX_LENGTH, Label, Prediction, Review
 from screening.selectors import image_current_prediction
 
 
@@ -93,10 +93,7 @@ class PredictionDetailSerializer(PredictionOutputSerializer):
     created = serializers.DateTimeField()
     finished = serializers.DateTimeField(allow_null=True)
     reviews = ReviewOutputSerializer(many=True)
-    disclaimer = serializers.SerializerMethodField()
-
-    def get_disclaimer(self, obj) -> str:
-        return settings.CXR_DISCLAIMER
+    disclaimer = DisclaimerField()
 
 
 class ImageOutputSerializer(serializers.Serializer):
@@ -118,11 +115,8 @@ class StudyOutputSerializer(serializers.Serializer):
     reference = serializers.CharField()
     status = serializers.CharField()
     created = serializers.DateTimeField()
-    disclaimer = serializers.SerializerMethodField()
+    disclaimer = DisclaimerField()
     images = ImageOutputSerializer(many=True)
-
-    def get_disclaimer(self, obj) -> str:
-        return settings.CXR_DISCLAIMER
 
 
 class StudyInputSerializer(serializers.Serializer):
@@ -142,7 +136,9 @@ class ReviewInputSerializer(serializers.Serializer):
     label = serializers.ChoiceField(
         choices=Label.choices, required=False, allow_null=True, allow_blank=True, default=None
     )
-    note = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=REVIEW_NOTE_MAX_LENGTH, default=""
+    )
 
 
 class TokenInputSerializer(serializers.Serializer):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.conf import settings
+from typing import Any
+
 from django.contrib.auth import authenticate
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -20,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from screening.api.disclaimer import disclaimer_add
 from screening.api.parsers import JSONParser
 from screening.api.serializers import (
     PredictionDetailSerializer,
@@ -41,21 +43,17 @@ from screening.selectors import (
 )
 from screening.services import (
     audit_record,
+    audit_request_record,
     request_meta_from,
     review_record,
     study_submit,
 )
-from screening.storage import CONTENT_TYPES, file_response
+from screening.serving import image_file_serve, image_thumbnail_serve, prediction_heatmap_serve
 
 
 class StudyPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
-
-    def get_paginated_response(self, data) -> Response:
-        response = super().get_paginated_response(data)
-        response.data["disclaimer"] = settings.CXR_DISCLAIMER
-        return response
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
         paginated = super().get_paginated_response_schema(schema)
@@ -124,15 +122,20 @@ class StudyListCreateApi(GenericAPIView):
     def post(self, request: Request) -> Response:
         serializer = StudyInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        submitted = serializer.validated_data
         study = study_submit(
-            owner=request.user,
-            files=serializer.validated_data["images"],
-            reference=serializer.validated_data["reference"],
+            owner=request.user, files=submitted["images"], reference=submitted["reference"],
             meta=request_meta_from(request=request),
-        )
+        )  # fmt: skip
         study = study_get_for(user=request.user, study_id=study.id)
         data = StudyOutputSerializer(study, context={"request": request}).data
         return Response(data, status=status.HTTP_201_CREATED)
+
+
+def _read_response(*, request: Request, obj: Any, serializer_class: type) -> Response:
+    """Audit that the user read `obj` ("study.view", "prediction.view") and answer it."""
+    audit_request_record(request=request, action=f"{obj._meta.model_name}.view", obj=obj)
+    return Response(serializer_class(obj, context={"request": request}).data)
 
 
 class StudyDetailApi(APIView):
@@ -141,13 +144,7 @@ class StudyDetailApi(APIView):
     @extend_schema(responses={200: StudyOutputSerializer})
     def get(self, request: Request, pk) -> Response:
         study = study_get_for(user=request.user, study_id=pk)
-        audit_record(
-            actor=request.user,
-            action="study.view",
-            obj=study,
-            meta=request_meta_from(request=request),
-        )
-        return Response(StudyOutputSerializer(study, context={"request": request}).data)
+        return _read_response(request=request, obj=study, serializer_class=StudyOutputSerializer)
 
 
 class ModelCardApi(APIView):
@@ -170,13 +167,9 @@ class PredictionDetailApi(APIView):
     @extend_schema(responses={200: PredictionDetailSerializer})
     def get(self, request: Request, pk) -> Response:
         prediction = prediction_get_for(user=request.user, prediction_id=pk)
-        audit_record(
-            actor=request.user,
-            action="prediction.view",
-            obj=prediction,
-            meta=request_meta_from(request=request),
+        return _read_response(
+            request=request, obj=prediction, serializer_class=PredictionDetailSerializer
         )
-        return Response(PredictionDetailSerializer(prediction, context={"request": request}).data)
 
 
 class PredictionReviewApi(APIView):
@@ -218,69 +211,40 @@ class FileNegotiation(DefaultContentNegotiation):
             return renderers[0], renderers[0].media_type
 
 
-class ImageFileApi(APIView):
-    """The original (de-identified) image; ?download=1 asks for an attachment."""
+class FileApi(APIView):
+    """Base of the file endpoints: served whatever the Accept header asks for."""
 
     content_negotiation_class = FileNegotiation
+
+
+class ImageFileApi(FileApi):
+    """The original (de-identified) image; ?download=1 asks for an attachment."""
 
     @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY, 302: OpenApiResponse()})
     def get(self, request: Request, pk) -> HttpResponse:
         image = image_get_for(user=request.user, image_id=pk)
         download = request.query_params.get("download") in ("1", "true", "yes")
-        audit_record(
-            actor=request.user,
-            action="image.download" if download else "image.view",
-            obj=image,
-            meta=request_meta_from(request=request),
-        )
-        return file_response(
-            field_file=image.file,
-            filename=image.original_name,
-            content_type=CONTENT_TYPES.get(image.format, "application/octet-stream"),
-            as_attachment=download,
-        )
+        return image_file_serve(request=request, image=image, download=download)
 
 
-class ImageThumbnailApi(APIView):
+class ImageThumbnailApi(FileApi):
     """A small PNG preview of the image."""
-
-    content_negotiation_class = FileNegotiation
 
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request: Request, pk) -> HttpResponse:
         image = image_get_for(user=request.user, image_id=pk)
-        audit_record(
-            actor=request.user,
-            action="thumbnail.view",
-            obj=image,
-            meta=request_meta_from(request=request),
-        )
-        return file_response(
-            field_file=image.thumbnail, filename="thumbnail.png", content_type="image/png"
-        )
+        return image_thumbnail_serve(request=request, image=image)
 
 
-class PredictionHeatmapApi(APIView):
+class PredictionHeatmapApi(FileApi):
     """The Grad-CAM heatmap overlay (PNG) of a finished prediction."""
-
-    content_negotiation_class = FileNegotiation
 
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request: Request, pk) -> HttpResponse:
         prediction = prediction_get_for(user=request.user, prediction_id=pk)
-        if not prediction.heatmap:
-            raise Http404("This prediction has no heatmap.")
-        audit_record(
-            actor=request.user,
-            action="heatmap.view",
-            obj=prediction,
-            meta=request_meta_from(request=request),
-        )
-        return file_response(
-            field_file=prediction.heatmap, filename="heatmap.png", content_type="image/png"
-        )
+        return prediction_heatmap_serve(request=request, prediction=prediction)
 
 
 def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     """Answer unknown API paths with JSON, like every other API response."""
-    return JsonResponse({"detail": "Not found.", "disclaimer": settings.CXR_DISCLAIMER}, status=404)
+    return JsonResponse(disclaimer_add({"detail": "Not found."}), status=404)

@@ -1,70 +1,17 @@
-"""Shared helpers for the hardening suite: stored-state snapshots, API clients, the tiny model."""
+"""Fixtures of the hardening suite: nothing-stored checks, the tiny model, a gunicorn server."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
-from tests.screening.conftest import enqueued, fake_screener, submit  # noqa: F401
 from tests.support.services import REPO_ROOT
-
-TINY_MODEL_DIR = REPO_ROOT / "tests" / "fixtures" / "models"
-TINY_MODEL_NAME = "tiny"
-
-
-def media_files() -> set[str]:
-    """Every file under this run's MEDIA_ROOT, as paths relative to it."""
-    from django.conf import settings
-
-    root = Path(settings.MEDIA_ROOT)
-    if not root.exists():
-        return set()
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
-
-
-def stored_counts() -> tuple[int, int, int]:
-    from screening.models import Image, Prediction, Study
-
-    return Study.objects.count(), Image.objects.count(), Prediction.objects.count()
-
-
-class NothingStored:
-    """Assert that a block leaves no Study/Image/Prediction rows and no new media files."""
-
-    def __enter__(self):
-        self.counts, self.files = stored_counts(), media_files()
-        return self
-
-    def __exit__(self, *exc):
-        if exc[0] is None:
-            assert stored_counts() == self.counts, "rows were stored for a refused submission"
-            assert media_files() == self.files, "files were stored for a refused submission"
-        return False
+from tests.support.stack import WebServer, free_port, tiny_model_env
+from tests.support.stored import NothingStored
 
 
 @pytest.fixture
 def nothing_stored():
     return NothingStored
-
-
-def api_client_for(user, *, token: bool = True) -> APIClient:
-    client = APIClient()
-    if token:
-        key, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {key.key}")
-    else:
-        client.force_authenticate(user)
-    return client
-
-
-def tiny_model_env() -> dict[str, str]:
-    if not (TINY_MODEL_DIR / TINY_MODEL_NAME / "model.keras").is_file():
-        pytest.skip("the tiny fixture model is missing")
-    return {"CXR_WEIGHTS_DIR": str(TINY_MODEL_DIR), "CXR_MODEL_NAME": TINY_MODEL_NAME}
 
 
 @pytest.fixture
@@ -76,33 +23,7 @@ def tiny_model(settings, monkeypatch) -> dict[str, str]:
     return env
 
 
-def broker_is_redis() -> bool:
-    from django.conf import settings
-
-    return settings.CELERY_BROKER_URL.startswith("redis://")
-
-
-def redis_url() -> str:
-    return os.environ.get("CELERY_BROKER_URL", "")
-
-
 # --------------------------------------------------------------------------- live web server
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class WebServer:
-    def __init__(self, url: str, process, log_path: Path) -> None:
-        self.url, self.process, self.log_path = url, process, log_path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:]
 
 
 @pytest.fixture

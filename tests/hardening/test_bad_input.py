@@ -13,8 +13,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from screening.models import Image, Study
-from tests.hardening.conftest import api_client_for
-from tests.screening.conftest import dicom_data, jpeg_data, png_data
+from tests.support.api import api_client_for
+from tests.support.images import dicom_data, jpeg_data, png_data
 
 pytestmark = pytest.mark.django_db
 

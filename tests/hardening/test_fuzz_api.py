@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 
 from screening.models import Prediction
 from screening.services import prediction_execute, study_submit
-from tests.screening.conftest import png_upload
+from tests.support.images import png_upload
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

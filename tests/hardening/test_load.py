@@ -13,7 +13,7 @@ from rest_framework.authtoken.models import Token
 
 from screening.models import Image, Prediction, Study
 from tests.factories import UserFactory
-from tests.screening.conftest import png_data
+from tests.support.images import png_data
 from tests.support.worker import until, worker_running
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

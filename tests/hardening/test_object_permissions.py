@@ -10,13 +10,16 @@ import re
 import uuid
 
 import pytest
+from django.http import Http404
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve, reverse
 
-from screening.models import AuditEvent, Prediction, Review
-from screening.services import audit_record, prediction_execute, study_submit
-from tests.hardening.conftest import api_client_for
-from tests.screening.conftest import png_upload
+from screening.api.views import api_not_found
+from screening.models import AuditEvent, Review
+from screening.selectors import image_get_for, prediction_get_for, study_get_for
+from screening.services import audit_record
+from tests.factories import ReviewFactory
+from tests.support.api import api_client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -52,15 +55,9 @@ def kind_of(route: str) -> str:
 
 
 @pytest.fixture
-def world(clinician, other_clinician, reviewer, fake_screener, enqueued):
-    study = study_submit(owner=clinician, files=[png_upload(seed=1)])
-    prediction = Prediction.objects.get(image__study=study)
-    prediction_execute(prediction_id=prediction.id)
-    prediction.refresh_from_db()
-    assert prediction.heatmap
-    review = Review.objects.create(
-        prediction=prediction, reviewer=reviewer, verdict="agree", label=prediction.label
-    )
+def world(done_prediction, clinician, other_clinician, reviewer):
+    prediction, study = done_prediction, done_prediction.image.study
+    review = ReviewFactory(prediction=prediction, reviewer=reviewer)
     event = audit_record(actor=clinician, action="test.event", obj=study)
     return {
         "study": study.pk, "image": prediction.image_id, "prediction": prediction.pk,
@@ -87,6 +84,11 @@ def _targets(world) -> list[tuple[str, str, bool]]:
     return out
 
 
+def _method_of(url: str) -> str:
+    """The one method a screening URL with an id takes (reviews are posted, the rest read)."""
+    return "post" if url.rstrip("/").endswith("/review") else "get"
+
+
 def test_every_id_url_is_scoped_to_who_may_see_it(world, clinician, other_clinician, reviewer):
     targets = _targets(world)
     # The table really covers the screening pages, files and API, not only the admin.
@@ -105,20 +107,22 @@ def test_every_id_url_is_scoped_to_who_may_see_it(world, clinician, other_clinic
                 assert r_other.status_code == 302 and "/admin/login/" in r_other["Location"], url
                 assert r_anon.status_code == 302, url
                 continue
-            assert r_other.status_code in (403, 404, 405), (method, url, r_other.status_code)
+            # A method the URL does not take is 405 for anyone; otherwise the object is hidden.
+            hidden = 405 if method != _method_of(url) else 404
+            assert r_other.status_code == hidden, (method, url, r_other.status_code)
             assert str(world[kind]) not in r_other.content.decode(errors="replace"), url
-            assert r_anon.status_code in (302, 401, 403, 405), (method, url, r_anon.status_code)
+            anon_status = 401 if url.startswith("/api/") else 302
+            assert r_anon.status_code == anon_status, (method, url, r_anon.status_code)
             if url.startswith("/api/"):
                 r_api = getattr(api_other, method)(url)
-                assert r_api.status_code in (403, 404, 405), (method, url, r_api.status_code)
+                assert r_api.status_code == hidden, (method, url, r_api.status_code)
         if is_admin:
             assert rev.get(url).status_code < 500, url
             continue
         # The owner and the reviewer do see it (POST-only review URLs answer 405 to GET).
         for client, who in ((owner, "owner"), (rev, "reviewer")):
             status = client.get(url).status_code
-            allowed = (200, 302, 405) if who == "reviewer" else (200, 302, 403, 405)
-            assert status in allowed, (who, url, status)
+            assert status == (405 if _method_of(url) == "post" else 200), (who, url, status)
     assert not Review.objects.exclude(reviewer=reviewer).exists()
 
 
@@ -126,13 +130,14 @@ def test_owner_sees_own_files_and_other_clinician_none(world, clinician, other_c
     owner, other = Client(), Client()
     owner.force_login(clinician)
     other.force_login(other_clinician)
+    image, prediction = [world["image"]], [world["prediction"]]
     files = [
-        f"/images/{world['image']}/thumbnail/",
-        f"/predictions/{world['prediction']}/heatmap/",
-        f"/api/v1/images/{world['image']}/file/",
-        f"/api/v1/images/{world['image']}/file/?download=1",
-        f"/api/v1/images/{world['image']}/thumbnail/",
-        f"/api/v1/predictions/{world['prediction']}/heatmap/",
+        reverse("screening:image_thumbnail", args=image),
+        reverse("screening:prediction_heatmap", args=prediction),
+        reverse("api:image-file", args=image),
+        reverse("api:image-file", args=image) + "?download=1",
+        reverse("api:image-thumbnail", args=image),
+        reverse("api:prediction-heatmap", args=prediction),
     ]
     for url in files:
         response = owner.get(url)
@@ -143,14 +148,22 @@ def test_owner_sees_own_files_and_other_clinician_none(world, clinician, other_c
 
 
 @pytest.mark.parametrize("guess", ["1", "2", "100", "0", "-1", "00000000", "1.0"])
-def test_sequential_ids_are_404(guess, world, reviewer):
-    client = Client()
-    client.force_login(reviewer)  # even one who sees everything
+def test_sequential_ids_are_refused_by_routes_and_selectors(guess, world, reviewer):
+    """A guessed id never reaches a screening view, and the selectors refuse it as well."""
     for route, _name in routes():
         if route.startswith("admin/") or PARAM_RE.search(route).group("conv") != "uuid":
             continue
         url = url_for(route, guess)
-        assert client.get(url).status_code == 404, url
+        try:
+            match = resolve(url)
+        except Resolver404:
+            continue  # the web routes
+        assert match.func is api_not_found, url  # the API's JSON 404 for unknown paths
+    lookups = ((study_get_for, "study_id"), (image_get_for, "image_id"),
+               (prediction_get_for, "prediction_id"))  # fmt: skip
+    for lookup, key in lookups:
+        with pytest.raises(Http404):
+            lookup(user=reviewer, **{key: guess})  # even for one who sees everything
 
 
 def test_random_uuids_are_404(world, reviewer):
@@ -160,7 +173,7 @@ def test_random_uuids_are_404(world, reviewer):
         if route.startswith("admin/") or PARAM_RE.search(route).group("conv") != "uuid":
             continue
         url = url_for(route, uuid.uuid4())
-        assert client.get(url).status_code in (404, 405), url
+        assert client.get(url).status_code == (405 if _method_of(url) == "post" else 404), url
 
 
 def test_other_clinician_cannot_review_through_either_door(world, other_clinician, clinician):
@@ -169,7 +182,7 @@ def test_other_clinician_cannot_review_through_either_door(world, other_clinicia
     web = Client()
     web.force_login(other_clinician)
     r = web.post(f"/predictions/{prediction}/review/", {"verdict": "agree"})
-    assert r.status_code in (403, 404)
+    assert r.status_code == 404  # 404 before 403: the other clinician may not see it
     r = api_client_for(other_clinician).post(
         f"/api/v1/predictions/{prediction}/review/", {"verdict": "agree"}, format="json"
     )

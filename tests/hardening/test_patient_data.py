@@ -19,8 +19,9 @@ from django.urls import reverse
 from pydicom.data import get_testdata_file
 
 from screening.models import AuditEvent, Image, Prediction, Study
-from tests.hardening.conftest import api_client_for, media_files
-from tests.screening.conftest import dicom_data
+from tests.support.api import api_client_for
+from tests.support.images import dicom_data
+from tests.support.stored import media_files
 from tests.support.worker import until, worker_running
 
 IDENTIFIERS = {

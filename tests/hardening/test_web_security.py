@@ -15,24 +15,16 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from screening.models import Prediction, Review, Study
-from screening.services import prediction_execute
+from screening.models import Review, Study
 from tests.factories import PASSWORD, UserFactory
-from tests.hardening.conftest import api_client_for
-from tests.screening.conftest import png_upload
+from tests.support.api import api_client_for
+from tests.support.images import png_upload
 from tests.support.services import REPO_ROOT
 
 pytestmark = pytest.mark.django_db
 
 
 # --------------------------------------------------------------------------- CSRF
-
-
-@pytest.fixture
-def done(submit, fake_screener):
-    prediction = Prediction.objects.get(image__study=submit())
-    prediction_execute(prediction_id=prediction.id)
-    return prediction
 
 
 def _csrf_client(user=None) -> Client:
@@ -42,7 +34,7 @@ def _csrf_client(user=None) -> Client:
     return client
 
 
-def test_every_form_refuses_a_post_without_csrf_token(clinician, reviewer, done):
+def test_every_form_refuses_a_post_without_csrf_token(clinician, reviewer, done_prediction):
     studies = Study.objects.count()
     anon = _csrf_client()
     r = anon.post(reverse("login"), {"username": clinician.username, "password": PASSWORD})
@@ -50,19 +42,15 @@ def test_every_form_refuses_a_post_without_csrf_token(clinician, reviewer, done)
     clin = _csrf_client(clinician)
     r = clin.post(reverse("screening:study_create"), {"files": [png_upload()]})
     assert r.status_code == 403 and Study.objects.count() == studies
-    r = clin.post(
-        reverse("password_change"),
-        {
-            "old_password": PASSWORD,
-            "new_password1": "N3w-long-pass!",
-            "new_password2": "N3w-long-pass!",
-        },
-    )
-    assert r.status_code == 403
+    new = "N3w-long-pass!"
+    form = {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
+    assert clin.post(reverse("password_change"), form).status_code == 403
     clinician.refresh_from_db()
     assert clinician.check_password(PASSWORD)
     rev = _csrf_client(reviewer)
-    r = rev.post(reverse("screening:prediction_review", args=[done.pk]), {"verdict": "agree"})
+    r = rev.post(
+        reverse("screening:prediction_review", args=[done_prediction.pk]), {"verdict": "agree"}
+    )
     assert r.status_code == 403 and not Review.objects.exists()
     r = clin.post(reverse("logout"))
     assert r.status_code == 403
@@ -70,7 +58,8 @@ def test_every_form_refuses_a_post_without_csrf_token(clinician, reviewer, done)
     # Admin forms too.
     admin = _csrf_client(UserFactory(username="admin-csrf", role="admin"))
     r = admin.post(
-        reverse("admin:screening_study_change", args=[done.image.study_id]), {"reference": "X"}
+        reverse("admin:screening_study_change", args=[done_prediction.image.study_id]),
+        {"reference": "X"},
     )
     assert r.status_code == 403
 
@@ -86,14 +75,18 @@ def test_forms_accept_the_csrf_token(clinician):
     assert r.status_code == 302
 
 
-def test_api_session_auth_needs_csrf_token_auth_does_not(clinician, reviewer, done, enqueued):
+def test_api_session_auth_needs_csrf_token_auth_does_not(
+    clinician, reviewer, done_prediction, enqueued
+):
     session = APIClient(enforce_csrf_checks=True)
     session.force_login(clinician)
     r = session.post("/api/v1/studies/", {"images": [png_upload()]}, format="multipart")
     assert r.status_code == 403 and "CSRF" in r.json()["detail"]
     rev = APIClient(enforce_csrf_checks=True)
     rev.force_login(reviewer)
-    r = rev.post(f"/api/v1/predictions/{done.pk}/review/", {"verdict": "agree"}, format="json")
+    r = rev.post(
+        f"/api/v1/predictions/{done_prediction.pk}/review/", {"verdict": "agree"}, format="json"
+    )
     assert r.status_code == 403 and not Review.objects.exists()
     token = api_client_for(clinician)
     token.enforce_csrf_checks = True

@@ -7,18 +7,9 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from screening.models import AuditEvent, Prediction, Review, Study
-from screening.services import audit_record, prediction_execute
+from screening.services import audit_record
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def done_prediction(submit, fake_screener):
-    study = submit()
-    prediction = Prediction.objects.get(image__study=study)
-    prediction_execute(prediction_id=prediction.id)
-    prediction.refresh_from_db()
-    return prediction
 
 
 @pytest.fixture

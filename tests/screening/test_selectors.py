@@ -18,7 +18,7 @@ from screening.selectors import (
     study_list_for,
 )
 from screening.services import prediction_execute, prediction_rerun
-from tests.screening.conftest import png_upload
+from tests.support.images import png_upload
 
 pytestmark = pytest.mark.django_db
 

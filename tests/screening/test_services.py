@@ -27,14 +27,8 @@ from screening.services import (
     study_status_refresh,
     study_submit,
 )
-from tests.screening.conftest import (
-    FakeResult,
-    dicom_data,
-    jpeg_data,
-    png_data,
-    png_upload,
-    upload,
-)
+from tests.support.images import dicom_data, jpeg_data, png_data, png_upload, upload
+from tests.support.screener import FakeResult
 
 pytestmark = pytest.mark.django_db
 
@@ -226,7 +220,7 @@ def test_submit_removes_stored_files_when_the_database_fails(clinician, enqueued
 
     monkeypatch.setattr(default_storage, "save", spy)
     monkeypatch.setattr(
-        services, "audit_record", lambda **kw: (_ for _ in ()).throw(RuntimeError("db"))
+        services.submission, "audit_record", lambda **kw: (_ for _ in ()).throw(RuntimeError("db"))
     )
     with pytest.raises(RuntimeError):
         study_submit(owner=clinician, files=[png_upload()])
@@ -315,14 +309,6 @@ def test_execute_gives_up_after_max_attempts(submit, fake_screener, settings):
 
 
 # --------------------------------------------------------------------------- reviews, re-run
-
-
-@pytest.fixture
-def done_prediction(submit, fake_screener):
-    prediction = Prediction.objects.get(image__study=submit())
-    prediction_execute(prediction_id=prediction.id)
-    prediction.refresh_from_db()
-    return prediction
 
 
 def test_review_record_and_update(done_prediction, reviewer):

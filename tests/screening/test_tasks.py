@@ -12,7 +12,7 @@ from screening import inference, services
 from screening.models import Prediction, Study
 from screening.services import study_submit
 from screening.tasks import predict_image
-from tests.screening.conftest import dicom_data, png_upload, upload
+from tests.support.images import dicom_data, png_upload, upload
 from tests.support.services import REPO_ROOT
 from tests.support.worker import until, worker_running
 

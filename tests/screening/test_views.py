@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from screening import services
 from screening.models import AuditEvent, Prediction, Review, Study
-from tests.screening.conftest import FakeResult, dicom_data, jpeg_data, png_data, upload
+from tests.support.images import dicom_data, jpeg_data, png_data, upload
+from tests.support.screener import FakeResult
 
 pytestmark = pytest.mark.django_db
 

@@ -47,11 +47,25 @@ def worker_env(**extra: str) -> dict[str, str]:
 
 @contextmanager
 def worker_running(
-    *, log_path: Path, concurrency: int = 1, pool: str = "prefork", **env: str
+    *,
+    log_path: Path,
+    concurrency: int = 1,
+    pool: str = "prefork",
+    hold_first_screen_s: float = 0,
+    **env: str,
 ) -> Iterator[subprocess.Popen]:
-    """Run `celery worker` until the block ends; its output goes to `log_path`."""
+    """Run `celery worker` until the block ends; its output goes to `log_path`.
+
+    With `hold_first_screen_s`, the first screening waits that long once its prediction is
+    running (tests.support.held_worker), so a test can kill the worker mid-prediction.
+    """
+    entry = "celery"
+    if hold_first_screen_s:
+        entry = "tests.support.held_worker"
+        env["CXR_TEST_HOLD_S"] = str(hold_first_screen_s)
+        env["CXR_TEST_HOLD_MARKER"] = str(log_path.with_suffix(".held"))
     command = [
-        sys.executable, "-m", "celery", "-A", "portal", "worker",
+        sys.executable, "-m", entry, "-A", "portal", "worker",
         f"--pool={pool}", f"--concurrency={concurrency}",
         "-Q", settings.CELERY_TASK_DEFAULT_QUEUE,
         "--without-gossip", "--without-mingle", "--loglevel=INFO",

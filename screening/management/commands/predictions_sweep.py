@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from screening.services import predictions_requeue_stale
-from screening.tasks import SWEEP_OLDER_THAN_DEFAULT_S
 
 
 class Command(BaseCommand):
@@ -17,13 +17,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--older-than",
             type=int,
-            default=SWEEP_OLDER_THAN_DEFAULT_S,
+            default=None,
             metavar="SECONDS",
-            help="Age after which a prediction counts as stuck "
-            f"(default {SWEEP_OLDER_THAN_DEFAULT_S}).",
+            help="Age after which a prediction counts as stuck (default: CXR_SWEEP_OLDER_THAN_S).",
         )
 
-    def handle(self, *args, older_than: int, **options) -> None:
+    def handle(self, *args, older_than: int | None, **options) -> None:
+        if older_than is None:
+            older_than = settings.CXR_SWEEP_OLDER_THAN_S
         if older_than < 0:
             self.stderr.write("--older-than must be zero or more seconds.")
             raise SystemExit(2)

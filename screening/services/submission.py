@@ -1,0 +1,124 @@
+"""Submit a study: check every upload, then store all of them with a queued prediction each."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from screening.models import Image, Prediction, Study
+from screening.selectors import model_name_configured, model_version_configured
+from screening.services.audit import RequestMeta, audit_record
+from screening.services.errors import SubmissionError
+from screening.services.queueing import predictions_enqueue_on_commit
+from screening.services.text import text_clean
+from screening.services.uploads import CheckedUpload, upload_check
+from screening.storage import storage_delete_quietly
+
+REFERENCE_MAX_LENGTH = 64
+
+
+def study_submit(
+    *,
+    owner: Any,
+    files: Sequence[Any],
+    reference: str = "",
+    meta: RequestMeta | None = None,
+) -> Study:
+    """Check every file, then store them all with a queued prediction each (or store nothing)."""
+    files = list(files or [])
+    if not files:
+        raise SubmissionError("Choose at least one image.", code="no_files")
+    limit = settings.CXR_MAX_FILES_PER_STUDY
+    if len(files) > limit:
+        raise SubmissionError(
+            f"Too many files: {len(files)} were sent; the limit is {limit} per study.",
+            code="too_many_files",
+        )
+    reference = reference_clean(reference=reference) or reference_generate()
+    checked = [upload_check(upload=upload) for upload in files]
+    _reference_check_not_identifying(reference=reference, checked=checked)
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            study = Study.objects.create(owner=owner, reference=reference)
+            predictions = _images_store(study=study, checked=checked, stored=stored)
+            audit_record(
+                actor=owner,
+                action="study.submit",
+                obj=study,
+                meta=meta,
+                detail={"images": len(checked), "formats": [c.format for c in checked]},
+            )
+            predictions_enqueue_on_commit(prediction_ids=[p.id for p in predictions])
+    except BaseException:
+        for name in stored:
+            storage_delete_quietly(name=name)
+        raise
+    return study
+
+
+def _images_store(
+    *, study: Study, checked: Sequence[CheckedUpload], stored: list[str]
+) -> list[Prediction]:
+    """Store each checked upload as an Image with a queued Prediction; note stored file names."""
+    model_name, model_version = model_name_configured(), model_version_configured()
+    predictions = []
+    for position, item in enumerate(checked):
+        image = Image(
+            study=study,
+            position=position,
+            original_name=item.name,
+            format=item.format,
+            sha256=hashlib.sha256(item.data).hexdigest(),
+            size_bytes=len(item.data),
+            width=item.width,
+            height=item.height,
+            dicom_attributes=item.dicom_attributes,
+        )
+        # The storage path comes from upload_to (ids only); the client name is ignored.
+        image.file.save("upload", ContentFile(item.data), save=False)
+        stored.append(image.file.name)
+        image.thumbnail.save("thumb.png", ContentFile(item.thumbnail), save=False)
+        stored.append(image.thumbnail.name)
+        image.save()
+        predictions.append(
+            Prediction.objects.create(
+                image=image, model_name=model_name, model_version=model_version
+            )
+        )
+    return predictions
+
+
+def reference_clean(*, reference: str) -> str:
+    """Return the reference as stored, or raise SubmissionError."""
+    cleaned = text_clean(text=reference or "")
+    if len(cleaned) > REFERENCE_MAX_LENGTH:
+        raise SubmissionError(
+            f"The reference is longer than {REFERENCE_MAX_LENGTH} characters.",
+            code="invalid_reference",
+        )
+    return cleaned
+
+
+def reference_generate() -> str:
+    """Return a pseudonymous study reference: CXR- and 8 random base32 characters."""
+    return "CXR-" + base64.b32encode(secrets.token_bytes(5)).decode("ascii")
+
+
+def _reference_check_not_identifying(*, reference: str, checked: Sequence[CheckedUpload]) -> None:
+    """Refuse a reference that repeats a patient identifier found in one of the DICOM files."""
+    for item in checked:
+        if reference.lower() in item.identifiers:
+            raise SubmissionError(
+                f'The reference is a patient identifier from "{item.name}": '
+                "use a pseudonymous reference, or leave it empty.",
+                code="identifying_reference",
+                filename=item.name,
+            )

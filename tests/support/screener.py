@@ -1,0 +1,38 @@
+"""A stand-in for the model: returns a fixed result (or raises) and records what it saw."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tests.support.images import fake_png
+
+
+@dataclass
+class FakeResult:
+    accepted: bool = True
+    reason: str | None = None
+    label: str | None = "pneumonia"
+    probabilities: dict | None = field(
+        default_factory=lambda: {"covid": 0.1, "pneumonia": 0.7, "normal": 0.2}
+    )
+    heatmap: object = None
+    overlay_png: bytes | None = field(default_factory=fake_png)
+    model_name: str = "fake-model"
+    model_version: str = "9.9.9"
+    timings_ms: dict = field(default_factory=lambda: {"decode": 1.0, "classify": 2.0})
+
+
+class FakeScreener:
+    model_name = "fake-model"
+    model_version = "9.9.9"
+
+    def __init__(self, result: FakeResult | None = None, error: Exception | None = None):
+        self.result = result or FakeResult()
+        self.error = error
+        self.calls: list[str] = []
+
+    def screen(self, *, data: bytes, filename: str) -> FakeResult:
+        self.calls.append(filename)
+        if self.error:
+            raise self.error
+        return self.result
