@@ -31,6 +31,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from screening.filters import StudyFilter
+from screening.model_card import model_card_summary as model_card_summary
 from screening.models import Image, Prediction, Review, Study
 from screening.permissions import study_scope, user_may_review
 
@@ -143,15 +144,6 @@ def agreement_by_model_version() -> list[dict]:
     ]
 
 
-_TEST_FIGURES = (
-    "n",
-    "accuracy",
-    "balanced_accuracy",
-    "macro_auc",
-    "ece",
-    "covid_sensitivity_at_95_specificity",
-)
-_CLASS_FIGURES = ("n", "sensitivity", "specificity", "ppv", "auc")
 # Versions read from model cards, by (weights folder, model name): read once per process.
 _model_versions: dict[tuple[str, str], str] = {}
 
@@ -176,74 +168,3 @@ def model_version_configured() -> str:
         except ModelUnavailableError:
             return ""  # not remembered: a model installed later is picked up
     return _model_versions[key]
-
-
-def model_card_summary() -> dict[str, Any] | None:
-    """Return the configured model's identity, test figures and limits from its card."""
-    from mlcore.errors import ModelUnavailableError
-    from mlcore.registry import model_card_read
-
-    try:
-        card = model_card_read(name=settings.CXR_MODEL_NAME)
-    except ModelUnavailableError:
-        return None
-    test = card.evaluation.get("test") or {}
-    return {
-        "name": card.name,
-        "version": card.version,
-        "created_utc": card.created_utc,
-        "labels": list(card.labels),
-        "input_size": card.input_size,
-        "parameters": card.training.get("params"),
-        "test_time_views": 2 if card.view_shift else 1,
-        "calibration_temperature": card.temperature,
-        "training": {
-            "n_train": card.training.get("n_train"),
-            "n_val": card.training.get("n_val"),
-            "split_sha256": card.training.get("split_sha256"),
-        },
-        "test": _card_test_figures(test=test, labels=card.labels),
-        "limitations": _card_limitations(test=test),
-    }
-
-
-def _card_test_figures(*, test: dict, labels: Any) -> dict[str, Any]:
-    """Return the held-out test figures: overall, per class and per source."""
-    within = test.get("covid_vs_rest_auc_within_source") or {}
-    per_class = test.get("per_class") or {}
-    return {
-        **{key: test.get(key) for key in _TEST_FIGURES},
-        "per_class": {
-            label: {k: per_class.get(label, {}).get(k) for k in _CLASS_FIGURES} for label in labels
-        },
-        "per_source": {
-            source: {
-                "n": figures.get("n"),
-                "accuracy": figures.get("accuracy"),
-                "labels": figures.get("labels") or {},
-                "covid_vs_rest_auc": within.get(source),
-            }
-            for source, figures in sorted((test.get("per_source") or {}).items())
-        },
-        "gate_accept_rate": test.get("gate_learned_accept_rate"),
-    }
-
-
-def _card_limitations(*, test: dict) -> list[str]:
-    """Return what a user must know the model cannot do."""
-    limitations = [
-        "This is not a diagnostic device. It is for education and research only, and a "
-        "clinician must read every image.",
-        "Every figure here comes from test images of the same public collections the model "
-        "was trained on. Images from another hospital or scanner will score lower.",
-    ]
-    within = test.get("covid_vs_rest_auc_within_source") or {}
-    mixed = {s: auc for s, auc in within.items() if auc is not None}
-    if mixed:
-        aucs = ", ".join(f"{s} {auc:.2f}" for s, auc in sorted(mixed.items()))
-        limitations.append(
-            "In these collections each source mostly holds one class, so part of what the "
-            "model learned is which source an image came from. Inside a single source that "
-            f"holds both covid and other cases, its covid-vs-rest AUC is lower: {aucs}."
-        )
-    return limitations

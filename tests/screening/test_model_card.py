@@ -71,3 +71,36 @@ def test_unavailable_model_is_a_clear_503(client, clinician, settings):
         "detail": "The model is not available.",
         "disclaimer": settings.CXR_DISCLAIMER,
     }
+
+
+def test_page_and_api_say_what_the_classes_mean(client, clinician):
+    from mlcore.labels import LABEL_MEANINGS
+
+    client.force_login(clinician)
+    html = client.get(reverse("screening:model_card")).content.decode()
+    classes = html.split('data-testid="model-classes"')[1].split("</dl>")[0]
+    for label, meaning in LABEL_MEANINGS.items():
+        assert label in classes and meaning in classes
+    api = APIClient()
+    api.force_authenticate(clinician)
+    data = json.loads(api.get("/api/v1/model/").content)
+    assert data["classes"] == [{"label": k, "meaning": v} for k, v in LABEL_MEANINGS.items()]
+
+
+def test_inside_source_figures_are_shown_from_the_card(client, clinician):
+    card = model_card_read(name=settings.CXR_MODEL_NAME)
+    figures = card.evaluation["figures"]
+    client.force_login(clinician)
+    html = client.get(reverse("screening:model_card")).content.decode()
+    table = html.split('data-testid="model-inside-source"')[1].split("</table>")[0]
+    for key in ("siim_typical_vs_negative_auc", "siim_opacity_vs_negative_auc"):
+        assert f"{figures[key]:.3f}" in table
+    assert f"{figures['cohen_covid_vs_rest_auc']:.3f}" in table
+    api = APIClient()
+    api.force_authenticate(clinician)
+    data = json.loads(api.get("/api/v1/model/").content)
+    assert (
+        data["inside_source"]["siim_typical_vs_negative_auc"]
+        == figures["siim_typical_vs_negative_auc"]
+    )
+    assert data["architecture"]["backbone"] == card.training["backbone"]

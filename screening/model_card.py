@@ -1,0 +1,139 @@
+"""Read the configured model's card into what the About page and the API tell users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+_TEST_FIGURES = (
+    "n",
+    "accuracy",
+    "balanced_accuracy",
+    "macro_auc",
+    "ece",
+    "covid_sensitivity_at_95_specificity",
+)
+# Below this AUC a separation is called weak in the limits users read.
+WEAK_AUC = 0.75
+_CLASS_FIGURES = ("n", "sensitivity", "specificity", "ppv", "auc")
+# Figures judged inside one source (training evaluate --card), in the order users read them.
+_INSIDE_SOURCE_FIGURES = (
+    "siim_typical_vs_negative_auc",
+    "siim_opacity_vs_negative_auc",
+    "siim_typical_vs_atypical_auc",
+    "cohen_covid_vs_rest_auc",
+    "cohen_covid_vs_rest_auc_ci95",
+    "cxr_macro_auc",
+    "cxr_ece",
+    "siim_ece",
+    "gate_chest_accept_rate",
+    "gate_chest_n",
+    "gate_negatives_refuse_rate",
+    "gate_negatives_n",
+)
+
+
+def model_card_summary() -> dict[str, Any] | None:
+    """Return the configured model's identity, test figures and limits from its card."""
+    from mlcore.errors import ModelUnavailableError
+    from mlcore.registry import model_card_read
+
+    try:
+        card = model_card_read(name=settings.CXR_MODEL_NAME)
+    except ModelUnavailableError:
+        return None
+    from mlcore.labels import LABEL_MEANINGS
+
+    test = card.evaluation.get("test") or {}
+    figures = card.evaluation.get("figures") or {}
+    return {
+        "name": card.name,
+        "version": card.version,
+        "created_utc": card.created_utc,
+        "labels": list(card.labels),
+        "classes": [{"label": k, "meaning": LABEL_MEANINGS.get(k, "")} for k in card.labels],
+        "architecture": _card_architecture(training=card.training),
+        "input_size": card.input_size,
+        "parameters": card.training.get("params"),
+        "test_time_views": 2 if card.view_shift else 1,
+        "calibration_temperature": card.temperature,
+        "training": {
+            "n_train": card.training.get("n_train"),
+            "n_val": card.training.get("n_val"),
+            "split_sha256": card.training.get("split_sha256"),
+        },
+        "test": _card_test_figures(test=test, labels=card.labels, figures=figures),
+        "inside_source": {k: figures.get(k) for k in _INSIDE_SOURCE_FIGURES} if figures else None,
+        "evidence_outside_lungs": (figures.get("cam_outside_lungs") or {}).get("by_source"),
+        "limitations": _card_limitations(test=test, figures=figures),
+    }
+
+
+def _card_architecture(*, training: dict) -> dict[str, Any]:
+    """Return the network and how it was initialised."""
+    backbone = training.get("backbone", "cxrnet")
+    return {
+        "backbone": backbone,
+        "pretrained": bool(training.get("pretrained", False)),
+        "description": (
+            "EfficientNet-Lite0 started from ImageNet weights and fine-tuned"
+            if backbone == "efficientnet-lite0" and training.get("pretrained")
+            else "a compact convolutional network trained from scratch"
+        ),
+        "data": training.get("data"),
+    }
+
+
+def _card_test_figures(*, test: dict, labels: Any, figures: dict) -> dict[str, Any]:
+    """Return the held-out test figures: overall, per class and per source."""
+    within = test.get("covid_vs_rest_auc_within_source") or {}
+    per_class = test.get("per_class") or {}
+    return {
+        **{key: test.get(key) for key in _TEST_FIGURES},
+        "per_class": {
+            label: {k: per_class.get(label, {}).get(k) for k in _CLASS_FIGURES} for label in labels
+        },
+        "per_source": {
+            source: {
+                "n": figures.get("n"),
+                "accuracy": figures.get("accuracy"),
+                "labels": figures.get("labels") or {},
+                "covid_vs_rest_auc": within.get(source),
+            }
+            for source, figures in sorted((test.get("per_source") or {}).items())
+        },
+        "gate_accept_rate": figures.get(
+            "gate_chest_accept_rate", test.get("gate_learned_accept_rate")
+        ),
+    }
+
+
+def _card_limitations(*, test: dict, figures: dict) -> list[str]:
+    """Return what a user must know the model cannot do."""
+    limitations = [
+        "This is not a diagnostic device. It is for education and research only, and a "
+        "clinician must read every image.",
+        "The classes describe what the film shows, not a test result: covid means a pattern "
+        "typical of COVID-19 pneumonia, pneumonia another pneumonia pattern, normal no "
+        "pneumonia visible.",
+        "Every figure here comes from test images of the same public collections the model "
+        "was trained on. Images from another hospital or scanner will score lower.",
+    ]
+    within = test.get("covid_vs_rest_auc_within_source") or {}
+    mixed = {s: auc for s, auc in within.items() if auc is not None}
+    if mixed:
+        aucs = ", ".join(f"{s} {auc:.2f}" for s, auc in sorted(mixed.items()))
+        limitations.append(
+            "In the mixed collection each source mostly holds one class, so part of what a "
+            "model learns there is which source an image came from. Inside a single source "
+            f"that holds both covid and other cases, its covid-vs-rest AUC is lower: {aucs}."
+        )
+    atypical = figures.get("siim_typical_vs_atypical_auc")
+    if atypical is not None and atypical < WEAK_AUC:
+        limitations.append(
+            "It separates films typical of COVID-19 from other pneumonia patterns poorly "
+            f"(AUC {atypical:.2f} inside one hospital network): read 'covid' as 'a pattern "
+            "seen in COVID-19', never as a cause."
+        )
+    return limitations
