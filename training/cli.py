@@ -12,6 +12,25 @@ from training.config import BACKBONES, ConfigError, TrainConfig
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_OOD = SHARED_DATA / "ood"
 DEFAULTS = TrainConfig(data=[], out=Path())
+# On/off options of `train`, each named after its TrainConfig field.
+SWITCHES = (
+    ("--pretrained", "start from ImageNet weights (efficientnet-lite0 only)"),
+    ("--antialias", "cxrnet: blur before each stride-2 subsampling"),
+    ("--flip", "mirror training images left-right with p=0.5"),
+)
+# Numeric options of `train`, each named after its TrainConfig field.
+NUMBERS = (
+    ("--epochs", int, "passes over the training films"),
+    ("--seed", int, "random seed"),
+    ("--image-size", int, "model input side in px"),
+    ("--batch-size", int, "films per step"),
+    ("--learning-rate", float, "peak learning rate of the cosine schedule"),
+    ("--patience", int, "epochs without gain before --select best stops"),
+    ("--swa-start", float, "average weights from this fraction of the epochs on (1.0 = off)"),
+    ("--source-adversary", float, "loss weight of a gradient-reversed source head"),
+    ("--width", float, "cxrnet channel multiplier"),
+    ("--mixup", float, "mixup alpha (0 = off)"),
+)
 
 
 def train_arguments_add(*, parser: argparse.ArgumentParser) -> None:
@@ -26,56 +45,28 @@ def train_arguments_add(*, parser: argparse.ArgumentParser) -> None:
     )
     t.add_argument("--out", type=Path, required=True, help="e.g. mlcore/weights/cxr-v2")
     t.add_argument("--backbone", choices=BACKBONES, default=d.backbone)
-    t.add_argument(
-        "--pretrained",
-        action=argparse.BooleanOptionalAction,
-        default=d.pretrained,
-        help="start from ImageNet weights (efficientnet-lite0 only)",
-    )
+    for flag, help_text in SWITCHES:
+        t.add_argument(
+            flag,
+            action=argparse.BooleanOptionalAction,
+            default=getattr(d, flag[2:].replace("-", "_")),
+            help=help_text,
+        )
     t.add_argument(
         "--freeze",
         nargs="*",
         default=list(d.freeze),
         help="layer-name prefixes kept frozen when pretrained",
     )
-    t.add_argument("--epochs", type=int, default=d.epochs)
-    t.add_argument("--seed", type=int, default=d.seed)
-    t.add_argument("--image-size", type=int, default=d.image_size)
-    t.add_argument("--batch-size", type=int, default=d.batch_size)
-    t.add_argument("--learning-rate", type=float, default=d.learning_rate)
-    t.add_argument("--patience", type=int, default=d.patience)
-    t.add_argument(
-        "--swa-start",
-        type=float,
-        default=d.swa_start,
-        help="average weights from this fraction of the epochs on (1.0 = off)",
-    )
+    for flag, kind, help_text in NUMBERS:
+        field = flag[2:].replace("-", "_")
+        t.add_argument(flag, type=kind, default=getattr(d, field), help=help_text)
     t.add_argument(
         "--select",
         choices=("swa", "best"),
         default=d.select,
         help="ship the final weight average (swa) or the best val epoch",
     )
-    t.add_argument(
-        "--source-adversary",
-        type=float,
-        default=d.source_adversary,
-        help="loss weight of a gradient-reversed source head",
-    )
-    t.add_argument("--width", type=float, default=d.width, help="cxrnet channel multiplier")
-    t.add_argument(
-        "--antialias",
-        action=argparse.BooleanOptionalAction,
-        default=d.antialias,
-        help="cxrnet: blur before each stride-2 subsampling",
-    )
-    t.add_argument(
-        "--flip",
-        action=argparse.BooleanOptionalAction,
-        default=d.flip,
-        help="mirror training images left-right with p=0.5",
-    )
-    t.add_argument("--mixup", type=float, default=d.mixup, help="mixup alpha (0 = off)")
     t.add_argument(
         "--view-shift",
         type=int,

@@ -101,3 +101,17 @@ def model_finish(
 def gate_stats_save(*, path: Path, finished: Finished) -> None:
     """Write the gate's feature mean and precision (mlcore.pipeline.gate_stats_load reads them)."""
     np.savez(path, mean=finished.gate_mean, precision=finished.gate_precision)
+
+
+def trainset_finish(*, model: Any, view_shift: int, data: Any, negatives: Any) -> Finished:
+    """Run `model_finish` on a TrainingData's splits (the train and recalibrate steps)."""
+    return model_finish(
+        model=model,
+        view_shift=view_shift,
+        x_train=data.x_train,
+        x_val=data.x_val,
+        val_table=data.val,
+        x_test=data.x_test,
+        test_table=data.test,
+        negatives=negatives,
+    )

@@ -19,7 +19,7 @@ from mlcore.card import (
     card_save,
 )
 from training.config import ConfigError
-from training.finish import gate_stats_save, model_finish, view_shift_check
+from training.finish import gate_stats_save, trainset_finish, view_shift_check
 from training.gateset import gate_negatives_build
 from training.trainset import training_data_build
 
@@ -56,14 +56,10 @@ def recalibrate_run(
         seed=int(card.training.get("seed", 0)),
         cache_dir=cache_dir,
     )
-    finished = model_finish(
+    finished = trainset_finish(
         model=keras_model_load(path=model_dir / MODEL_FILENAME),
         view_shift=view_shift,
-        x_train=trainset.x_train,
-        x_val=trainset.x_val,
-        val_table=trainset.val,
-        x_test=trainset.x_test,
-        test_table=trainset.test,
+        data=trainset,
         negatives=negatives,
     )
     gate_stats_save(path=model_dir / GATE_STATS_FILENAME, finished=finished)

@@ -22,7 +22,7 @@ from mlcore.labels import GATE_LABELS, LABELS
 from mlcore.preprocess import PREPROCESSING_DESCRIPTION
 from training.config import TrainConfig, config_check
 from training.data import rows_hash
-from training.finish import Finished, gate_stats_save, model_finish
+from training.finish import Finished, gate_stats_save, trainset_finish
 from training.fit import EpochJudge, FitResult, dataset_make
 from training.gateset import GateSet, gate_negatives_build
 from training.trainset import TrainingData, sample_weights_compute, training_data_build
@@ -234,15 +234,8 @@ def train_run(*, config: TrainConfig) -> ModelCard:
         infer.get_layer(layer.name).set_weights(layer.get_weights())
     config.out.mkdir(parents=True, exist_ok=True)
     infer.save(config.out / MODEL_FILENAME)
-    finished = model_finish(
-        model=infer,
-        view_shift=config.view_shift,
-        x_train=data.x_train,
-        x_val=data.x_val,
-        val_table=data.val,
-        x_test=data.x_test,
-        test_table=data.test,
-        negatives=negatives,
+    finished = trainset_finish(
+        model=infer, view_shift=config.view_shift, data=data, negatives=negatives
     )
     gate_stats_save(path=config.out / GATE_STATS_FILENAME, finished=finished)
     card = card_make(
