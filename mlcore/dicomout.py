@@ -83,9 +83,7 @@ def finding_lines(*, finding: Finding) -> list[str]:
     lines = [NOT_FOR_DIAGNOSTIC_USE, "cxrscreen educational screening output"]
     if finding.status == "done":
         lines.append(f"Label: {finding.label}")
-        probs = "  ".join(
-            f"{key} {finding.probabilities.get(key, 0.0):.2f}" for key in LABEL_ORDER
-        )
+        probs = "  ".join(f"{key} {finding.probabilities.get(key, 0.0):.2f}" for key in LABEL_ORDER)
         lines.append(f"Probabilities: {probs}")
     else:
         lines.append(f"Gate: {finding.gate_decision}: {finding.reason}"[:120])
