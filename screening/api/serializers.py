@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from screening.models import Label, Prediction, Review
+from screening.models import Label, Prediction, Review, Study
 from screening.selectors import image_current_prediction
 
 
@@ -116,6 +116,7 @@ class ImageOutputSerializer(serializers.Serializer):
 class StudyOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     reference = serializers.CharField()
+    origin = serializers.ChoiceField(choices=Study.Origin.choices, read_only=True)
     status = serializers.CharField()
     created = serializers.DateTimeField()
     disclaimer = serializers.SerializerMethodField()
