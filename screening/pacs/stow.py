@@ -58,7 +58,7 @@ def _uids_read(*, data: bytes, outcome: Outcome) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = dcmread(BytesIO(data), stop_before_pixels=True, force=True)
+            ds = dcmread(BytesIO(data), force=True)
         outcome.sop_class_uid = str(ds.get("SOPClassUID", "") or "")
         outcome.sop_instance_uid = str(ds.get("SOPInstanceUID", "") or "")
         outcome.study_instance_uid = str(ds.get("StudyInstanceUID", "") or "")
