@@ -48,6 +48,7 @@ class Outcome:
     failure: int | None = None
     reason: str = ""
     duplicate: bool = False
+    ignored: bool = False  # one of cxrscreen's own result objects: acknowledged, not stored
     checked: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -66,6 +67,13 @@ def _uids_read(*, data: bytes, outcome: Outcome) -> Any:
     except Exception:
         return None
     return ds
+
+
+def _is_own_result(*, ds: Any) -> bool:
+    from mlcore.dicomout import MANUFACTURER
+
+    series = str(ds.get("SeriesDescription", "") or "")
+    return str(ds.get("Manufacturer", "")) == MANUFACTURER and series.startswith(MANUFACTURER)
 
 
 def _fail(outcome: Outcome, code: int, reason: str) -> Outcome:
@@ -98,8 +106,9 @@ def instance_check(*, part: Part) -> Outcome:
     if len(data) > settings.CXR_MAX_UPLOAD_BYTES:
         limit = settings.CXR_MAX_UPLOAD_BYTES / (1024 * 1024)
         return _fail(outcome, OUT_OF_RESOURCES, f"too large: the limit is {limit:g} MB")
-    if str(ds.get("Manufacturer", "")) == "cxrscreen":
-        return _fail(outcome, SOP_CLASS_NOT_SUPPORTED, "a cxrscreen result is not screened")
+    if _is_own_result(ds=ds):  # a study re-sent with our results in it: acknowledge them
+        outcome.ignored = True
+        return outcome
     if not any(keyword in ds for keyword in PIXEL_KEYWORDS):
         return _fail(
             outcome,
@@ -215,7 +224,7 @@ def stow_store(*, owner: Any, parts: Sequence[Part], meta: Any = None) -> list[O
     outcomes = [instance_check(part=part) for part in parts]
     by_study: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
-        if outcome.failure is None:
+        if outcome.failure is None and not outcome.ignored:
             by_study.setdefault(outcome.study_instance_uid, []).append(outcome)
     stored: list[str] = []
     try:
