@@ -131,8 +131,9 @@ def test_results_wait_for_orthanc_to_come_back(
         assert Study.objects.get().status == Study.Status.DONE
         assert "unreachable" in PacsStudyLink.objects.get().results_error
         orthanc.start()
+        message = f"results after Orthanc came back\n{log.read_text()[-3000:]}"
         found = until(results_arrived(orthanc, orthanc_study), timeout=120, interval=0.5,
-                      message=f"results after Orthanc came back\n{log.read_text()[-3000:]}")  # fmt: skip
+                      message=message)  # fmt: skip
     assert len(found["SR"]) == 1
     link = PacsStudyLink.objects.get()
     assert link.results_sent is not None and link.results_error == ""
