@@ -144,3 +144,22 @@ def test_only_the_pacs_role_may_stow(clinician, reviewer, admin_user, enqueued):
     assert Study.objects.count() == 0
     token = Token.objects.get_or_create(user=admin_user)[0].key
     assert stow(token, [chest_dicom()]).status_code == 200
+
+
+def test_our_own_result_objects_are_acknowledged_not_stored(pacs_token, enqueued):
+    from mlcore.dicomout import Finding, StudyContext, dataset_bytes, report_build
+
+    finding = Finding(
+        source_sop_class_uid="1.2.840.10008.5.1.4.1.1.1.1",
+        source_sop_instance_uid=generate_uid(),
+        source_series_instance_uid=generate_uid(),
+        status="done",
+        label="normal",
+    )
+    sr = report_build(
+        context=StudyContext(study_instance_uid=generate_uid()), findings=[finding],
+        disclaimer="x", series_uid=generate_uid(), sop_uid=generate_uid(), instance_number=1,
+    )  # fmt: skip
+    response = stow(pacs_token, [dataset_bytes(ds=sr)])
+    assert response.status_code == 200 and referenced(response) == [str(sr.SOPInstanceUID)]
+    assert Study.objects.count() == 0
