@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('screening', '0003_study_labels_reviewed'),
+        ("screening", "0003_study_labels_reviewed"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='study',
-            name='origin',
-            field=models.CharField(choices=[('upload', 'Upload'), ('pacs', 'PACS (DICOMweb)')], default='upload', editable=False, max_length=8),
+            model_name="study",
+            name="origin",
+            field=models.CharField(
+                choices=[("upload", "Upload"), ("pacs", "PACS (DICOMweb)")],
+                default="upload",
+                editable=False,
+                max_length=8,
+            ),
         ),
     ]
