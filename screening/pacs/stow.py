@@ -69,6 +69,12 @@ def _uids_read(*, data: bytes, outcome: Outcome) -> Any:
     return ds
 
 
+def _uids_valid(*, outcome: Outcome) -> bool:
+    uids = (outcome.sop_class_uid, outcome.sop_instance_uid, outcome.study_instance_uid,
+            outcome.series_instance_uid)  # fmt: skip
+    return all(len(uid) <= 64 and set(uid) <= set("0123456789.") for uid in uids)
+
+
 def _is_own_result(*, ds: Any) -> bool:
     from mlcore.dicomout import MANUFACTURER
 
@@ -103,6 +109,8 @@ def instance_check(*, part: Part) -> Outcome:
     ds = _uids_read(data=data, outcome=outcome)
     if ds is None or not (outcome.sop_instance_uid and outcome.study_instance_uid):
         return _fail(outcome, CANNOT_UNDERSTAND, "not a DICOM instance with SOP and study UIDs")
+    if not _uids_valid(outcome=outcome):
+        return _fail(outcome, CANNOT_UNDERSTAND, "a UID is longer than 64 characters or not a UID")
     if len(data) > settings.CXR_MAX_UPLOAD_BYTES:
         limit = settings.CXR_MAX_UPLOAD_BYTES / (1024 * 1024)
         return _fail(outcome, OUT_OF_RESOURCES, f"too large: the limit is {limit:g} MB")

@@ -90,7 +90,10 @@ def test_non_image_and_bad_instances_are_refused_with_a_reason(pacs_token, enque
     ds.file_meta.TransferSyntaxUID = HTJ2KLossless  # pixels pydicom cannot decode
     ds.PixelData = pydicom.encaps.encapsulate([b"\x00" * 64])
     ds.SOPInstanceUID = generate_uid()
+    long_uid = pydicom.dcmread(BytesIO(chest_dicom(seed=6)))
+    long_uid.StudyInstanceUID = "1." + "2" * 70
     files = [good, dicom_write(report), dicom_write(ds), b"not dicom at all"]
+    files.append(dicom_write(long_uid))
     response = stow(pacs_token, files)
     assert response.status_code == 202, response.content
     assert referenced(response) == [uids_of(good)["SOPInstanceUID"]]
@@ -98,6 +101,7 @@ def test_non_image_and_bad_instances_are_refused_with_a_reason(pacs_token, enque
     assert reasons[str(report.SOPInstanceUID)] == 0x0122  # not an image
     assert reasons[str(ds.SOPInstanceUID)] == 0xC122  # transfer syntax
     assert reasons[""] == 0xC000  # not DICOM
+    assert reasons[str(long_uid.SOPInstanceUID)] == 0xC000  # a UID over 64 characters
     texts = [i["00000902"]["Value"][0] for i in response.json()[FAILED]["Value"]]
     assert any("not a chest radiograph image" in text for text in texts), texts
     assert Image.objects.count() == 1
