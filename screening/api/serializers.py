@@ -116,11 +116,12 @@ class ImageOutputSerializer(serializers.Serializer):
 class StudyOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     reference = serializers.CharField()
-    origin = serializers.ChoiceField(choices=Study.Origin.choices, read_only=True)
     status = serializers.CharField()
     created = serializers.DateTimeField()
     disclaimer = serializers.SerializerMethodField()
     images = ImageOutputSerializer(many=True)
+    # "upload" or "pacs" (received over DICOMweb); last, so earlier keys keep their places.
+    origin = serializers.ChoiceField(choices=Study.Origin.choices, read_only=True)
 
     def get_disclaimer(self, obj) -> str:
         return settings.CXR_DISCLAIMER
