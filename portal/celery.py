@@ -20,6 +20,8 @@ app.conf.worker_proc_alive_timeout = 300.0
 # Stuck predictions (broker down at submit time, a worker killed mid-task) are sent again.
 app.conf.beat_schedule = {
     "predictions-sweep": {"task": "screening.predictions_sweep", "schedule": 60.0},
+    # PACS results that could not be delivered (PACS down past the retries) are sent again.
+    "pacs-results-sweep": {"task": "pacs.results_sweep", "schedule": 300.0},
 }
 
 

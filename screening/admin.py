@@ -101,12 +101,12 @@ class ImageInline(admin.TabularInline):
 
 @admin.register(Study)
 class StudyAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ("reference", "owner", "status", "image_count", "created")
-    list_filter = ("status", "created")
+    list_display = ("reference", "owner", "origin", "status", "image_count", "created")
+    list_filter = ("status", "origin", "created")
     search_fields = ("reference",)
     date_hierarchy = "created"
-    readonly_fields = ("id", "owner", "status", "created", "updated")
-    fields = ("id", "reference", "owner", "status", "created", "updated")
+    readonly_fields = ("id", "owner", "origin", "status", "created", "updated")
+    fields = ("id", "reference", "owner", "origin", "status", "created", "updated")
     inlines = [ImageInline]
     list_select_related = ("owner",)
 

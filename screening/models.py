@@ -25,7 +25,15 @@ class Study(models.Model):
         PROCESSING = "processing", "Processing"
         DONE = "done", "Done"
 
+    class Origin(models.TextChoices):
+        UPLOAD = "upload", "Upload"
+        PACS = "pacs", "PACS (DICOMweb)"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Uploads (web form, API) or a PACS over STOW-RS (screening.pacs); set once, at creation.
+    origin = models.CharField(
+        max_length=8, choices=Origin.choices, default=Origin.UPLOAD, editable=False
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="studies"
     )

@@ -6,6 +6,7 @@ import uuid
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.functional import cached_property
 
 from portal.accounts.roles import Role
 
@@ -25,3 +26,8 @@ class User(AbstractUser):
     @property
     def is_reviewer(self) -> bool:
         return self.has_role(Role.REVIEWER)
+
+    @cached_property
+    def is_pacs_only(self) -> bool:
+        """Say whether this is a PACS service account (never true for admins)."""
+        return not self.is_superuser and self.groups.filter(name=str(Role.PACS)).exists()

@@ -57,8 +57,10 @@ CHECKS: dict[str, Callable[[], str]] = {
 
 def health_collect() -> dict[str, str]:
     """Run every check; a failing one reports its error instead of raising."""
+    from screening.pacs.health import pacs_checks
+
     results: dict[str, str] = {}
-    for name, check in CHECKS.items():
+    for name, check in {**CHECKS, **pacs_checks()}.items():
         try:
             results[name] = check()
         except Exception as exc:

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "portal.accounts",
     "portal.ops",
     "screening",
+    "screening.pacs",
 ]
 
 MIDDLEWARE = [
@@ -48,6 +49,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A PACS service account (role pacs) reaches /dicomweb/ only.
+    "screening.pacs.access.PacsAccountMiddleware",
     # Last, as django-axes asks: it must see the outcome of authentication.
     "axes.middleware.AxesMiddleware",
 ]
@@ -194,7 +197,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "screening.pacs.access.NotPacsAccount",
+    ],
     # JSON only (the browsable API needs inline scripts); every JSON object gets the disclaimer.
     "DEFAULT_RENDERER_CLASSES": ["screening.api.renderers.DisclaimerJSONRenderer"],
     # DRF's parsers, with deeply nested JSON answered 400 instead of a RecursionError (500).
@@ -265,11 +271,22 @@ CXR_DISCLAIMER = (
     "treatment or any clinical decision."
 )
 
+# PACS over DICOMweb (screening.pacs): results go to this server; empty sends none.
+CXR_PACS_DICOMWEB_URL = env("CXR_PACS_DICOMWEB_URL", default="")
+CXR_PACS_USERNAME = env("CXR_PACS_USERNAME", default="")
+CXR_PACS_PASSWORD = env("CXR_PACS_PASSWORD", default="")
+CXR_PACS_TIMEOUT_S = env.float("CXR_PACS_TIMEOUT_S", default=30.0)
+CXR_PACS_RETRY_DELAY_S = env.float("CXR_PACS_RETRY_DELAY_S", default=10.0)
+CXR_PACS_RETRY_MAX_DELAY_S = env.float("CXR_PACS_RETRY_MAX_DELAY_S", default=600.0)
+CXR_PACS_MAX_RETRIES = env.int("CXR_PACS_MAX_RETRIES", default=12)
+# One STOW-RS request may carry a whole study: every instance within CXR_MAX_UPLOAD_BYTES.
+CXR_PACS_MAX_REQUEST_BYTES = env.int("CXR_PACS_MAX_REQUEST_BYTES", default=200 * 1024 * 1024)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {"axes": {"level": "WARNING"}, "highdicom": {"level": "WARNING"}},
 }

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from screening.api.disclaimer import DisclaimerField
-from screening.models import REVIEW_NOTE_MAX_LENGTH, Label, Prediction, Review
+from screening.models import REVIEW_NOTE_MAX_LENGTH, Label, Prediction, Review, Study
 from screening.selectors import image_current_prediction
 
 
@@ -117,6 +117,8 @@ class StudyOutputSerializer(serializers.Serializer):
     created = serializers.DateTimeField()
     disclaimer = DisclaimerField()
     images = ImageOutputSerializer(many=True)
+    # "upload" or "pacs" (received over DICOMweb); last, so earlier keys keep their places.
+    origin = serializers.ChoiceField(choices=Study.Origin.choices, read_only=True)
 
 
 class StudyInputSerializer(serializers.Serializer):

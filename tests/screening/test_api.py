@@ -122,7 +122,10 @@ def test_submit_returns_study_shape(clinician, enqueued):
     )
     assert response.status_code == 201, response.content
     body = response.json()
-    assert list(body) == ["id", "reference", "status", "created", "disclaimer", "images"]
+    assert list(body) == [
+        "id", "reference", "status", "created", "disclaimer", "images", "origin",
+    ]  # fmt: skip
+    assert body["origin"] == "upload"
     assert body["reference"] == "R-1" and body["status"] == "processing"
     assert body["disclaimer"] == DISCLAIMER
     assert [i["filename"] for i in body["images"]] == ["one.png", "two.png"]

@@ -1,0 +1,265 @@
+"""Build the DICOM objects that carry screening results back to a PACS (pure Python, no Django).
+
+CONTRACT:
+- uid_derive(*, parts) -> str: the same parts always give the same UID, so a re-sent object
+  replaces (never duplicates) the one already on the PACS.
+- secondary_capture_build(*, context, finding, overlay_png, series_uid, sop_uid,
+  instance_number) -> Dataset: the heatmap overlay with the result and "NOT FOR DIAGNOSTIC USE"
+  burned in (Secondary Capture, RGB, 8 bit).
+- report_build(*, context, findings, series_uid, sop_uid, instance_number) -> Dataset: a
+  Comprehensive SR (highdicom) with each image's label, probabilities, gate decision and reason,
+  the model and its version, and the disclaimer.
+- dataset_bytes(*, ds) -> bytes: a Part 10 file.
+
+Both objects go into the original study (`context.study_instance_uid`) with the patient and
+study attributes the PACS itself holds for that study (`StudyContext`, read at send time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from io import BytesIO
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filewriter import dcmwrite
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    ExplicitVRLittleEndian,
+    SecondaryCaptureImageStorage,
+    generate_uid,
+)
+
+NOT_FOR_DIAGNOSTIC_USE = "NOT FOR DIAGNOSTIC USE"
+MANUFACTURER = "cxrscreen"
+SC_SERIES_DESCRIPTION = "cxrscreen heatmap - NOT FOR DIAGNOSTIC USE"
+SR_SERIES_DESCRIPTION = "cxrscreen report - NOT FOR DIAGNOSTIC USE"
+SCHEME = "99CXRSCREEN"  # private coding scheme for the report's concepts
+SC_MIN_WIDTH = 768
+LABEL_ORDER = ("covid", "pneumonia", "normal")
+STUDY_KEYWORDS = (
+    "PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
+    "StudyDate", "StudyTime", "ReferringPhysicianName",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StudyContext:
+    """The original study: its UID and the patient/study attributes the PACS holds for it."""
+
+    study_instance_uid: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One screened (or refused) image of the study."""
+
+    source_sop_class_uid: str
+    source_sop_instance_uid: str
+    source_series_instance_uid: str
+    status: str  # done | rejected | failed
+    label: str = ""
+    probabilities: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+    model_name: str = ""
+    model_version: str = ""
+
+    @property
+    def gate_decision(self) -> str:
+        return {"done": "accepted", "rejected": "rejected"}.get(self.status, "not screened")
+
+
+def uid_derive(*, parts: Sequence[str]) -> str:
+    """Return a UID that depends only on `parts` (deterministic, under pydicom's root)."""
+    return generate_uid(entropy_srcs=["cxrscreen", *[str(p) for p in parts]])
+
+
+def finding_lines(*, finding: Finding) -> list[str]:
+    """Return the result as short text lines (burned into the Secondary Capture)."""
+    lines = [NOT_FOR_DIAGNOSTIC_USE, "cxrscreen educational screening output"]
+    if finding.status == "done":
+        lines.append(f"Label: {finding.label}")
+        probs = "  ".join(f"{key} {finding.probabilities.get(key, 0.0):.2f}" for key in LABEL_ORDER)
+        lines.append(f"Probabilities: {probs}")
+    else:
+        lines.append(f"Gate: {finding.gate_decision}: {finding.reason}"[:120])
+    lines.append(f"Model: {finding.model_name} {finding.model_version}")
+    lines.append(NOT_FOR_DIAGNOSTIC_USE)
+    return lines
+
+
+def overlay_annotate(*, overlay_png: bytes, lines: Sequence[str]) -> np.ndarray:
+    """Return the overlay (upscaled to a readable width) with a text band below it, RGB uint8."""
+    image = Image.open(BytesIO(overlay_png)).convert("RGB")
+    if image.width < SC_MIN_WIDTH:
+        height = round(image.height * SC_MIN_WIDTH / image.width)
+        image = image.resize((SC_MIN_WIDTH, height), Image.Resampling.BICUBIC)
+    size = max(14, image.width // 40)
+    font = ImageFont.load_default(size=size)
+    band = (size + 8) * len(lines) + 12
+    canvas = Image.new("RGB", (image.width, image.height + band), (0, 0, 0))
+    canvas.paste(image, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for row, text in enumerate(lines):
+        colour = (255, 60, 60) if text == NOT_FOR_DIAGNOSTIC_USE else (255, 255, 255)
+        draw.text((10, image.height + 6 + row * (size + 8)), text, fill=colour, font=font)
+    left, top, right, bottom = draw.textbbox((10, 8), NOT_FOR_DIAGNOSTIC_USE, font=font)
+    draw.rectangle((left - 4, top - 4, right + 4, bottom + 4), fill=(0, 0, 0))
+    draw.text((10, 8), NOT_FOR_DIAGNOSTIC_USE, fill=(255, 60, 60), font=font)
+    return np.asarray(canvas, dtype=np.uint8)
+
+
+def _study_attributes_copy(*, ds: Dataset, context: StudyContext) -> None:
+    ds.StudyInstanceUID = context.study_instance_uid
+    for keyword in STUDY_KEYWORDS:
+        setattr(ds, keyword, context.attributes.get(keyword, "") or "")
+
+
+def _now() -> tuple[str, str]:
+    now = dt.datetime.now(dt.UTC)
+    return now.strftime("%Y%m%d"), now.strftime("%H%M%S")
+
+
+def secondary_capture_build(
+    *,
+    context: StudyContext,
+    finding: Finding,
+    overlay_png: bytes,
+    series_uid: str,
+    sop_uid: str,
+    instance_number: int,
+) -> Dataset:
+    """Return a Secondary Capture of the overlay with the result burned in."""
+    rgb = overlay_annotate(overlay_png=overlay_png, lines=finding_lines(finding=finding))
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, sop_uid
+    _study_attributes_copy(ds=ds, context=context)
+    ds.SeriesInstanceUID, ds.SeriesNumber, ds.InstanceNumber = series_uid, 9901, instance_number
+    ds.Modality, ds.ConversionType = "OT", "WSD"
+    ds.ContentDate, ds.ContentTime = _now()
+    ds.Manufacturer, ds.SeriesDescription = MANUFACTURER, SC_SERIES_DESCRIPTION
+    ds.ImageComments = " ".join(finding_lines(finding=finding))[:10240]
+    ds.BurnedInAnnotation, ds.RecognizableVisualFeatures = "YES", "NO"
+    ds.DerivationDescription = f"Grad-CAM overlay by {finding.model_name} {finding.model_version}"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.Rows, ds.Columns = int(rgb.shape[0]), int(rgb.shape[1])
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PatientOrientation = ""
+    ds.PixelData = np.ascontiguousarray(rgb).tobytes()
+    return ds
+
+
+def dataset_bytes(*, ds: Dataset) -> bytes:
+    """Return `ds` as a DICOM Part 10 file."""
+    buf = BytesIO()
+    dcmwrite(buf, ds, enforce_file_format=True)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- structured report
+
+
+def _code(value: str, meaning: str):
+    from highdicom.sr import CodedConcept
+
+    return CodedConcept(value=value, scheme_designator=SCHEME, meaning=meaning)
+
+
+def _text(value: str, meaning: str, text: str):
+    from highdicom.sr import TextContentItem
+
+    return TextContentItem(
+        name=_code(value, meaning), value=text[:1000] or "-", relationship_type="CONTAINS"
+    )
+
+
+def _finding_items(*, finding: Finding) -> list:
+    """Return the content items of one image: reference, gate, label, probabilities, model."""
+    from highdicom.sr import CodedConcept, ImageContentItem, NumContentItem
+
+    items: list = [
+        ImageContentItem(
+            name=_code("CXR-SOURCE", "Source image"),
+            referenced_sop_class_uid=finding.source_sop_class_uid,
+            referenced_sop_instance_uid=finding.source_sop_instance_uid,
+            relationship_type="CONTAINS",
+        ),
+        _text("CXR-GATE", "Input gate decision", finding.gate_decision),
+    ]
+    if finding.reason:
+        items.append(_text("CXR-REASON", "Input gate reason", finding.reason))
+    if finding.status == "done":
+        items.append(_text("CXR-LABEL", "Screening label", finding.label))
+        unit = CodedConcept(value="1", scheme_designator="UCUM", meaning="no units")
+        for key in LABEL_ORDER:
+            items.append(
+                NumContentItem(
+                    name=_code(f"CXR-P-{key.upper()}", f"Probability of {key}"),
+                    value=round(float(finding.probabilities.get(key, 0.0)), 6),
+                    unit=unit,
+                    relationship_type="CONTAINS",
+                )
+            )
+    items.append(_text("CXR-MODEL", "Model name", finding.model_name))
+    items.append(_text("CXR-VERSION", "Model version", finding.model_version))
+    return items
+
+
+def _evidence(*, context: StudyContext, findings: Sequence[Finding]) -> list[Dataset]:
+    evidence = []
+    for finding in findings:
+        ds = Dataset()
+        _study_attributes_copy(ds=ds, context=context)
+        ds.SeriesInstanceUID = finding.source_series_instance_uid
+        ds.SOPClassUID = finding.source_sop_class_uid
+        ds.SOPInstanceUID = finding.source_sop_instance_uid
+        evidence.append(ds)
+    return evidence
+
+
+def report_build(
+    *,
+    context: StudyContext,
+    findings: Sequence[Finding],
+    disclaimer: str,
+    series_uid: str,
+    sop_uid: str,
+    instance_number: int,
+) -> Dataset:
+    """Return a Comprehensive SR with every image's result and the disclaimer."""
+    from highdicom.sr import ComprehensiveSR, ContainerContentItem, ContentSequence
+
+    if not findings:
+        raise ValueError("a report needs at least one finding")
+    root = ContainerContentItem(name=_code("CXR-REPORT", "Chest X-ray screening report"))
+    children = [_text("CXR-DISCLAIMER", "Disclaimer", f"{NOT_FOR_DIAGNOSTIC_USE}. {disclaimer}")]
+    for number, finding in enumerate(findings, start=1):
+        container = ContainerContentItem(
+            name=_code("CXR-IMAGE", f"Image {number} result"), relationship_type="CONTAINS"
+        )
+        container.ContentSequence = ContentSequence(_finding_items(finding=finding))
+        children.append(container)
+    root.ContentSequence = ContentSequence(children)
+    sr = ComprehensiveSR(
+        evidence=_evidence(context=context, findings=findings),
+        content=root,
+        series_instance_uid=series_uid,
+        series_number=9902,
+        sop_instance_uid=sop_uid,
+        instance_number=instance_number,
+        manufacturer=MANUFACTURER,
+        is_complete=True,
+    )
+    sr.SeriesDescription = SR_SERIES_DESCRIPTION
+    return sr

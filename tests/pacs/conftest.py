@@ -1,0 +1,94 @@
+"""Fixtures for the PACS tests: a pacs service account, DICOM builders, a real Orthanc."""
+
+from __future__ import annotations
+
+from io import BytesIO
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from rest_framework.authtoken.models import Token
+
+from tests.hardening.conftest import (  # noqa: F401
+    nothing_stored,
+    tiny_model,
+    web_server,
+)
+from tests.screening.conftest import chest_array, enqueued, fake_screener  # noqa: F401
+from tests.support.orthanc import dicomweb_plugin, orthanc_binary, orthanc_running
+from tests.support.services import service_missing
+
+PATIENT = {
+    "PatientName": "Pacsworthy^Henrietta",
+    "PatientID": "PACS-PID-4471",
+    "AccessionNumber": "ACC-PACS-9981",
+    "PatientBirthDate": "19520401",
+    "PatientSex": "F",
+    "InstitutionName": "Riverside Infirmary",
+}
+
+
+def chest_dicom(*, seed: int = 1, study_uid: str | None = None, **kwargs) -> bytes:
+    """A synthetic DX chest film with patient identifiers (optionally in a given study)."""
+    from mlcore.synthetic import dicom_bytes
+
+    data = dicom_bytes(pixels=chest_array(seed=seed), seed=seed, patient=PATIENT, **kwargs)
+    if study_uid is None:
+        return data
+    ds = pydicom.dcmread(BytesIO(data))
+    ds.StudyInstanceUID = study_uid
+    return dicom_write(ds)
+
+
+def ct_dicom(*, study_uid: str, seed: int = 7) -> bytes:
+    """pydicom's CT slice moved into `study_uid` with the same patient (not a chest film)."""
+    from pydicom.uid import generate_uid
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    for keyword, value in PATIENT.items():
+        setattr(ds, keyword, value)
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = generate_uid(entropy_srcs=["ct-series", str(seed)])
+    ds.SOPInstanceUID = generate_uid(entropy_srcs=["ct-instance", str(seed)])
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return dicom_write(ds)
+
+
+def dicom_write(ds) -> bytes:
+    buf = BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def uids_of(data: bytes) -> dict[str, str]:
+    ds = pydicom.dcmread(BytesIO(data), stop_before_pixels=True)
+    keys = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+    return {key: str(ds.get(key)) for key in keys}
+
+
+@pytest.fixture
+def pacs_account(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="pacs-orthanc", role="pacs")
+
+
+@pytest.fixture
+def pacs_token(pacs_account) -> str:
+    return Token.objects.get_or_create(user=pacs_account)[0].key
+
+
+@pytest.fixture
+def orthanc_factory(tmp_path: Path):
+    """Start Orthanc servers on demand: orthanc_factory(servers={...}) -> OrthancServer."""
+    if orthanc_binary() is None or dicomweb_plugin() is None:
+        service_missing("Orthanc with its DICOMweb plugin is not installed")
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+
+        def start(*, servers: dict | None = None, name: str = "orthanc"):
+            return stack.enter_context(orthanc_running(folder=tmp_path / name, servers=servers))
+
+        yield start
