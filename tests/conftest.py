@@ -12,6 +12,9 @@ import pytest
 
 from tests.support.services import SHARED_DATA, port_open, service_missing, services_required
 
+# Stack fixtures (gunicorn, the tiny model) serve the hardening and PACS suites alike.
+pytest_plugins = ["tests.support.stack_fixtures"]
+
 
 def _user_fixture(*, username: str, role: str):
     """Return a fixture that creates one user of `role` (factories load after Django)."""

@@ -26,6 +26,12 @@ def view_shift_check(*, view_shift: int, size: int) -> None:
         raise ConfigError(f"--view-shift must be 0 to {size // 4 - 1} for a {size} px model")
 
 
+# Each learned gate test may refuse at most this share of the val films (before a margin):
+# the gate must accept >= 99.5 % of real chest films, and its two tests add up.
+GATE_VAL_REFUSE_SHARE = 0.001
+FRONTAL_MIN_RANGE = (0.02, 0.5)
+
+
 @dataclass
 class Finished:
     """What the card and gate_stats.npz take from the calibration step."""
@@ -61,8 +67,10 @@ def model_finish(
     d_va = mahalanobis_sq(features=out_va.features, mean=mean, precision=precision)
     p_front_va = out_va.gate_probabilities[:, 0]
     thresholds = GateThresholds(
-        frontal_min=float(np.clip(np.quantile(p_front_va, 0.005) * 0.9, 0.02, 0.5)),
-        mahalanobis_max=float(np.quantile(d_va, 0.995) * 1.05),
+        frontal_min=float(
+            np.clip(np.quantile(p_front_va, GATE_VAL_REFUSE_SHARE) * 0.9, *FRONTAL_MIN_RANGE)
+        ),
+        mahalanobis_max=float(np.quantile(d_va, 1.0 - GATE_VAL_REFUSE_SHARE) * 1.1),
     )
 
     clf_t = Classifier(model=model, temperature=temperature, view_shift=view_shift)

@@ -21,7 +21,7 @@ from mlcore.card import (
 from training.config import ConfigError
 from training.finish import gate_stats_save, trainset_finish, view_shift_check
 from training.gateset import gate_negatives_build
-from training.trainset import training_data_build
+from training.trainset import splits_hash, training_data_build
 
 
 def recalibrate_run(
@@ -36,19 +36,18 @@ def recalibrate_run(
 ) -> ModelCard:
     """Refit temperature, gate statistics and thresholds with `view_shift`; return the card."""
     from mlcore.classifier import keras_model_load
-    from training.data import rows_hash
     from training.train import git_commit
 
     card = card_load(path=model_dir / CARD_FILENAME)
     size = card.input_size
     view_shift_check(view_shift=view_shift, size=size)
-    trainset = training_data_build(roots=data, size=size, cache_dir=cache_dir)
     trained_on = card.training.get("split_sha256")
-    if trained_on and rows_hash(rows=trainset.train.rows + trainset.val.rows) != trained_on:
+    if trained_on and splits_hash(roots=data) != trained_on:
         raise ConfigError(
             f"{', '.join(map(str, data))} is not the data {card.name} was trained on "
             "(split hash differs from card)"
         )
+    trainset = training_data_build(roots=data, size=size, cache_dir=cache_dir)
     negatives = gate_negatives_build(
         ood=ood,
         n_synthetic=n_synthetic,

@@ -21,11 +21,15 @@ from mlcore.card import GATE_STATS_FILENAME, MODEL_FILENAME, ModelCard, card_sav
 from mlcore.labels import GATE_LABELS, LABELS
 from mlcore.preprocess import PREPROCESSING_DESCRIPTION
 from training.config import TrainConfig, config_check
-from training.data import rows_hash
 from training.finish import Finished, gate_stats_save, trainset_finish
 from training.fit import EpochJudge, FitResult, dataset_make
 from training.gateset import GateSet, gate_negatives_build
-from training.trainset import TrainingData, sample_weights_compute, training_data_build
+from training.trainset import (
+    TrainingData,
+    sample_weights_compute,
+    splits_hash,
+    training_data_build,
+)
 
 GATE_WEIGHT_RANGE = (0.2, 8.0)
 RECORDED_SETTINGS = (
@@ -175,7 +179,7 @@ def card_make(
     settings = asdict(config)
     training: dict[str, Any] = {
         "data": [p.name for p in config.data],
-        "split_sha256": rows_hash(rows=data.train.rows + data.val.rows),
+        "split_sha256": splits_hash(roots=config.data),
         "n_train": len(data.train.rows),
         "n_val": len(data.val.rows),
         "n_gate_negatives_train": int(negatives.train_mask.sum()),

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mlcore.labels import LABELS
-from training.data import Table, table_arrays, table_filter, table_read
+from training.data import Table, rows_hash, table_arrays, table_filter, table_read
 
 INDETERMINATE = "indeterminate"
 INDETERMINATE_TARGET = (0.5, 0.5, 0.0)
@@ -70,10 +70,8 @@ class TrainingData:
         return [f"{r.get('source', '')}/{row_stratum(row=r)}" for r in self.train.rows]
 
 
-def training_data_build(
-    *, roots: list[Path], size: int, cache_dir: Path | None = None
-) -> TrainingData:
-    """Read, split and decode the data sets; ValueError when a split is empty."""
+def splits_read(*, roots: list[Path]) -> tuple[Table, Table, Table]:
+    """Return the train (with a target), val and test (labelled) rows of the data sets."""
     table = tables_read(roots=roots)
     train = table_filter(table=table, split="train")
     train = Table(root=train.root, rows=[r for r in train.rows if row_target(row=r) is not None])
@@ -81,6 +79,20 @@ def training_data_build(
     test = rows_labelled(table=table_filter(table=table, split="test"))
     if not train.rows or not val.rows:
         raise ValueError("the data needs labelled rows with split=train and split=val")
+    return train, val, test
+
+
+def splits_hash(*, roots: list[Path]) -> str:
+    """Identify the train and val rows a model saw (the card's split_sha256)."""
+    train, val, _ = splits_read(roots=roots)
+    return rows_hash(rows=train.rows + val.rows)
+
+
+def training_data_build(
+    *, roots: list[Path], size: int, cache_dir: Path | None = None
+) -> TrainingData:
+    """Read, split and decode the data sets; ValueError when a split is empty."""
+    train, val, test = splits_read(roots=roots)
 
     def arrays_of(t: Table, desc: str) -> np.ndarray:
         return table_arrays(table=t, size=size, desc=desc, cache_dir=cache_dir)

@@ -49,7 +49,8 @@ def upload_files() -> list[dict]:
     The shipped model accepts the real one; the tiny fixture model, trained on synthetic chests
     only, refuses it at the gate and accepts the synthetic one: either way one image is done.
     """
-    from mlcore.synthetic import chest_like_array, dicom_bytes
+    from mlcore.testing.arrays import chest_like_array
+    from mlcore.testing.files import dicom_bytes
 
     real = real_radiograph()
     if real is None:

@@ -10,12 +10,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from rest_framework.authtoken.models import Token
 
-from tests.hardening.conftest import (  # noqa: F401
-    nothing_stored,
-    tiny_model,
-    web_server,
-)
-from tests.screening.conftest import chest_array, enqueued, fake_screener  # noqa: F401
+from tests.support.images import chest_array
 from tests.support.orthanc import dicomweb_plugin, orthanc_binary, orthanc_running
 from tests.support.services import service_missing
 
@@ -31,7 +26,7 @@ PATIENT = {
 
 def chest_dicom(*, seed: int = 1, study_uid: str | None = None, **kwargs) -> bytes:
     """A synthetic DX chest film with patient identifiers (optionally in a given study)."""
-    from mlcore.synthetic import dicom_bytes
+    from mlcore.testing.files import dicom_bytes
 
     data = dicom_bytes(pixels=chest_array(seed=seed), seed=seed, patient=PATIENT, **kwargs)
     if study_uid is None:

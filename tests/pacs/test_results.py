@@ -19,7 +19,7 @@ from screening.pacs.results import results_send
 from screening.services import prediction_execute
 from tests.pacs.conftest import PATIENT, chest_dicom, ct_dicom, uids_of
 from tests.pacs.test_stow import stow
-from tests.screening.conftest import FakeResult
+from tests.support.screener import FakeResult
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 

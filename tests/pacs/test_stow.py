@@ -17,8 +17,8 @@ from pydicom.uid import HTJ2KLossless, generate_uid
 from screening.models import Image, Prediction, Study
 from screening.pacs.client import multipart_body
 from screening.pacs.models import PacsInstanceLink, PacsStudyLink
-from tests.hardening.conftest import media_files
 from tests.pacs.conftest import PATIENT, chest_dicom, dicom_write, uids_of
+from tests.support.stored import media_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/dicomweb/studies"

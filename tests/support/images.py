@@ -10,25 +10,25 @@ from PIL import Image as PILImage
 
 
 def chest_array(*, seed: int = 0, size: tuple[int, int] = (256, 256)) -> np.ndarray:
-    from mlcore.synthetic import chest_like_array
+    from mlcore.testing.arrays import chest_like_array
 
     return chest_like_array(size=size, seed=seed)
 
 
 def png_data(*, seed: int = 0, size: tuple[int, int] = (256, 256)) -> bytes:
-    from mlcore.synthetic import png_bytes
+    from mlcore.testing.files import png_bytes
 
     return png_bytes(pixels=chest_array(seed=seed, size=size))
 
 
 def jpeg_data(*, seed: int = 0, size: tuple[int, int] = (256, 256)) -> bytes:
-    from mlcore.synthetic import jpeg_bytes
+    from mlcore.testing.files import jpeg_bytes
 
     return jpeg_bytes(pixels=chest_array(seed=seed, size=size))
 
 
 def dicom_data(*, seed: int = 0, size: tuple[int, int] = (256, 256), **kwargs) -> bytes:
-    from mlcore.synthetic import dicom_bytes
+    from mlcore.testing.files import dicom_bytes
 
     return dicom_bytes(pixels=chest_array(seed=seed, size=size), **kwargs)
 

@@ -1,4 +1,4 @@
-"""Fixtures of the hardening suite: nothing-stored checks, the tiny model, a gunicorn server."""
+"""Fixtures for tests that run the real stack: nothing-stored checks, the tiny model, gunicorn."""
 
 from __future__ import annotations
 
