@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.stack import BENCH_PASSWORD
 from mlcore.labels import LABELS
+from mlcore.registry import DEFAULT_MODEL_NAME
 
 FEW_STUDIES = 3  # owned by bench-clinician-few: a short page for the N+1 check
 LABEL_WEIGHTS = dict(zip(LABELS, (0.2, 0.45, 0.35), strict=True))
@@ -53,7 +54,7 @@ def _prediction_build(*, models: Any, image: Any, rng: random.Random) -> Any:
         id=uuid.uuid4(),
         image_id=image.id,
         is_current=True,
-        model_name="cxr-v1",
+        model_name=DEFAULT_MODEL_NAME,
         model_version="bench",
         attempts=1,
         status=status.REJECTED if rejected else status.DONE,

@@ -127,7 +127,7 @@ def parser_build() -> argparse.ArgumentParser:
         "recalibrate",
         help="refit temperature and gate of a trained model for other test-time views",
     )
-    r.add_argument("--model-dir", type=Path, required=True, help="e.g. mlcore/weights/cxr-v1")
+    r.add_argument("--model-dir", type=Path, required=True, help="e.g. mlcore/weights/cxr-v2")
     r.add_argument("--data", type=Path, nargs="+", required=True, help="the data it was trained on")
     r.add_argument("--view-shift", type=int, required=True, help="+-N px views (0 = off)")
     r.add_argument("--ood", type=Path, default=DEFAULT_OOD if DEFAULT_OOD.is_dir() else None)

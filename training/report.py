@@ -131,6 +131,7 @@ def report_write(
     """Add the heatmap figures to `report`, then write JSON, Markdown and plots to `path`."""
     from training.heatmaps import cam_band_report, gallery_pick, heatmap_gallery_plot
     from training.plots import confusion_plot, reliability_plot, roc_plot
+    from training.shortcut import cam_upsample
 
     path.mkdir(parents=True, exist_ok=True)
     ok = np.flatnonzero(screened.readable)
@@ -146,7 +147,10 @@ def report_write(
         rows=gallery_pick(sources=sources, labels=grades),
         path=path / "heatmaps.png",
     )
-    report["heatmaps"] = {**cam_band_report(cams=cams, sources=sources), "gallery": "heatmaps.png"}
+    # At input resolution: a coarse map (4x4 for a stride-32 net) has no cell inside a 10 % band.
+    size = screened.arrays.shape[1]
+    fine = np.stack([cam_upsample(cam=c, size=size) for c in cams])
+    report["heatmaps"] = {**cam_band_report(cams=fine, sources=sources), "gallery": "heatmaps.png"}
     (path / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (path / "report.md").write_text(report_markdown(report=report), encoding="utf-8")
     labelled = np.array([rows[i].get("label") in LABELS for i in ok])

@@ -40,14 +40,15 @@ def band_masked(*, array: np.ndarray, content_box: tuple[int, int, int, int]) ->
     return out
 
 
+def cam_upsample(*, cam: np.ndarray, size: int) -> np.ndarray:
+    """Resize a non-negative model-space map to the (size, size) input, bilinearly."""
+    img = Image.fromarray(np.maximum(np.asarray(cam, np.float32), 0.0), mode="F")
+    return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float64)
+
+
 def cam_outside_lungs(*, cam: np.ndarray, content_box: tuple[int, int, int, int], size: int):
     """Share of a model-space CAM's mass outside the lung atlas (None for an empty map)."""
-    up = np.asarray(
-        Image.fromarray(np.maximum(np.asarray(cam, np.float32), 0.0), mode="F").resize(
-            (size, size), Image.Resampling.BILINEAR
-        ),
-        dtype=np.float64,
-    )
+    up = cam_upsample(cam=cam, size=size)
     top, left, bottom, right = content_box
     content = up[top:bottom, left:right]
     total = content.sum()

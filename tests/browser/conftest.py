@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mlcore.registry import DEFAULT_MODEL_NAME
 from tests.support.services import REPO_ROOT, chromium_path, service_missing
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make while
@@ -75,9 +76,11 @@ def model_env() -> dict[str, str]:
     if cards:
         return {"CXR_WEIGHTS_DIR": str(fixtures), "CXR_MODEL_NAME": cards[0].parent.name}
     shipped = REPO_ROOT / "mlcore" / "weights"
-    if (shipped / "cxr-v1" / "card.json").exists():
-        return {"CXR_WEIGHTS_DIR": str(shipped), "CXR_MODEL_NAME": "cxr-v1"}
-    service_missing("no model: neither tests/fixtures/models/*/ nor mlcore/weights/cxr-v1/")
+    if (shipped / DEFAULT_MODEL_NAME / "card.json").exists():
+        return {"CXR_WEIGHTS_DIR": str(shipped), "CXR_MODEL_NAME": DEFAULT_MODEL_NAME}
+    service_missing(
+        f"no model: neither tests/fixtures/models/*/ nor mlcore/weights/{DEFAULT_MODEL_NAME}/"
+    )
     return {}
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.db import OperationalError
 
+from mlcore.registry import DEFAULT_MODEL_NAME
 from screening import inference, services
 from screening.models import Prediction, Study
 from screening.services import study_submit
@@ -111,7 +112,7 @@ def _fixture_model_env() -> dict[str, str]:
         if (card.parent / "model.keras").is_file():
             return {"CXR_WEIGHTS_DIR": str(fixtures), "CXR_MODEL_NAME": card.parent.name}
     shipped = REPO_ROOT / "mlcore" / "weights"
-    name = os.environ.get("CXR_MODEL_NAME", "cxr-v1")
+    name = os.environ.get("CXR_MODEL_NAME", DEFAULT_MODEL_NAME)
     if (shipped / name / "model.keras").is_file():
         return {"CXR_WEIGHTS_DIR": str(shipped), "CXR_MODEL_NAME": name}
     pytest.skip("no trained model in tests/fixtures/models or mlcore/weights yet")
