@@ -4,6 +4,7 @@ CONTRACT:
     study_list_for(*, user, filters: Mapping | None = None) -> QuerySet[Study]
         (clinician: own; reviewer/admin: all), with images/current predictions prefetched
     study_get_for(*, user, study_id) -> Study            raises Http404 when not visible
+    study_images_attach(*, study, images) -> Study       images as if prefetched (no query)
     image_get_for(*, user, image_id) -> Image            raises Http404
     prediction_get_for(*, user, prediction_id) -> Prediction   raises Http404
     review_queue_for(*, user) -> QuerySet[Prediction]    unreviewed done predictions, oldest first
@@ -61,6 +62,19 @@ def image_current_prediction(*, image: Image) -> Prediction | None:
     if hasattr(image, "current_predictions"):
         return image.current_predictions[0] if image.current_predictions else None
     return image.predictions.filter(is_current=True).first()
+
+
+def study_images_attach(*, study: Study, images: list[Image]) -> Study:
+    """Give `study` its images as if prefetched (each with `current_predictions` set)."""
+    # What prefetch_related stores: a queryset whose results are already known. Anything
+    # chained on it (order_by, filter) still queries the database as usual.
+    queryset = Image.objects.filter(study_id=study.pk).order_by("position")
+    queryset._result_cache = sorted(images, key=lambda image: image.position)
+    queryset._prefetch_done = True
+    if getattr(study, "_prefetched_objects_cache", None) is None:
+        study._prefetched_objects_cache = {}
+    study._prefetched_objects_cache["images"] = queryset
+    return study
 
 
 def study_list_for(*, user: Any, filters: Mapping | None = None) -> QuerySet[Study]:

@@ -127,7 +127,7 @@ class StudyListCreateApi(GenericAPIView):
             owner=request.user, files=submitted["images"], reference=submitted["reference"],
             meta=request_meta_from(request=request),
         )  # fmt: skip
-        study = study_get_for(user=request.user, study_id=study.id)
+        # The service hands back the study with its images and predictions: no re-read.
         data = StudyOutputSerializer(study, context={"request": request}).data
         return Response(data, status=status.HTTP_201_CREATED)
 

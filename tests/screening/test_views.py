@@ -183,8 +183,9 @@ def test_owner_and_reviewer_get_files(client, clinician, reviewer, study_make):
         login(client, user)
         thumb = client.get(reverse("screening:image_thumbnail", args=[prediction.image_id]))
         assert thumb.status_code == 200
-        assert thumb["Content-Type"] == "image/png"
-        assert b"".join(thumb.streaming_content).startswith(b"\x89PNG")
+        # Submissions store JPEG thumbnails (cheap to make on the request path).
+        assert thumb["Content-Type"] == "image/jpeg"
+        assert b"".join(thumb.streaming_content).startswith(b"\xff\xd8\xff")
         heat = client.get(reverse("screening:prediction_heatmap", args=[prediction.pk]))
         assert heat.status_code == 200
         assert b"".join(heat.streaming_content).startswith(b"\x89PNG")
