@@ -10,7 +10,6 @@ GATE_LABELS = ("frontal_cxr", "lateral_chest", "other_radiograph", "ct_slice", "
 LABEL_MEANINGS = {
     "covid": "pattern typical of COVID-19 pneumonia (multifocal, peripheral, lower-zone "
     "ground-glass or consolidation)",
-    "pneumonia": "pneumonia of another pattern (e.g. lobar consolidation, cavitation, "
-    "effusion)",
+    "pneumonia": "pneumonia of another pattern (e.g. lobar consolidation, cavitation, effusion)",
     "normal": "no pneumonia visible",
 }

@@ -51,7 +51,7 @@ def image_file_serve(*, request: Any, image: Image, download: bool = False) -> H
 
 
 def image_thumbnail_serve(*, request: Any, image: Image) -> HttpResponse:
-    """Serve the image's thumbnail (JPEG, or PNG when older); a PNG or JPEG without one is its own."""
+    """Serve the thumbnail (JPEG; PNG when older); a PNG or JPEG without one is its own."""
     field_file = image.thumbnail
     jpeg = bool(field_file) and field_file.name.endswith(".jpg")
     content_type = "image/jpeg" if jpeg else "image/png"

@@ -449,7 +449,6 @@ def test_thumbnail_png(colour: bool) -> None:
     assert thumb.mode == ("RGB" if colour else "L")
 
 
-
 @pytest.mark.parametrize(("size", "colour"), [((700, 1024), False), ((2000, 300), True)])
 def test_thumbnail_jpeg_keeps_aspect_and_fits(size: tuple[int, int], colour: bool) -> None:
     from mlcore.imageio import image_thumbnail_jpeg
