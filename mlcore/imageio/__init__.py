@@ -102,5 +102,9 @@ def _box_reduce(*, pixels: np.ndarray, size: int) -> np.ndarray:
     if factor < 2:
         return pixels
     h, w = (pixels.shape[0] // factor) * factor, (pixels.shape[1] // factor) * factor
-    blocks = pixels[:h, :w].reshape(h // factor, factor, w // factor, factor, *pixels.shape[2:])
-    return blocks.mean(axis=(1, 3), dtype=np.float32)
+    # A sum of strided views: numpy's mean over a reshaped block view is several times slower.
+    total = np.zeros((h // factor, w // factor, *pixels.shape[2:]), dtype=np.float32)
+    for dy in range(factor):
+        for dx in range(factor):
+            total += pixels[dy:h:factor, dx:w:factor]
+    return total / np.float32(factor * factor)
