@@ -10,6 +10,7 @@ import hashlib
 from typing import Any
 
 from django.conf import settings
+from django.contrib.messages import get_messages
 from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
@@ -39,6 +40,8 @@ def etag_for_viewer(*, request: Any, fingerprint: str) -> str:
 def not_modified_or_none(*, request: Any, etag: str) -> HttpResponse | None:
     """Return a 304 when the request's If-None-Match holds `etag`, else None."""
     if request.method not in ("GET", "HEAD"):
+        return None
+    if len(get_messages(request)):  # a page must show its pending messages, not a kept copy
         return None
     held = parse_etags(request.headers.get("If-None-Match", ""))
     if etag not in held and "*" not in held:

@@ -258,9 +258,14 @@ class ImageFileApi(FileApi):
 
 
 class ImageThumbnailApi(FileApi):
-    """A small PNG preview of the image."""
+    """A small preview of the image: JPEG (PNG for studies stored before JPEG previews)."""
 
-    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            (200, "image/jpeg"): OpenApiTypes.BINARY,
+            (200, "image/png"): OpenApiTypes.BINARY,
+        }
+    )
     def get(self, request: Request, pk) -> HttpResponse:
         image = image_get_for(user=request.user, image_id=pk)
         return image_thumbnail_serve(request=request, image=image)

@@ -100,3 +100,16 @@ def test_page_answers_304_audits_and_keeps_404_for_others(
     client.force_login(other_clinician)
     assert client.get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 404
     assert client.get(url, HTTP_IF_NONE_MATCH="*").status_code == 404
+
+
+def test_a_pending_message_is_never_answered_304(rf):
+    from django.contrib import messages
+    from django.contrib.messages.storage.cookie import CookieStorage
+
+    from screening.conditional import not_modified_or_none
+
+    request = rf.get("/", HTTP_IF_NONE_MATCH='"abc"')
+    request._messages = CookieStorage(request)
+    assert not_modified_or_none(request=request, etag='"abc"').status_code == 304
+    messages.info(request, "Review saved.")
+    assert not_modified_or_none(request=request, etag='"abc"') is None
