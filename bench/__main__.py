@@ -36,9 +36,9 @@ COUNTS = {
     "baseline_warmup": (3, 1),
     "latency_n": (30, 8),
     "throughput_n": (100, 20),
-    "memory_n": (500, 60),
+    "memory_n": (2000, 60),
     "memory_every": (50, 20),
-    "history_studies": (50_000, 5_000),
+    "history_studies": (500_000, 5_000),  # x 2 images: a million predictions
     "history_requests": (100, 20),
 }
 

@@ -99,20 +99,30 @@ def study_wait(
     poll_s: float,
     timeout: float = 120.0,
 ) -> tuple[dict[str, Any], int]:
-    """Poll the study until final; return (payload, polls)."""
+    """Poll the study's status view (304 while unchanged) until final; return (study, polls).
+
+    The full study (results, heatmap links) is read once, when every image is final.
+    """
     deadline = time.monotonic() + timeout
-    polls = 0
+    polls, etag = 0, ""
+    url = f"{base_url}{API}/studies/{study_id}/status/"
     while True:
-        resp = session.get(f"{base_url}{API}/studies/{study_id}/", timeout=30)
+        headers = {"If-None-Match": etag} if etag else {}
+        resp = session.get(url, headers=headers, timeout=30)
         polls += 1
-        if resp.status_code != 200:
+        if resp.status_code == 200:
+            etag = resp.headers.get("ETag", "")
+            if resp.json().get("final"):
+                break
+        elif resp.status_code != 304:
             raise ApiError(f"poll failed: {resp.status_code} {resp.text[:300]}")
-        payload = resp.json()
-        if study_is_final(payload=payload):
-            return payload, polls
         if time.monotonic() > deadline:
-            raise ApiError(f"study {study_id} not final after {timeout} s: {payload}")
+            raise ApiError(f"study {study_id} not final after {timeout} s")
         time.sleep(poll_s)
+    resp = session.get(f"{base_url}{API}/studies/{study_id}/", timeout=30)
+    if resp.status_code != 200:
+        raise ApiError(f"study read failed: {resp.status_code} {resp.text[:300]}")
+    return resp.json(), polls
 
 
 def image_roundtrip(

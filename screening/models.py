@@ -64,7 +64,9 @@ def image_upload_to(instance: Image, filename: str) -> str:
 
 
 def thumbnail_upload_to(instance: Image, filename: str) -> str:
-    return f"studies/{instance.study_id}/{instance.id}-thumb.png"
+    # New thumbnails are JPEG; older ones stay PNG (served by their extension).
+    extension = "jpg" if filename.endswith(".jpg") else "png"
+    return f"studies/{instance.study_id}/{instance.id}-thumb.{extension}"
 
 
 def heatmap_upload_to(instance: Prediction, filename: str) -> str:

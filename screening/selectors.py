@@ -4,6 +4,10 @@ CONTRACT:
     study_list_for(*, user, filters: Mapping | None = None) -> QuerySet[Study]
         (clinician: own; reviewer/admin: all), with images/current predictions prefetched
     study_get_for(*, user, study_id) -> Study            raises Http404 when not visible
+    study_images_attach(*, study, images) -> Study       images as if prefetched (no query)
+    study_progress_for(*, user, study_id) -> StudyProgress     raises Http404 when not visible
+        each image's current prediction status and a fingerprint of what the study's pages
+        show, in one query (conditional GET, status polls)
     image_get_for(*, user, image_id) -> Image            raises Http404
     prediction_get_for(*, user, prediction_id) -> Prediction   raises Http404
     review_queue_for(*, user) -> QuerySet[Prediction]    unreviewed done predictions, oldest first
@@ -22,12 +26,14 @@ Prefetching: each study's `images` come in position order, and each image carrie
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from screening.filters import StudyFilter
@@ -64,6 +70,19 @@ def image_current_prediction(*, image: Image) -> Prediction | None:
     return image.predictions.filter(is_current=True).first()
 
 
+def study_images_attach(*, study: Study, images: list[Image]) -> Study:
+    """Give `study` its images as if prefetched (each with `current_predictions` set)."""
+    # What prefetch_related stores: a queryset whose results are already known. Anything
+    # chained on it (order_by, filter) still queries the database as usual.
+    queryset = Image.objects.filter(study_id=study.pk).order_by("position")
+    queryset._result_cache = sorted(images, key=lambda image: image.position)
+    queryset._prefetch_done = True
+    if getattr(study, "_prefetched_objects_cache", None) is None:
+        study._prefetched_objects_cache = {}
+    study._prefetched_objects_cache["images"] = queryset
+    return study
+
+
 def study_list_for(*, user: Any, filters: Mapping | None = None) -> QuerySet[Study]:
     """Return the studies `user` may see, newest first, optionally filtered."""
     queryset = study_scope(user=user, queryset=Study.objects.all())
@@ -86,6 +105,56 @@ def study_get_for(*, user: Any, study_id: Any) -> Study:
     if study is None:
         raise Http404("No such study.")
     return study
+
+
+@dataclass(frozen=True)
+class StudyProgress:
+    """Where a study stands: (image id, prediction id, status) per image, and a fingerprint."""
+
+    study_id: uuid.UUID
+    status: str
+    images: tuple[tuple[uuid.UUID, uuid.UUID | None, str], ...]
+    fingerprint: str
+
+    @property
+    def final(self) -> bool:
+        return all(status in Prediction.FINAL_STATUSES for _, _, status in self.images)
+
+
+def study_progress_for(*, user: Any, study_id: Any) -> StudyProgress:
+    """Return the study's progress if `user` may see it; raise Http404 otherwise (one query)."""
+    study_id = _uuid_or_404(study_id)
+    current = Prediction.objects.filter(image__study_id=study_id, is_current=True)
+    rows = list(
+        study_scope(user=user, queryset=current, owner_path="image__study__owner")
+        .annotate(reviews_n=Count("reviews"), reviews_last=Max("reviews__updated"))
+        .order_by("image__position", "image_id")
+        .values_list(
+            "image_id",
+            "id",
+            "status",
+            "attempts",
+            "label",
+            "heatmap",
+            "reviews_n",
+            "reviews_last",
+            "image__study__status",
+            "image__study__updated",
+        )
+    )
+    if rows:
+        status, stamp = rows[0][8], rows
+    else:  # a study without predictions (never made by services): still only for its viewers
+        study = study_scope(user=user, queryset=Study.objects.filter(id=study_id)).first()
+        if study is None:
+            raise Http404("No such study.")
+        status, stamp = study.status, [(study.status, study.updated)]
+    return StudyProgress(
+        study_id=study_id,
+        status=status,
+        images=tuple((row[0], row[1], row[2]) for row in rows),
+        fingerprint=hashlib.sha256(repr(stamp).encode()).hexdigest()[:32],
+    )
 
 
 def image_get_for(*, user: Any, image_id: Any) -> Image:

@@ -51,8 +51,10 @@ def image_file_serve(*, request: Any, image: Image, download: bool = False) -> H
 
 
 def image_thumbnail_serve(*, request: Any, image: Image) -> HttpResponse:
-    """Serve the image's PNG thumbnail; a PNG or JPEG without one is its own thumbnail."""
-    field_file, content_type = image.thumbnail, "image/png"
+    """Serve the thumbnail (JPEG; PNG when older); a PNG or JPEG without one is its own."""
+    field_file = image.thumbnail
+    jpeg = bool(field_file) and field_file.name.endswith(".jpg")
+    content_type = "image/jpeg" if jpeg else "image/png"
     if not field_file and image.format in (Image.Format.PNG, Image.Format.JPEG):
         field_file, content_type = image.file, CONTENT_TYPES[image.format]
     return file_serve(
@@ -60,7 +62,7 @@ def image_thumbnail_serve(*, request: Any, image: Image) -> HttpResponse:
         obj=image,
         action="thumbnail.view",
         field_file=field_file,
-        filename=f"{image.pk}-thumbnail.png",
+        filename=f"{image.pk}-thumbnail.{'jpg' if jpeg else 'png'}",
         content_type=content_type,
     )
 

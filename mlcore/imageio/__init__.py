@@ -5,6 +5,7 @@ CONTRACT (other packages rely on these names and shapes; keep them):
 - image_decode(*, data, max_pixels=..., min_side=...) -> DecodedImage or raises
   mlcore.errors.ImageError subclasses.
 - image_thumbnail_png(*, image, size=256) -> PNG bytes; image_to_uint8(*, pixels) -> uint8 array.
+- image_thumbnail_jpeg(*, image, size=256, quality=85) -> JPEG bytes (a few ms, for uploads).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "ImageFormat",
     "image_decode",
     "image_sniff",
+    "image_thumbnail_jpeg",
     "image_thumbnail_png",
     "image_to_uint8",
 ]
@@ -81,3 +83,28 @@ def image_thumbnail_png(*, image: DecodedImage, size: int = 256) -> bytes:
     buf = BytesIO()
     thumb.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
+
+
+def image_thumbnail_jpeg(*, image: DecodedImage, size: int = 256, quality: int = 85) -> bytes:
+    """Return an 8-bit JPEG no larger than `size` on its longer side, aspect kept."""
+    arr = image_to_uint8(pixels=_box_reduce(pixels=image.pixels, size=size))
+    thumb = Image.fromarray(arr, mode="RGB" if arr.ndim == 3 else "L")
+    # Box-reduce to about twice the size first, then resample: as sharp, a tenth of the cost.
+    thumb.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    buf = BytesIO()
+    thumb.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _box_reduce(*, pixels: np.ndarray, size: int) -> np.ndarray:
+    """Average `pixels` over whole blocks so the longer side stays at least twice `size`."""
+    factor = max(pixels.shape[:2]) // (2 * size)
+    if factor < 2:
+        return pixels
+    h, w = (pixels.shape[0] // factor) * factor, (pixels.shape[1] // factor) * factor
+    # A sum of strided views: numpy's mean over a reshaped block view is several times slower.
+    total = np.zeros((h // factor, w // factor, *pixels.shape[2:]), dtype=np.float32)
+    for dy in range(factor):
+        for dx in range(factor):
+            total += pixels[dy:h:factor, dx:w:factor]
+    return total / np.float32(factor * factor)

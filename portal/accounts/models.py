@@ -21,7 +21,16 @@ class User(AbstractUser):
         """Say whether the user holds `role` (admins hold every role)."""
         if self.is_superuser:
             return True
-        return self.groups.filter(name=str(role)).exists()
+        # Read once per instance (one request): every permission check asks again.
+        if self._role_names is None:
+            self._role_names = frozenset(self.groups.values_list("name", flat=True))
+        return str(role) in self._role_names
+
+    _role_names: frozenset[str] | None = None
+
+    def refresh_from_db(self, *args, **kwargs) -> None:
+        self._role_names = None
+        super().refresh_from_db(*args, **kwargs)
 
     @property
     def is_reviewer(self) -> bool:

@@ -121,6 +121,29 @@ class StudyOutputSerializer(serializers.Serializer):
     origin = serializers.ChoiceField(choices=Study.Origin.choices, read_only=True)
 
 
+class ImageStatusSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    prediction = serializers.UUIDField(allow_null=True)
+    status = serializers.ChoiceField(choices=Prediction.Status.choices)
+
+
+class StudyStatusOutputSerializer(serializers.Serializer):
+    """Where a study stands (from selectors.StudyProgress): what a poll needs, nothing more."""
+
+    id = serializers.UUIDField(source="study_id")
+    status = serializers.CharField()
+    final = serializers.BooleanField()
+    images = serializers.SerializerMethodField()
+    disclaimer = DisclaimerField()
+
+    @extend_schema_field(ImageStatusSerializer(many=True))
+    def get_images(self, obj) -> list[dict]:
+        return [
+            {"id": str(image_id), "prediction": str(pid) if pid else None, "status": status}
+            for image_id, pid, status in obj.images
+        ]
+
+
 class StudyInputSerializer(serializers.Serializer):
     images = serializers.ListField(
         child=serializers.FileField(allow_empty_file=True, use_url=False),

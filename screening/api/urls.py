@@ -12,6 +12,7 @@ urlpatterns = [
     path("v1/model/", views.ModelCardApi.as_view(), name="model-card"),
     path("v1/studies/", views.StudyListCreateApi.as_view(), name="study-list"),
     path("v1/studies/<uuid:pk>/", views.StudyDetailApi.as_view(), name="study-detail"),
+    path("v1/studies/<uuid:pk>/status/", views.StudyStatusApi.as_view(), name="study-status"),
     path("v1/images/<uuid:pk>/file/", views.ImageFileApi.as_view(), name="image-file"),
     path(
         "v1/images/<uuid:pk>/thumbnail/",

@@ -29,10 +29,14 @@ from screening.api.serializers import (
     ReviewOutputSerializer,
     StudyInputSerializer,
     StudyOutputSerializer,
+    StudyStatusOutputSerializer,
     TokenInputSerializer,
     TokenOutputSerializer,
 )
+from screening.conditional import conditional_headers_set, etag_for_viewer, not_modified_or_none
 from screening.filters import StudyFilter
+from screening.models import Study
+from screening.pagination import CountCappedPaginator
 from screening.permissions import user_may_review
 from screening.selectors import (
     image_get_for,
@@ -40,6 +44,7 @@ from screening.selectors import (
     prediction_get_for,
     study_get_for,
     study_list_for,
+    study_progress_for,
 )
 from screening.services import (
     audit_record,
@@ -52,6 +57,9 @@ from screening.serving import image_file_serve, image_thumbnail_serve, predictio
 
 
 class StudyPagination(PageNumberPagination):
+    """Pages of studies; `count` is exact up to COUNT_CAP, and COUNT_CAP + 1 means more."""
+
+    django_paginator_class = CountCappedPaginator
     page_size_query_param = "page_size"
     max_page_size = 100
 
@@ -127,7 +135,7 @@ class StudyListCreateApi(GenericAPIView):
             owner=request.user, files=submitted["images"], reference=submitted["reference"],
             meta=request_meta_from(request=request),
         )  # fmt: skip
-        study = study_get_for(user=request.user, study_id=study.id)
+        # The service hands back the study with its images and predictions: no re-read.
         data = StudyOutputSerializer(study, context={"request": request}).data
         return Response(data, status=status.HTTP_201_CREATED)
 
@@ -139,12 +147,34 @@ def _read_response(*, request: Request, obj: Any, serializer_class: type) -> Res
 
 
 class StudyDetailApi(APIView):
-    """One study with its images and their current predictions."""
+    """One study with its images and their current predictions (304 on a matching ETag)."""
 
-    @extend_schema(responses={200: StudyOutputSerializer})
-    def get(self, request: Request, pk) -> Response:
+    @extend_schema(responses={200: StudyOutputSerializer, 304: OpenApiResponse()})
+    def get(self, request: Request, pk) -> HttpResponse:
+        progress = study_progress_for(user=request.user, study_id=pk)
+        etag = etag_for_viewer(request=request, fingerprint=progress.fingerprint)
+        # Every read is audited, also one the client answers from its own copy.
+        audit_request_record(request=request, action="study.view", obj=Study(pk=progress.study_id))
+        unchanged = not_modified_or_none(request=request, etag=etag)
+        if unchanged is not None:
+            return unchanged
         study = study_get_for(user=request.user, study_id=pk)
-        return _read_response(request=request, obj=study, serializer_class=StudyOutputSerializer)
+        response = Response(StudyOutputSerializer(study, context={"request": request}).data)
+        return conditional_headers_set(response=response, etag=etag)
+
+
+class StudyStatusApi(APIView):
+    """Where a study stands, from one query: for polling (304 on a matching ETag)."""
+
+    @extend_schema(responses={200: StudyStatusOutputSerializer, 304: OpenApiResponse()})
+    def get(self, request: Request, pk) -> HttpResponse:
+        progress = study_progress_for(user=request.user, study_id=pk)
+        etag = etag_for_viewer(request=request, fingerprint=progress.fingerprint)
+        unchanged = not_modified_or_none(request=request, etag=etag)
+        if unchanged is not None:
+            return unchanged
+        response = Response(StudyStatusOutputSerializer(progress).data)
+        return conditional_headers_set(response=response, etag=etag)
 
 
 class ModelCardApi(APIView):
@@ -228,9 +258,14 @@ class ImageFileApi(FileApi):
 
 
 class ImageThumbnailApi(FileApi):
-    """A small PNG preview of the image."""
+    """A small preview of the image: JPEG (PNG for studies stored before JPEG previews)."""
 
-    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            (200, "image/jpeg"): OpenApiTypes.BINARY,
+            (200, "image/png"): OpenApiTypes.BINARY,
+        }
+    )
     def get(self, request: Request, pk) -> HttpResponse:
         image = image_get_for(user=request.user, image_id=pk)
         return image_thumbnail_serve(request=request, image=image)

@@ -13,7 +13,11 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from screening.models import Image, Prediction, Study
-from screening.selectors import model_name_configured, model_version_configured
+from screening.selectors import (
+    model_name_configured,
+    model_version_configured,
+    study_images_attach,
+)
 from screening.services.audit import RequestMeta, audit_record
 from screening.services.errors import SubmissionError
 from screening.services.queueing import predictions_enqueue_on_commit
@@ -61,6 +65,8 @@ def study_submit(
         for name in stored:
             storage_delete_quietly(name=name)
         raise
+    # The caller answers from what was just written, without reading the study back.
+    study_images_attach(study=study, images=[p.image for p in predictions])
     return study
 
 
@@ -85,14 +91,14 @@ def _images_store(
         # The storage path comes from upload_to (ids only); the client name is ignored.
         image.file.save("upload", ContentFile(item.data), save=False)
         stored.append(image.file.name)
-        image.thumbnail.save("thumb.png", ContentFile(item.thumbnail), save=False)
+        image.thumbnail.save("thumb.jpg", ContentFile(item.thumbnail), save=False)
         stored.append(image.thumbnail.name)
         image.save()
-        predictions.append(
-            Prediction.objects.create(
-                image=image, model_name=model_name, model_version=model_version
-            )
+        prediction = Prediction.objects.create(
+            image=image, model_name=model_name, model_version=model_version
         )
+        image.current_predictions = [prediction]
+        predictions.append(prediction)
     return predictions
 
 

@@ -25,14 +25,14 @@ class CheckedUpload:
     format: str
     width: int
     height: int
-    thumbnail: bytes
+    thumbnail: bytes  # JPEG
     dicom_attributes: dict
     identifiers: frozenset[str] = frozenset()
 
 
 def upload_check(*, upload: Any) -> CheckedUpload:
     """Validate one upload from its content (never its name or content type)."""
-    from mlcore.imageio import image_decode, image_sniff, image_thumbnail_png
+    from mlcore.imageio import image_decode, image_sniff, image_thumbnail_jpeg
 
     name = filename_sanitise(name=getattr(upload, "name", "") or "")
     data = upload_read(upload=upload, name=name, limit=settings.CXR_MAX_UPLOAD_BYTES)
@@ -55,7 +55,7 @@ def upload_check(*, upload: Any) -> CheckedUpload:
             # Only the de-identified file is ever written anywhere.
             deidentified = dicom_deidentify(data=data)
             data, attributes = deidentified.data, dict(deidentified.attributes)
-        thumbnail = image_thumbnail_png(image=decoded, size=THUMBNAIL_SIZE)
+        thumbnail = image_thumbnail_jpeg(image=decoded, size=THUMBNAIL_SIZE)
     except ImageError as exc:
         raise SubmissionError(f'"{name}": {exc.message}', code=exc.code, filename=name) from exc
     return CheckedUpload(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -13,6 +12,7 @@ from screening import selectors, services
 from screening.exports import studies_csv_lines
 from screening.filters import StudyFilter
 from screening.forms import filter_form_dress
+from screening.pagination import CountCappedPaginator
 from screening.permissions import user_may_review
 from screening.views.common import PAGE_SIZE, image_cards
 
@@ -31,7 +31,7 @@ def history(request: HttpRequest) -> HttpResponse:
     if request.GET.get("format") == "csv":
         return history_export(request)
     filterset = _study_filterset(request=request)
-    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CountCappedPaginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = []
     for study in page.object_list:
         cards = image_cards(images=study.images.all(), user=request.user, may_review=False)

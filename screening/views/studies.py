@@ -10,13 +10,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from screening import selectors, services
+from screening.conditional import conditional_headers_set, etag_for_viewer, not_modified_or_none
 from screening.forms import (
     ACCEPTED_EXTENSIONS,
     ACCEPTED_TYPES,
     StudySubmitForm,
     form_error_messages,
 )
-from screening.models import Prediction
+from screening.models import Prediction, Study
 from screening.permissions import user_may_review
 from screening.views.common import image_cards, login_required_htmx, wants_json
 
@@ -67,27 +68,46 @@ def model_card(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def study_detail(request: HttpRequest, study_id) -> HttpResponse:
-    """Show one study: live status, predictions, heatmaps and reviews."""
+    """Show one study: live status, predictions, heatmaps and reviews (304 when unchanged)."""
+    progress = selectors.study_progress_for(user=request.user, study_id=study_id)
+    etag = etag_for_viewer(request=request, fingerprint=progress.fingerprint)
+    # Every read is audited, also one the browser answers from its own copy.
+    services.audit_request_record(
+        request=request, action="study.view", obj=Study(pk=progress.study_id)
+    )
+    unchanged = not_modified_or_none(request=request, etag=etag)
+    if unchanged is not None:
+        return unchanged
     study = selectors.study_get_for(user=request.user, study_id=study_id)
-    services.audit_request_record(request=request, action="study.view", obj=study)
     cards = image_cards(
         images=study.images.all(), user=request.user, may_review=user_may_review(user=request.user)
     )
     final, seen = _status_summary(cards=cards)
     context = {"study": study, "cards": cards, "final": final, "seen": seen}
-    return render(request, "screening/study_detail.html", context)
+    response = render(request, "screening/study_detail.html", context)
+    return conditional_headers_set(response=response, etag=etag)
 
 
 @login_required_htmx
 @require_GET
 def study_status(request: HttpRequest, study_id) -> HttpResponse:
-    """Return the live status partial (htmx); it carries no poll trigger once all are final."""
+    """Return the live status partial (htmx); it carries no poll trigger once all are final.
+
+    When nothing changed since the statuses the page has seen, answer 204 (htmx swaps
+    nothing and keeps polling) from one query.
+    """
+    progress = selectors.study_progress_for(user=request.user, study_id=study_id)
+    previous = _seen_parse(raw=request.GET.get("seen", ""))
+    now = {str(image_id): status for image_id, _, status in progress.images}
+    if previous == now and not progress.final:
+        response = HttpResponse(status=204)
+        response["Cache-Control"] = "no-store"
+        return response
     study = selectors.study_get_for(user=request.user, study_id=study_id)
     cards = image_cards(
         images=study.images.all(), user=request.user, may_review=user_may_review(user=request.user)
     )
     final, seen = _status_summary(cards=cards)
-    previous = _seen_parse(raw=request.GET.get("seen", ""))
     changed = [c for c in cards if previous.get(str(c["image"].pk)) != _card_status(card=c)]
     context = {"study": study, "cards": cards, "final": final, "seen": seen, "changed": changed}
     response = render(request, "screening/partials/study_status.html", context)

@@ -50,6 +50,10 @@ def _fake_results() -> dict:
                     "breakdown": {"task_ms": {"n": 30, "p50": 60.0, "p95": 80.0}},
                 },
                 "sustained": {"clients": 10, "poll_s": 0.2, "done_images_per_s": 6.0},
+                "in_process": {
+                    "submit_cpu_ms": {"p50": 25.0},
+                    "status_poll_304_ms": {"p50": 3.0},
+                },
             },
             "history": {
                 "seeded": {
@@ -105,6 +109,19 @@ def test_summary_and_targets() -> None:
     assert checks["pipeline_images_per_s"] == "MISS"
     assert checks["history_ms_p95_100k"] == "MISS"
     assert checks["worker_rss_flat"] == "pass"
+    assert checks["submit_cpu_ms_per_image"] == "pass" and checks["status_poll_ms_p50"] == "pass"
+    # 100k rows and 50 predictions: the 1M and 2,000 figures did not run.
+    assert checks["history_ms_p95_1m"] == checks["worker_rss_mb_2000"] == "not run"
+
+
+def test_summary_at_a_million_rows_and_2000_predictions() -> None:
+    sections = _fake_results()["sections"]
+    sections["history"]["seeded"]["predictions_in_db"] = 1_000_400
+    sections["memory"]["predictions_total"] = 2000
+    summary = targets.summary_compute(sections=sections)
+    assert summary["history_ms_p95_1m"] == 150.0  # the worse of web and API
+    assert summary["history_ms_p95_100k"] is None
+    assert summary["worker_rss_mb_2000"] == 950.0
 
 
 def test_report_write(tmp_path) -> None:
@@ -120,6 +137,10 @@ def test_report_write(tmp_path) -> None:
         "pipeline_images_per_s",
         "history_ms_p95_100k",
         "worker_rss_mb",
+        "submit_cpu_ms_per_image",
+        "status_poll_ms_p50",
+        "history_ms_p95_1m",
+        "worker_rss_mb_2000",
         "machine",
     ):
         assert key in data

@@ -171,7 +171,7 @@ def test_hostile_file_names_never_reach_storage_or_the_page(name, via, client, c
     study = Study.objects.get()
     # Stored names derive from ids only.
     assert image.file.name == f"studies/{study.pk}/{image.pk}.png"
-    assert image.thumbnail.name == f"studies/{study.pk}/{image.pk}-thumb.png"
+    assert image.thumbnail.name == f"studies/{study.pk}/{image.pk}-thumb.jpg"
     shown = image.original_name
     for bad in ("/", "\\", "\x00", "\u202e", "\x1b", ".."):
         assert bad not in shown.replace("...", ""), repr(shown)

@@ -447,3 +447,16 @@ def test_thumbnail_png(colour: bool) -> None:
     assert thumb.format == "PNG"
     assert thumb.size == (128, 64)
     assert thumb.mode == ("RGB" if colour else "L")
+
+
+@pytest.mark.parametrize(("size", "colour"), [((700, 1024), False), ((2000, 300), True)])
+def test_thumbnail_jpeg_keeps_aspect_and_fits(size: tuple[int, int], colour: bool) -> None:
+    from mlcore.imageio import image_thumbnail_jpeg
+
+    make = arrays.colour_photo_like_image if colour else arrays.chest_like_array
+    decoded = image_decode(data=files.png_bytes(pixels=make(size=size, seed=1), mode="RGB"))
+    thumb = Image.open(BytesIO(image_thumbnail_jpeg(image=decoded, size=128)))
+    assert thumb.format == "JPEG" and thumb.mode == ("RGB" if colour else "L")
+    height, width = size
+    assert max(thumb.size) == 128
+    assert abs(thumb.size[0] / thumb.size[1] - width / height) < 0.05

@@ -183,8 +183,9 @@ def test_owner_and_reviewer_get_files(client, clinician, reviewer, study_make):
         login(client, user)
         thumb = client.get(reverse("screening:image_thumbnail", args=[prediction.image_id]))
         assert thumb.status_code == 200
-        assert thumb["Content-Type"] == "image/png"
-        assert b"".join(thumb.streaming_content).startswith(b"\x89PNG")
+        # Submissions store JPEG thumbnails (cheap to make on the request path).
+        assert thumb["Content-Type"] == "image/jpeg"
+        assert b"".join(thumb.streaming_content).startswith(b"\xff\xd8\xff")
         heat = client.get(reverse("screening:prediction_heatmap", args=[prediction.pk]))
         assert heat.status_code == 200
         assert b"".join(heat.streaming_content).startswith(b"\x89PNG")
@@ -320,11 +321,14 @@ def test_status_partial_polls_until_final_then_stops(client, clinician, study_ma
 
     url = reverse("screening:study_status", args=[study.pk])
     seen = f"{first.image_id}:queued,{second.image_id}:running"
+    # Nothing changed since what the page has seen: 204, htmx swaps nothing and polls on.
     response = client.get(url, {"seen": seen}, **HTMX)
+    assert response.status_code == 204 and response.content == b""
+    response = client.get(url, {"seen": f"{first.image_id}:queued"}, **HTMX)
     html = response.content.decode()
     assert response.status_code == 200
     assert 'hx-trigger="every 1s"' in html
-    assert "hx-swap-oob" not in html  # nothing changed
+    assert f'id="image-{first.image_id}"' not in html  # its status is what the page shows
     assert "<html" not in html  # a partial
 
     services.prediction_execute(prediction_id=first.pk)
