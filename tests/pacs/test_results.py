@@ -21,7 +21,7 @@ from tests.pacs.conftest import PATIENT, chest_dicom, ct_dicom, uids_of
 from tests.pacs.test_stow import stow
 from tests.support.screener import FakeResult
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 def sr_texts(ds) -> dict[str, list]:

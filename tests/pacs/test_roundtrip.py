@@ -23,7 +23,6 @@ from tests.support.worker import until, worker_running
 pytestmark = [
     pytest.mark.worker,
     pytest.mark.slow,
-    pytest.mark.services,
     pytest.mark.django_db(transaction=True),
 ]
 SERVER = "cxrscreen"
