@@ -43,6 +43,15 @@ class Finished:
     evaluation: dict[str, Any]
 
 
+def gate_thresholds_fit(*, p_frontal: np.ndarray, distances: np.ndarray) -> GateThresholds:
+    """Set the learned tests so each refuses about GATE_VAL_REFUSE_SHARE of the val films."""
+    frontal = np.quantile(p_frontal, GATE_VAL_REFUSE_SHARE) * 0.9
+    return GateThresholds(
+        frontal_min=float(np.clip(frontal, *FRONTAL_MIN_RANGE)),
+        mahalanobis_max=float(np.quantile(distances, 1.0 - GATE_VAL_REFUSE_SHARE) * 1.1),
+    )
+
+
 def model_finish(
     *,
     model: Any,
@@ -66,12 +75,7 @@ def model_finish(
     mean, precision = gaussian_fit(features=out_tr.features)
     d_va = mahalanobis_sq(features=out_va.features, mean=mean, precision=precision)
     p_front_va = out_va.gate_probabilities[:, 0]
-    thresholds = GateThresholds(
-        frontal_min=float(
-            np.clip(np.quantile(p_front_va, GATE_VAL_REFUSE_SHARE) * 0.9, *FRONTAL_MIN_RANGE)
-        ),
-        mahalanobis_max=float(np.quantile(d_va, 1.0 - GATE_VAL_REFUSE_SHARE) * 1.1),
-    )
+    thresholds = gate_thresholds_fit(p_frontal=p_front_va, distances=d_va)
 
     clf_t = Classifier(model=model, temperature=temperature, view_shift=view_shift)
 
