@@ -100,7 +100,7 @@ def _image_error_code(*, exc: ImageError) -> int:
 def instance_check(*, part: Part) -> Outcome:
     """Check one part like an upload (decode, de-identify, thumbnail); return its outcome."""
     from mlcore.deid import dicom_deidentify
-    from mlcore.imageio import image_decode, image_thumbnail_png
+    from mlcore.imageio import image_decode, image_thumbnail_jpeg
     from mlcore.imageio.dicom import PIXEL_KEYWORDS
 
     outcome, data = Outcome(), part.data
@@ -127,7 +127,7 @@ def instance_check(*, part: Part) -> Outcome:
         min_side = getattr(settings, "CXR_MIN_SIDE", MIN_SIDE)
         decoded = image_decode(data=data, max_pixels=settings.CXR_MAX_PIXELS, min_side=min_side)
         deidentified = dicom_deidentify(data=data)  # only this copy is ever stored
-        thumbnail = image_thumbnail_png(image=decoded, size=THUMBNAIL_SIZE)
+        thumbnail = image_thumbnail_jpeg(image=decoded, size=THUMBNAIL_SIZE)
     except ImageError as exc:
         return _fail(outcome, _image_error_code(exc=exc), exc.message)
     outcome.checked = {
@@ -163,7 +163,7 @@ def _study_link_lock(*, owner: Any, study_uid: str) -> PacsStudyLink:
 
 def _image_store(*, link: PacsStudyLink, outcome: Outcome, stored: list[str]) -> Prediction:
     """Create the Image (files named by ids only), its queued prediction and its link."""
-    from screening.services import model_name_configured, model_version_configured
+    from screening.selectors import model_name_configured, model_version_configured
 
     checked = outcome.checked
     position = Image.objects.filter(study_id=link.study_id).count()
@@ -181,7 +181,7 @@ def _image_store(*, link: PacsStudyLink, outcome: Outcome, stored: list[str]) ->
     )
     image.file.save("upload", ContentFile(checked["data"]), save=False)
     stored.append(image.file.name)
-    image.thumbnail.save("thumb.png", ContentFile(checked["thumbnail"]), save=False)
+    image.thumbnail.save("thumb.jpg", ContentFile(checked["thumbnail"]), save=False)
     stored.append(image.thumbnail.name)
     image.save()
     PacsInstanceLink.objects.create(
