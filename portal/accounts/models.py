@@ -39,4 +39,4 @@ class User(AbstractUser):
     @cached_property
     def is_pacs_only(self) -> bool:
         """Say whether this is a PACS service account (never true for admins)."""
-        return not self.is_superuser and self.groups.filter(name=str(Role.PACS)).exists()
+        return not self.is_superuser and self.has_role(Role.PACS)

@@ -21,7 +21,7 @@ class StowRequestError(Exception):
     def __init__(self, message: str, *, status: int = 400) -> None:
         super().__init__(message)
         self.message = message
-        self.status = status
+        self.http_status = status
 
 
 @dataclass(frozen=True)

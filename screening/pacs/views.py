@@ -50,7 +50,7 @@ class StowApi(APIView):
             body = body_read(request=django_request, limit=settings.CXR_PACS_MAX_REQUEST_BYTES)
             parts = parts_split(body=body, boundary=boundary)
         except StowRequestError as exc:
-            return Response({"detail": exc.message}, status=exc.status)
+            return Response({"detail": exc.message}, status=exc.http_status)
         outcomes = stow_store(
             owner=request.user, parts=parts, meta=request_meta_from(request=request)
         )

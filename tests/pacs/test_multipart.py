@@ -37,7 +37,7 @@ def test_preamble_quoted_boundary_and_part_without_headers():
 def test_content_types_refused(content_type, status):
     with pytest.raises(StowRequestError) as caught:
         boundary_get(content_type=content_type)
-    assert caught.value.status == status
+    assert caught.value.http_status == status
 
 
 @pytest.mark.parametrize("body", [b"", b"--x\r\nA", b"nothing here", b"--x--"])
