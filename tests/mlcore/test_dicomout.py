@@ -9,38 +9,31 @@ import pydicom
 import pytest
 from PIL import Image
 
-from mlcore.dicomout import (
-    NOT_FOR_DIAGNOSTIC_USE,
-    Finding,
-    StudyContext,
-    dataset_bytes,
-    report_build,
-    secondary_capture_build,
-    uid_derive,
-)
+from mlcore import dicomout
+from mlcore.dicomout import NOT_FOR_DIAGNOSTIC_USE, Finding, StudyContext
 
 CONTEXT = StudyContext(
     study_instance_uid="1.2.826.0.1.3680043.8.498.1",
     attributes={"PatientID": "P-1", "PatientName": "Doe^Jane", "AccessionNumber": "A-9"},
 )
+SOURCE = "1.2.826.0.1.3680043.8.498"
+MODEL = {"model_name": "cxr-v1", "model_version": "1.4.0"}
 DONE = Finding(
     source_sop_class_uid="1.2.840.10008.5.1.4.1.1.1.1",
-    source_sop_instance_uid="1.2.826.0.1.3680043.8.498.2",
-    source_series_instance_uid="1.2.826.0.1.3680043.8.498.3",
+    source_sop_instance_uid=f"{SOURCE}.2",
+    source_series_instance_uid=f"{SOURCE}.3",
     status="done",
     label="covid",
     probabilities={"covid": 0.81, "pneumonia": 0.12, "normal": 0.07},
-    model_name="cxr-v1",
-    model_version="1.4.0",
+    **MODEL,
 )
 REJECTED = Finding(
     source_sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
-    source_sop_instance_uid="1.2.826.0.1.3680043.8.498.4",
-    source_series_instance_uid="1.2.826.0.1.3680043.8.498.5",
+    source_sop_instance_uid=f"{SOURCE}.4",
+    source_series_instance_uid=f"{SOURCE}.5",
     status="rejected",
     reason="a CT or MR slice",
-    model_name="cxr-v1",
-    model_version="1.4.0",
+    **MODEL,
 )
 
 
@@ -51,17 +44,17 @@ def overlay_png(size=(128, 100)) -> bytes:
 
 
 def test_uids_are_deterministic_and_valid():
-    a, b = uid_derive(parts=["s", "p", "sc"]), uid_derive(parts=["s", "p", "sr"])
-    assert a == uid_derive(parts=["s", "p", "sc"]) and a != b
+    a, b = dicomout.uid_derive(parts=["s", "p", "sc"]), dicomout.uid_derive(parts=["s", "p", "sr"])
+    assert a == dicomout.uid_derive(parts=["s", "p", "sc"]) and a != b
     assert len(a) <= 64 and all(part.isdigit() for part in a.split("."))
 
 
 def test_secondary_capture_has_the_result_burned_in():
-    ds = secondary_capture_build(
+    ds = dicomout.secondary_capture_build(
         context=CONTEXT, finding=DONE, overlay_png=overlay_png(), series_uid="1.2.3",
         sop_uid="1.2.3.4", instance_number=1,
     )  # fmt: skip
-    back = pydicom.dcmread(BytesIO(dataset_bytes(ds=ds)))
+    back = pydicom.dcmread(BytesIO(dicomout.dataset_bytes(ds=ds)))
     assert back.SOPClassUID == pydicom.uid.SecondaryCaptureImageStorage
     assert back.StudyInstanceUID == CONTEXT.study_instance_uid and back.PatientID == "P-1"
     assert back.BurnedInAnnotation == "YES" and back.Manufacturer == "cxrscreen"
@@ -74,11 +67,11 @@ def test_secondary_capture_has_the_result_burned_in():
 
 
 def test_report_lists_each_image_with_gate_label_probabilities_and_model():
-    sr = report_build(
+    sr = dicomout.report_build(
         context=CONTEXT, findings=[DONE, REJECTED], disclaimer="Educational only.",
         series_uid="1.2.3.5", sop_uid="1.2.3.6", instance_number=1,
     )  # fmt: skip
-    back = pydicom.dcmread(BytesIO(dataset_bytes(ds=sr)))
+    back = pydicom.dcmread(BytesIO(dicomout.dataset_bytes(ds=sr)))
     assert back.SOPClassUID == pydicom.uid.ComprehensiveSRStorage
     assert back.PatientID == "P-1" and back.StudyInstanceUID == CONTEXT.study_instance_uid
     assert back.CompletionFlag == "COMPLETE" and back.VerificationFlag == "UNVERIFIED"
@@ -100,7 +93,7 @@ def test_report_lists_each_image_with_gate_label_probabilities_and_model():
 
 def test_report_needs_a_finding():
     with pytest.raises(ValueError):
-        report_build(
+        dicomout.report_build(
             context=CONTEXT, findings=[], disclaimer="", series_uid="1.2", sop_uid="1.3",
             instance_number=1,
         )  # fmt: skip
