@@ -24,7 +24,7 @@ class Target:
 
 
 TARGETS = (
-    Target("classify_ms_p50", "classify p50 (batch 1)", 10.0, "max", "ms", "model"),
+    Target("classify_ms_p50", "classify p50 (batch 1)", 15.0, "max", "ms", "model"),
     Target(
         "full_ms_p50",
         "full p50 (gate + classify + Grad-CAM + overlay)",

@@ -24,9 +24,9 @@ class TrainConfig:
     pretrained: bool = True
     # Leading trunk layers (by name prefix) kept frozen: generic edge filters, costly to train.
     freeze: tuple[str, ...] = ("stem_", "block0_", "block1_", "block2_")
-    epochs: int = 14
+    epochs: int = 10
     seed: int = 0
-    image_size: int = 128
+    image_size: int = 160
     batch_size: int = 32
     learning_rate: float = 1e-3
     patience: int = 8
