@@ -35,7 +35,6 @@ GATE_WEIGHT_RANGE = (0.2, 8.0)
 RECORDED_SETTINGS = (
     "backbone",
     "pretrained",
-    "freeze",
     "swa_start",
     "select",
     "seed",
