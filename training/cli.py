@@ -30,6 +30,7 @@ NUMBERS = (
     ("--source-adversary", float, "loss weight of a gradient-reversed source head"),
     ("--width", float, "cxrnet channel multiplier"),
     ("--mixup", float, "mixup alpha (0 = off)"),
+    ("--distill-weight", float, "teachers' share of a labelled film's target"),
 )
 
 
@@ -84,6 +85,26 @@ def train_arguments_add(*, parser: argparse.ArgumentParser) -> None:
         "--synthetic", type=int, default=d.n_synthetic, help="synthetic negatives for the gate"
     )
     t.add_argument("--cache-dir", type=Path, default=None, help="cache decoded arrays here")
+    t.add_argument(
+        "--teacher",
+        type=Path,
+        nargs="*",
+        default=list(d.teachers),
+        help="finished model folders to distil (their mean calibrated probabilities)",
+    )
+    t.add_argument(
+        "--unlabelled",
+        type=Path,
+        nargs="*",
+        default=list(d.unlabelled),
+        help="CSVs of unlabelled films to train on with the teachers' targets (2/3 of each)",
+    )
+    t.add_argument(
+        "--init-weights",
+        type=Path,
+        default=d.init_weights,
+        help="trunk weights written by `pretrain` to start from",
+    )
     t.add_argument("--version", default="")
 
 
@@ -112,6 +133,10 @@ def train_config_of(*, args: argparse.Namespace) -> TrainConfig:
         ood=None if args.no_ood else args.ood,
         n_synthetic=args.synthetic,
         cache_dir=args.cache_dir,
+        teachers=tuple(args.teacher),
+        distill_weight=args.distill_weight,
+        unlabelled=tuple(args.unlabelled),
+        init_weights=args.init_weights,
         version=args.version,
     )
 

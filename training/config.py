@@ -50,6 +50,14 @@ class TrainConfig:
     flip: bool = False
     # Mixup alpha on pairs of radiographs (0 = off).
     mixup: float = 0.0
+    # Finished model folders whose averaged calibrated probabilities the student learns.
+    teachers: tuple[Path, ...] = ()
+    # The teachers' share of a labelled film's target (1 - it is the label's).
+    distill_weight: float = 0.5
+    # CSVs of unlabelled films (file column) trained on with the teachers' targets.
+    unlabelled: tuple[Path, ...] = ()
+    # Trunk weights from `training pretrain` (self-supervised) to start from.
+    init_weights: Path | None = None
     version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -69,5 +77,11 @@ def config_check(*, config: TrainConfig) -> None:
         raise ConfigError("--mixup and --source-adversary cannot be combined")
     if config.select not in ("swa", "best"):
         raise ConfigError("--select must be swa or best")
+    if config.unlabelled and not config.teachers:
+        raise ConfigError("--unlabelled needs --teacher: unlabelled films take a teacher's targets")
+    if not 0.0 <= config.distill_weight <= 1.0:
+        raise ConfigError(f"--distill-weight must be in [0, 1], not {config.distill_weight}")
+    if config.init_weights is not None and not config.init_weights.is_file():
+        raise ConfigError(f"--init-weights {config.init_weights} is not a file")
     if config.epochs < 1:
         raise ConfigError(f"--epochs must be >= 1, not {config.epochs}")

@@ -29,6 +29,8 @@ def view_shift_check(*, view_shift: int, size: int) -> None:
 # Each learned gate test may refuse at most this share of the val films (before a margin):
 # the gate must accept >= 99.5 % of real chest films, and its two tests add up.
 GATE_VAL_REFUSE_SHARE = 0.001
+# The share of val negatives whose P(frontal) may sit above the frontal threshold's margin.
+GATE_VAL_NEGATIVE_SHARE = 0.01
 FRONTAL_MIN_RANGE = (0.02, 0.5)
 
 
@@ -43,11 +45,38 @@ class Finished:
     evaluation: dict[str, Any]
 
 
-def gate_thresholds_fit(*, p_frontal: np.ndarray, distances: np.ndarray) -> GateThresholds:
-    """Set the learned tests so each refuses about GATE_VAL_REFUSE_SHARE of the val films."""
-    frontal = np.quantile(p_frontal, GATE_VAL_REFUSE_SHARE) * 0.9
+def logit(p: float) -> float:
+    p = float(np.clip(p, 1e-6, 1 - 1e-6))
+    return float(np.log(p / (1 - p)))
+
+
+def frontal_min_fit(*, p_frontal: np.ndarray, p_frontal_negatives: np.ndarray | None) -> float:
+    """Put the frontal threshold midway (in log-odds) between val chest films and negatives.
+
+    The low tail of the val chest films alone is too thin to place it: when every val film
+    scores high, a quantile rule sets the bar high and refuses real films that score a
+    little lower. The midpoint to the negatives' high tail keeps both margins equal. Without
+    negatives, or when the two overlap, fall back to 0.9 x the chest films' low quantile.
+    """
+    chest = float(np.quantile(p_frontal, GATE_VAL_REFUSE_SHARE))
+    frontal = chest * 0.9
+    if p_frontal_negatives is not None and len(p_frontal_negatives):
+        negative = float(np.quantile(p_frontal_negatives, 1.0 - GATE_VAL_NEGATIVE_SHARE))
+        if negative < chest:
+            mid = (logit(chest) + logit(negative)) / 2
+            frontal = min(frontal, float(1.0 / (1.0 + np.exp(-mid))))
+    return float(np.clip(frontal, *FRONTAL_MIN_RANGE))
+
+
+def gate_thresholds_fit(
+    *,
+    p_frontal: np.ndarray,
+    distances: np.ndarray,
+    p_frontal_negatives: np.ndarray | None = None,
+) -> GateThresholds:
+    """Fit the learned tests on val: the frontal bar and the feature-distance limit."""
     return GateThresholds(
-        frontal_min=float(np.clip(frontal, *FRONTAL_MIN_RANGE)),
+        frontal_min=frontal_min_fit(p_frontal=p_frontal, p_frontal_negatives=p_frontal_negatives),
         mahalanobis_max=float(np.quantile(distances, 1.0 - GATE_VAL_REFUSE_SHARE) * 1.1),
     )
 
@@ -74,8 +103,15 @@ def model_finish(
 
     mean, precision = gaussian_fit(features=out_tr.features)
     d_va = mahalanobis_sq(features=out_va.features, mean=mean, precision=precision)
-    p_front_va = out_va.gate_probabilities[:, 0]
-    thresholds = gate_thresholds_fit(p_frontal=p_front_va, distances=d_va)
+    # Negatives outside training: "val" ones may place the threshold, "test" ones only score.
+    neg_va = np.array([s != "train" for s in negatives.splits], bool)
+    out_neg = clf.run_chunked(batch=negatives.arrays[neg_va]) if neg_va.any() else None
+    fit_part = np.array([s == "val" for s in negatives.splits], bool)[neg_va]
+    thresholds = gate_thresholds_fit(
+        p_frontal=out_va.gate_probabilities[:, 0],
+        distances=d_va,
+        p_frontal_negatives=None if out_neg is None else out_neg.gate_probabilities[fit_part, 0],
+    )
 
     clf_t = Classifier(model=model, temperature=temperature, view_shift=view_shift)
 
@@ -96,9 +132,8 @@ def model_finish(
             sources=t.column("source", "all"),
         )
         evaluation[split]["gate_learned_accept_rate"] = float((~refused_of(o)).mean())
-    neg_va = np.array([s != "train" for s in negatives.splits], bool)
-    if neg_va.any():
-        refused = refused_of(clf_t.run_chunked(batch=negatives.arrays[neg_va]))
+    if out_neg is not None:
+        refused = refused_of(out_neg)
         by_kind: dict[str, list[bool]] = {}
         for k, r in zip(np.array(negatives.kinds)[neg_va], refused, strict=True):
             by_kind.setdefault(str(k), []).append(bool(r))

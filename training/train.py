@@ -45,6 +45,7 @@ RECORDED_SETTINGS = (
     "flip",
     "mixup",
     "source_adversary",
+    "distill_weight",
 )
 
 
@@ -164,6 +165,21 @@ def fit_run(*, model, data: TrainingData, negatives: GateSet, config: TrainConfi
     return judge.result
 
 
+def distillation_record(*, config: TrainConfig, data: TrainingData) -> dict[str, Any]:
+    """Return the card's note of the teachers and unlabelled films a run learned from."""
+    if not config.teachers:
+        return {}
+    from mlcore.card import CARD_FILENAME, card_load
+    from training.distill import UNLABELLED
+
+    cards = [card_load(path=d / CARD_FILENAME) for d in config.teachers]
+    return {
+        "teachers": [f"{c.name}@{c.version}" for c in cards],
+        "unlabelled": [f"{p.parent.name}/{p.name}" for p in config.unlabelled],
+        "n_unlabelled": sum(r.get("appearance") == UNLABELLED for r in data.train.rows),
+    }
+
+
 def card_make(
     *,
     config: TrainConfig,
@@ -188,6 +204,7 @@ def card_make(
         "best_averaged_epochs": fit.averaged,
         **{k: settings[k] for k in RECORDED_SETTINGS},
         "freeze": list(config.freeze),
+        **distillation_record(config=config, data=data),
         "params": params,
         "fit_seconds": round(fit.seconds, 1),
         "total_seconds": round(seconds, 1),
@@ -220,6 +237,17 @@ def train_run(*, config: TrainConfig) -> ModelCard:
     keras.utils.set_random_seed(config.seed)
     size = config.image_size
     data = training_data_build(roots=config.data, size=size, cache_dir=config.cache_dir)
+    if config.teachers:
+        from training.distill import training_data_distil
+
+        data = training_data_distil(
+            data=data,
+            teachers=list(config.teachers),
+            weight=config.distill_weight,
+            unlabelled=list(config.unlabelled),
+            size=size,
+            cache_dir=config.cache_dir,
+        )
     negatives = gate_negatives_build(
         ood=config.ood,
         n_synthetic=config.n_synthetic,
