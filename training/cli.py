@@ -141,12 +141,53 @@ def train_config_of(*, args: argparse.Namespace) -> TrainConfig:
     )
 
 
+def pretrain_arguments_add(*, parser: argparse.ArgumentParser) -> None:
+    """Add the `pretrain` options; every default comes from PretrainConfig."""
+    from training.pretrain import PretrainConfig
+
+    d = PretrainConfig(data=[], out=Path())
+    parser.add_argument("--data", type=Path, nargs="+", required=True, help="train splits used")
+    parser.add_argument("--unlabelled", type=Path, nargs="*", default=list(d.unlabelled))
+    parser.add_argument("--out", type=Path, required=True, help="a .weights.h5 file")
+    for flag in ("--image-size", "--epochs", "--batch-size", "--seed"):
+        parser.add_argument(flag, type=int, default=getattr(d, flag[2:].replace("-", "_")))
+    for flag in ("--learning-rate", "--temperature"):
+        parser.add_argument(flag, type=float, default=getattr(d, flag[2:].replace("-", "_")))
+    parser.add_argument("--cache-dir", type=Path, default=None)
+
+
+def pretrain_main(*, args: argparse.Namespace) -> int:
+    """Run `pretrain` and print its log."""
+    from training.pretrain import PretrainConfig, pretrain_run
+
+    config = PretrainConfig(
+        data=list(args.data),
+        out=args.out,
+        unlabelled=tuple(args.unlabelled),
+        image_size=args.image_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        temperature=args.temperature,
+        seed=args.seed,
+        cache_dir=args.cache_dir,
+    )
+    try:
+        print(json.dumps(pretrain_run(config=config)))
+    except ConfigError as exc:
+        parser_build().error(str(exc))
+    return 0
+
+
 def parser_build() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train, calibrate, fit the gate, write model + card")
     train_arguments_add(parser=t)
+
+    pre = sub.add_parser("pretrain", help="self-supervised (SimCLR) pretraining of the trunk")
+    pretrain_arguments_add(parser=pre)
 
     r = sub.add_parser(
         "recalibrate",
@@ -200,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         return 0
+    if args.command == "pretrain":
+        return pretrain_main(args=args)
     if args.command == "recalibrate":
         from training.recalibrate import recalibrate_run
 

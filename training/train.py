@@ -66,7 +66,7 @@ def git_commit() -> str | None:
 
 
 def model_make(*, config: TrainConfig, pretrained: bool):
-    """Build the configured network; load ImageNet weights and freeze the first layers."""
+    """Build the configured network; load its starting weights and freeze the first layers."""
     from training.model import classifier_build, lite0_classifier_build
 
     if config.backbone == "cxrnet":
@@ -74,10 +74,14 @@ def model_make(*, config: TrainConfig, pretrained: bool):
             input_size=config.image_size, width=config.width, antialias=config.antialias
         )
     model = lite0_classifier_build(input_size=config.image_size)
-    if pretrained:
+    if pretrained and config.init_weights is not None:
+        # Self-supervised weights (`training pretrain`); its heads were never trained.
+        model.load_weights(config.init_weights)
+    elif pretrained:
         from training.pretrained.efficientnet_lite import imagenet_weights_load
 
         imagenet_weights_load(model=model)
+    if pretrained:
         for layer in model.layers:
             if layer.name.startswith(config.freeze):
                 layer.trainable = False
@@ -204,6 +208,7 @@ def card_make(
         "best_averaged_epochs": fit.averaged,
         **{k: settings[k] for k in RECORDED_SETTINGS},
         "freeze": list(config.freeze),
+        "init_weights": config.init_weights.name if config.init_weights else None,
         **distillation_record(config=config, data=data),
         "params": params,
         "fit_seconds": round(fit.seconds, 1),

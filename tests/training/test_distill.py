@@ -96,3 +96,34 @@ def test_student_learns_from_teacher_and_unlabelled_films(tmp_path, toy_data):
         ]
     )
     assert proc.returncode != 0 and "--unlabelled needs --teacher" in proc.stderr
+
+
+@pytest.mark.slow
+def test_pretrain_then_train_from_its_weights(tmp_path, toy_data):
+    from tests.training.test_cli import TINY_GATE, run
+
+    weights = tmp_path / "ssl.weights.h5"
+    proc = run(
+        [
+            *("pretrain", "--data", toy_data, "--out", weights, "--epochs", "1"),
+            *("--image-size", "64", "--batch-size", "8"),
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert log["n_films"] > 0 and np.isfinite(log["epochs"][0]["loss"])
+    assert weights.is_file()
+
+    out = tmp_path / "w" / "from-ssl"
+    proc = run(
+        [
+            *("train", "--data", toy_data, "--out", out, "--epochs", "1"),
+            *("--image-size", "64", "--batch-size", "8", "--init-weights", weights, *TINY_GATE),
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    card = json.loads((out / "card.json").read_text())
+    assert card["training"]["init_weights"] == "ssl.weights.h5"
+
+    proc = run(["pretrain", "--data", toy_data, "--out", tmp_path / "x.h5", "--epochs", "1"])
+    assert proc.returncode != 0 and "--out must name a .weights.h5 file" in proc.stderr
