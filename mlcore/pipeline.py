@@ -4,6 +4,8 @@ CONTRACT (the screening app relies on it):
 
     screener = Screener.load(name=None)   # loads TF + model once; raises ModelUnavailableError
     result = screener.screen(data=b"...", filename="x.dcm")   # raises mlcore.errors.ImageError
+    results = screener.screen_many(items=[(data, filename), ...])   # one classifier pass;
+                                         # each item a ScreenResult or that upload's ImageError
     result.accepted: bool
     result.reason: str | None            # gate's reason when refused, e.g. "lateral view"
     result.label: str | None             # "covid" | "pneumonia" | "normal" when accepted
@@ -12,19 +14,22 @@ CONTRACT (the screening app relies on it):
     result.overlay_png: bytes | None     # heatmap over the radiograph, PNG
     result.model_name / result.model_version: str
     result.timings_ms: dict[str, float]  # decode, gate, preprocess, classify, gradcam, overlay
+                                         # (classify: the image's share of its batch pass)
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from mlcore.card import GATE_STATS_FILENAME, MODEL_FILENAME, ModelCard
-from mlcore.errors import ModelUnavailableError
+from mlcore.classifier import ClassifierOutput
+from mlcore.errors import ImageError, ModelUnavailableError
 from mlcore.gate import (
     GateDecision,
     GateThresholds,
@@ -36,7 +41,7 @@ from mlcore.gradcam import heatmap_to_source
 from mlcore.imageio import image_decode
 from mlcore.labels import GATE_LABELS
 from mlcore.overlay import overlay_png
-from mlcore.preprocess import grey_channels_merge, radiograph_preprocess
+from mlcore.preprocess import Preprocessed, grey_channels_merge, radiograph_preprocess
 from mlcore.registry import model_card_read, model_dir_resolve
 
 OVERLAY_MAX_SIDE = 512
@@ -55,6 +60,25 @@ class ScreenResult:
     overlay_png: bytes | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     gate_scores: dict[str, float] = field(default_factory=dict)
+
+
+class _Decoded(NamedTuple):
+    """An image as decoded, before the gate."""
+
+    pixels: np.ndarray
+    is_colour: bool | None
+    dicom: dict[str, str] | None
+    timings: dict[str, float]
+
+
+class _Staged(NamedTuple):
+    """An image that passed the gate's rules, preprocessed and waiting for the classifier."""
+
+    index: int
+    pixels: np.ndarray
+    prep: Preprocessed
+    timings: dict[str, float]
+    scores: dict[str, float]
 
 
 def gate_stats_load(*, path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -144,16 +168,31 @@ class Screener:
 
     def screen(self, *, data: bytes, filename: str | None = None) -> ScreenResult:
         """Decode, gate, classify and explain one upload; ImageError for undecodable input."""
-        del filename  # the format comes from the bytes, never from the name
-        t0 = time.perf_counter()
-        image = image_decode(data=data)
-        decode_ms = (time.perf_counter() - t0) * 1000
-        return self.screen_array(
-            pixels=image.pixels,
-            is_colour=image.is_colour,
-            dicom=image.dicom,
-            timings={"decode": decode_ms},
-        )
+        (result,) = self.screen_many(items=[(data, filename)])
+        if isinstance(result, ImageError):
+            raise result
+        return result
+
+    def screen_many(
+        self, *, items: Sequence[tuple[bytes, str | None]]
+    ) -> list[ScreenResult | ImageError]:
+        """Screen several uploads with one classifier pass; results come back in order.
+
+        Each upload is decoded and gated on its own: an undecodable one comes back as its
+        ImageError and the others are screened as if they had come alone.
+        """
+        decoded: list[_Decoded | ImageError] = []
+        for data, _filename in items:  # the format comes from the bytes, never from the name
+            t0 = time.perf_counter()
+            try:
+                image = image_decode(data=data)
+            except ImageError as exc:
+                decoded.append(exc)
+                continue
+            timings = {"decode": (time.perf_counter() - t0) * 1000}
+            decoded.append(_Decoded(image.pixels, image.is_colour, image.dicom, timings))
+        screened = iter(self._arrays_screen(images=[d for d in decoded if isinstance(d, _Decoded)]))
+        return [d if isinstance(d, ImageError) else next(screened) for d in decoded]
 
     def screen_array(
         self,
@@ -164,41 +203,60 @@ class Screener:
         timings: dict[str, float] | None = None,
     ) -> ScreenResult:
         """Gate, classify and explain an already-decoded float [0, 1] image."""
-        timings = dict(timings or {})
-        pixels = np.asarray(pixels, dtype=np.float32)
-        pixels = grey_channels_merge(pixels=pixels, is_colour=is_colour)
-        t = time.perf_counter()
-        rules = gate_rules_check(pixels=pixels, thresholds=self.thresholds, dicom=dicom)
-        timings["gate"] = (time.perf_counter() - t) * 1000
-        if not rules.accepted:
-            return self._refused(reason=rules.reason, timings=timings, scores=rules.scores)
+        return self._arrays_screen(images=[_Decoded(pixels, is_colour, dicom, timings or {})])[0]
 
-        t = time.perf_counter()
-        prep = radiograph_preprocess(pixels=pixels, size=self.classifier.input_size)
-        timings["preprocess"] = (time.perf_counter() - t) * 1000
+    def _arrays_screen(self, *, images: Sequence[_Decoded]) -> list[ScreenResult]:
+        """Gate each image by the rules, classify the ones that pass in one batch, explain each."""
+        results: list[ScreenResult | None] = [None] * len(images)
+        staged: list[_Staged] = []
+        for index, image in enumerate(images):
+            timings = dict(image.timings)
+            pixels = grey_channels_merge(
+                pixels=np.asarray(image.pixels, dtype=np.float32), is_colour=image.is_colour
+            )
+            t = time.perf_counter()
+            rules = gate_rules_check(pixels=pixels, thresholds=self.thresholds, dicom=image.dicom)
+            timings["gate"] = (time.perf_counter() - t) * 1000
+            if not rules.accepted:
+                results[index] = self._refused(
+                    reason=rules.reason, timings=timings, scores=rules.scores
+                )
+                continue
+            t = time.perf_counter()
+            prep = radiograph_preprocess(pixels=pixels, size=self.classifier.input_size)
+            timings["preprocess"] = (time.perf_counter() - t) * 1000
+            staged.append(_Staged(index, pixels, prep, timings, rules.scores))
+        if staged:
+            t = time.perf_counter()
+            out = self.classifier.run(batch=np.stack([s.prep.array for s in staged]))
+            # Each image is charged its share of the batch pass.
+            classify_ms = (time.perf_counter() - t) * 1000 / len(staged)
+            for row, s in enumerate(staged):
+                s.timings["classify"] = classify_ms
+                results[s.index] = self._explain(staged=s, out=out, row=row)
+        return [r for r in results if r is not None]
 
-        t = time.perf_counter()
-        out = self.classifier.run(batch=prep.array[None])
-        timings["classify"] = (time.perf_counter() - t) * 1000
-
+    def _explain(self, *, staged: _Staged, out: ClassifierOutput, row: int) -> ScreenResult:
+        """Judge one classified image by the learned gate, then map its winning class."""
+        timings = staged.timings
         t = time.perf_counter()
         learned = self.gate_learned_check(
-            gate_probabilities=out.gate_probabilities[0], features=out.features[0]
+            gate_probabilities=out.gate_probabilities[row], features=out.features[row]
         )
         timings["gate"] += (time.perf_counter() - t) * 1000
-        scores = {**rules.scores, **learned.scores}
+        scores = {**staged.scores, **learned.scores}
         if not learned.accepted:
             return self._refused(reason=learned.reason, timings=timings, scores=scores)
 
-        probs = out.probabilities[0]
+        probs = out.probabilities[row]
         winner = int(np.argmax(probs))
         t = time.perf_counter()
         heatmap = heatmap_to_source(
-            cam=out.cams[0, :, :, winner], prep=prep, max_side=OVERLAY_MAX_SIDE
+            cam=out.cams[row, :, :, winner], prep=staged.prep, max_side=OVERLAY_MAX_SIDE
         )
         timings["gradcam"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        png = overlay_png(pixels=pixels, heatmap=heatmap)
+        png = overlay_png(pixels=staged.pixels, heatmap=heatmap)
         timings["overlay"] = (time.perf_counter() - t) * 1000
         return self._result(
             timings=timings,

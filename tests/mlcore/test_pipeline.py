@@ -54,6 +54,36 @@ def test_screen_bad_bytes_raise_image_error(tiny_screener):
         tiny_screener.screen(data=b"definitely not an image", filename="x.png")
 
 
+def test_screen_many_equals_screen_one_by_one(tiny_screener, toy_images):
+    """One batched pass gives each upload what it would get alone; a bad one fails alone."""
+    items = [(files.png_bytes(pixels=toy_images[label][1]), f"{label}.png") for label in toy_images]
+    items += [
+        (b"definitely not an image", "bad.png"),
+        (files.png_bytes(pixels=arrays.document_image(size=(300, 220), seed=2)), "letter.png"),
+        (files.dicom_bytes(pixels=toy_images["normal"][0], modality="CT"), "ct.dcm"),
+        (files.png_bytes(pixels=toy_images["covid"][2]), "last.png"),
+    ]
+    batched = tiny_screener.screen_many(items=items)
+    assert len(batched) == len(items)
+    assert isinstance(batched[3], ImageError)
+    assert sum(isinstance(r, ImageError) for r in batched) == 1
+    assert sum(r.accepted for r in batched if not isinstance(r, ImageError)) >= 4
+    for (data, name), many in zip(items, batched, strict=True):
+        if isinstance(many, ImageError):
+            continue
+        one = tiny_screener.screen(data=data, filename=name)
+        assert (many.accepted, many.reason, many.label) == (one.accepted, one.reason, one.label)
+        assert set(many.timings_ms) == set(TIMING_KEYS)
+        assert many.gate_scores == pytest.approx(one.gate_scores, rel=1e-4, abs=1e-4)
+        if one.accepted:
+            assert many.probabilities == pytest.approx(one.probabilities, abs=1e-5)
+            np.testing.assert_allclose(many.heatmap, one.heatmap, atol=1e-4)
+            assert Image.open(io.BytesIO(many.overlay_png)).size == (
+                one.heatmap.shape[1], one.heatmap.shape[0]
+            )  # fmt: skip
+    assert tiny_screener.screen_many(items=[]) == []
+
+
 def test_load_missing_model(tmp_path):
     with pytest.raises(ModelUnavailableError):
         Screener.load(name="absent", weights_dir=tmp_path)
