@@ -130,6 +130,9 @@ class Prediction(models.Model):
     enqueued = models.DateTimeField(null=True, blank=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # The prediction whose delivery runs this one (itself, or another that took it into its
+    # batch): other deliveries leave a running prediction alone while that batch is live.
+    claimed_by = models.UUIDField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created"]

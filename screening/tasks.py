@@ -58,8 +58,8 @@ class PredictionTask(Task):
     ignore_result=True,
 )
 def predict_image(self, prediction_id: str) -> None:
-    """Screen one image; safe to run twice (a final prediction is left alone)."""
-    prediction_execute(prediction_id=prediction_id)
+    """Screen the image, with waiting ones in the same pass; safe to run twice."""
+    prediction_execute(prediction_id=prediction_id, batch_max=settings.CXR_WORKER_BATCH_MAX)
 
 
 @shared_task(name="screening.predictions_sweep", ignore_result=True)

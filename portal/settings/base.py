@@ -191,6 +191,8 @@ CXR_MODEL_NAME = env("CXR_MODEL_NAME", default=None)
 CXR_PREDICTION_MAX_ATTEMPTS = env.int("CXR_PREDICTION_MAX_ATTEMPTS", default=5)
 # The periodic sweep requeues predictions queued or running for longer than this.
 CXR_SWEEP_OLDER_THAN_S = env.int("CXR_SWEEP_OLDER_THAN_S", default=300)
+# A worker screens up to this many waiting images in one batched pass (1: one at a time).
+CXR_WORKER_BATCH_MAX = env.int("CXR_WORKER_BATCH_MAX", default=8)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

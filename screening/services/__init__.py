@@ -4,8 +4,9 @@ One module a job; the main functions are re-exported here, so `from screening.se
 study_submit` works:
 
     submission   study_submit (checks in uploads, text clean-up in text)
-    predictions  prediction_status_set (the one place a status changes), prediction_execute,
-                 prediction_fail, prediction_rerun, predictions_requeue_stale
+    predictions  prediction_status_set (the one place a status changes), prediction_fail,
+                 prediction_rerun, predictions_requeue_stale
+    execution    prediction_execute (claims a batch, screens it in one pass, ends each alone)
     queueing     prediction_enqueue and friends (after commit; a broker outage is logged)
     reviews      review_record
     studies      study_status_refresh
@@ -20,8 +21,8 @@ from screening.services.audit import (
     request_meta_from,
 )
 from screening.services.errors import ReviewError, SubmissionError
+from screening.services.execution import prediction_execute
 from screening.services.predictions import (
-    prediction_execute,
     prediction_fail,
     prediction_rerun,
     prediction_status_set,

@@ -39,7 +39,7 @@ def test_transient_errors_retry_then_fail_readably(submit, fake_screener, monkey
     prediction = Prediction.objects.get(image__study=submit())
     calls = []
 
-    def flaky(*, prediction_id):
+    def flaky(*, prediction_id, **options):
         calls.append(prediction_id)
         raise OperationalError("server closed the connection unexpectedly")
 
@@ -59,11 +59,11 @@ def test_storage_error_is_retried(submit, fake_screener, monkeypatch):
     attempts = []
     real = services.prediction_execute
 
-    def once_broken(*, prediction_id):
+    def once_broken(*, prediction_id, **options):
         attempts.append(1)
         if len(attempts) == 1:
             raise OSError("S3 read timed out")
-        return real(prediction_id=prediction_id)
+        return real(prediction_id=prediction_id, **options)
 
     monkeypatch.setattr("screening.tasks.prediction_execute", once_broken)
     monkeypatch.setattr(predict_image, "retry_backoff", False)

@@ -15,7 +15,7 @@ from typing import Any
 
 
 class HeldScreener:
-    """Wrap a Screener: the first `screen` call of the run sleeps before screening."""
+    """Wrap a Screener: the first screening call of the run sleeps before screening."""
 
     def __init__(self, screener: Any, *, marker: Path, seconds: float) -> None:
         self._screener, self._marker, self._seconds = screener, marker, seconds
@@ -24,13 +24,20 @@ class HeldScreener:
         return getattr(self._screener, name)
 
     def screen(self, **kwargs: Any) -> Any:
+        self._hold()
+        return self._screener.screen(**kwargs)
+
+    def screen_many(self, **kwargs: Any) -> Any:
+        self._hold()
+        return self._screener.screen_many(**kwargs)
+
+    def _hold(self) -> None:
         try:
             self._marker.open("x").close()
         except FileExistsError:
             pass  # not the first screening of this run
         else:
             time.sleep(self._seconds)
-        return self._screener.screen(**kwargs)
 
 
 def hold_install(*, marker: Path, seconds: float) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mlcore.errors import ImageError
 from tests.support.images import fake_png
 
 
@@ -30,9 +31,21 @@ class FakeScreener:
         self.result = result or FakeResult()
         self.error = error
         self.calls: list[str] = []
+        self.batches: list[list[str]] = []
 
     def screen(self, *, data: bytes, filename: str) -> FakeResult:
         self.calls.append(filename)
         if self.error:
             raise self.error
         return self.result
+
+    def screen_many(self, *, items: list[tuple[bytes, str]]) -> list[FakeResult | ImageError]:
+        """Screen each item as `screen` does; an ImageError comes back in its item's place."""
+        self.batches.append([filename for _, filename in items])
+        results: list[FakeResult | ImageError] = []
+        for data, filename in items:
+            try:
+                results.append(self.screen(data=data, filename=filename))
+            except ImageError as exc:
+                results.append(exc)
+        return results

@@ -1,0 +1,218 @@
+"""Run predictions: claim a batch, screen it in one classifier pass, store each outcome alone.
+
+A delivery of predict_image(L) claims L and, when `batch_max` > 1, the oldest waiting
+predictions, marking each running with `claimed_by` = L. Their own deliveries, when they
+come, leave them alone while that batch is live: for as long as the sweep would leave a
+running prediction alone (CXR_SWEEP_OLDER_THAN_S). A redelivery of L (its worker was killed,
+or the task retries) takes up whatever its earlier batch left running. Nothing depends on a
+batch finishing: each prediction ends final on its own, and what a dead batch leaves
+running is run again by L's redelivery, by its own delivery once the claim lapses, or by
+the sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from mlcore.errors import ImageError, ModelUnavailableError
+from screening.models import Prediction
+from screening.services.predictions import (
+    prediction_attempts_exhausted,
+    prediction_fail,
+    prediction_status_set,
+)
+from screening.services.queueing import predictions_enqueue_on_commit
+from screening.storage import storage_delete_quietly
+
+logger = logging.getLogger(__name__)
+
+
+def prediction_execute(*, prediction_id: Any, batch_max: int = 1) -> Prediction | None:
+    """Screen the prediction, with up to `batch_max - 1` waiting ones in the same pass.
+
+    A final prediction is left alone. Image and model problems end a prediction as failed
+    with a readable reason, that prediction only. Other errors (database, storage) propagate
+    so the task can retry; the rest of the batch goes back to the queue first.
+    """
+    leader, claimed = _batch_claim(prediction_id=prediction_id, batch_max=batch_max)
+    if leader is None or not claimed:
+        return leader
+    try:
+        _batch_run(leader_id=leader.id, predictions=claimed)
+    except Exception:
+        _members_hand_back(leader_id=leader.id)
+        raise
+    return Prediction.objects.filter(id=leader.id).first()
+
+
+def _locked(*, skip_locked: bool = False) -> Any:
+    """Predictions with their images, locked (only the prediction rows) until commit."""
+    return Prediction.objects.select_for_update(
+        skip_locked=skip_locked, of=("self",)
+    ).select_related("image")
+
+
+def _batch_claim(
+    *, prediction_id: Any, batch_max: int
+) -> tuple[Prediction | None, list[Prediction]]:
+    """Lock the leader, what its earlier batch left running and the oldest waiting ones;
+    mark those that are to run now running, claimed by the leader, and return them.
+
+    Rows another worker holds are skipped, so two workers never wait on each other.
+    """
+    with transaction.atomic():
+        leader = _locked().filter(id=prediction_id).first()
+        if leader is None:
+            return None, []
+        others: list[Prediction] = []
+        if batch_max > 1:
+            others += (
+                _locked(skip_locked=True)
+                .filter(claimed_by=leader.id, status=Prediction.Status.RUNNING)
+                .exclude(id=leader.id)
+                .order_by("created")[: batch_max - 1]
+            )
+        if batch_max - 1 > len(others):
+            others += (
+                _locked(skip_locked=True)
+                .filter(status=Prediction.Status.QUEUED)
+                .exclude(id=leader.id)
+                .order_by("created")[: batch_max - 1 - len(others)]
+            )
+        claimed = [
+            p for p in [leader, *others] if _prediction_claim(prediction=p, leader_id=leader.id)
+        ]
+    return leader, claimed
+
+
+def _prediction_claim(*, prediction: Prediction, leader_id: Any) -> bool:
+    """Mark a locked prediction running in the leader's batch; say whether it is to run now."""
+    if prediction.is_final or _claimed_by_live_batch(prediction=prediction, leader_id=leader_id):
+        return False
+    if prediction_attempts_exhausted(prediction=prediction):
+        return False
+    prediction_status_set(
+        prediction=prediction, status=Prediction.Status.RUNNING, claimed_by=leader_id
+    )
+    return True
+
+
+def _claimed_by_live_batch(*, prediction: Prediction, leader_id: Any) -> bool:
+    """Whether another delivery's batch runs the prediction and may still be alive.
+
+    A batch counts as alive for as long as the sweep would leave its predictions running;
+    after that it is presumed dead and the prediction may run again.
+    """
+    if prediction.status != Prediction.Status.RUNNING or prediction.claimed_by in (
+        None,
+        leader_id,
+    ):
+        return False
+    patience = timedelta(seconds=settings.CXR_SWEEP_OLDER_THAN_S)
+    return prediction.started is not None and prediction.started > timezone.now() - patience
+
+
+def _batch_run(*, leader_id: Any, predictions: Sequence[Prediction]) -> None:
+    """Screen the claimed predictions in one pass and store each outcome on its own."""
+    from screening.inference import screener_get
+
+    try:
+        screener = screener_get()
+        readable, items = _images_read(leader_id=leader_id, predictions=predictions)
+        results = screener.screen_many(items=items) if items else []
+    except ModelUnavailableError as exc:
+        for prediction in predictions:
+            prediction_fail(prediction_id=prediction.id, reason=f"The model is unavailable: {exc}")
+        return
+    for prediction, result in zip(readable, results, strict=True):
+        if isinstance(result, ImageError):
+            prediction_fail(prediction_id=prediction.id, reason=result.message)
+        else:
+            _prediction_outcome_store(prediction=prediction, result=result)
+
+
+def _images_read(
+    *, leader_id: Any, predictions: Sequence[Prediction]
+) -> tuple[list[Prediction], list[tuple[bytes, str]]]:
+    """Read each claimed image; return the predictions read and (data, filename) for each.
+
+    The leader's read error propagates (its task retries it, as for a batch of one); a
+    member that cannot be read now goes back to the queue for its own delivery, so that one
+    bad file never fails the leader.
+    """
+    readable: list[Prediction] = []
+    items: list[tuple[bytes, str]] = []
+    for prediction in predictions:
+        try:
+            with prediction.image.file.open("rb") as handle:
+                items.append((handle.read(), prediction.image.original_name))
+        except Exception:
+            if prediction.id == leader_id:
+                raise
+            logger.warning(
+                "Could not read the image of prediction %s", prediction.id, exc_info=True
+            )
+            _members_hand_back(leader_id=leader_id, only=[prediction.id])
+            continue
+        readable.append(prediction)
+    return readable, items
+
+
+def _members_hand_back(*, leader_id: Any, only: Sequence[Any] | None = None) -> None:
+    """Queue again the predictions the leader's batch still runs (all but the leader, or
+    those in `only`) and send them to the broker; log, never raise."""
+    try:
+        with transaction.atomic():
+            members = Prediction.objects.select_for_update().filter(
+                claimed_by=leader_id, status=Prediction.Status.RUNNING
+            )
+            members = members.exclude(id=leader_id)
+            if only is not None:
+                members = members.filter(id__in=only)
+            ids = []
+            for member in members:
+                prediction_status_set(prediction=member, status=Prediction.Status.QUEUED)
+                ids.append(member.id)
+            predictions_enqueue_on_commit(prediction_ids=ids)
+    except Exception:  # the database may be what is down: the leader's retry or the sweep
+        logger.exception("Could not hand back the batch of prediction %s", leader_id)
+
+
+def _prediction_outcome_store(*, prediction: Prediction, result: Any) -> Prediction:
+    """Store the heatmap and the result, unless another delivery finished first."""
+    heatmap_name = ""
+    if result.accepted and result.overlay_png:
+        heatmap_name = default_storage.save(
+            prediction.heatmap.field.generate_filename(prediction, "heatmap.png"),
+            ContentFile(result.overlay_png),
+        )
+    with transaction.atomic():
+        locked = Prediction.objects.select_for_update().get(id=prediction.id)
+        if locked.is_final:  # another delivery of the same prediction finished first
+            if heatmap_name:
+                storage_delete_quietly(name=heatmap_name)
+            return locked
+        locked.model_name = str(result.model_name or locked.model_name)[:64]
+        locked.model_version = str(result.model_version or locked.model_version)[:64]
+        locked.timings_ms = {k: round(float(v), 2) for k, v in (result.timings_ms or {}).items()}
+        fields = ["model_name", "model_version", "timings_ms"]
+        if not result.accepted:
+            locked.save(update_fields=fields)
+            reason = str(result.reason or "The image was refused by the input gate.")
+            return prediction_status_set(
+                prediction=locked, status=Prediction.Status.REJECTED, reason=reason
+            )
+        locked.label = str(result.label or "")
+        locked.probabilities = {k: float(v) for k, v in (result.probabilities or {}).items()}
+        locked.heatmap.name = heatmap_name
+        locked.save(update_fields=[*fields, "label", "probabilities", "heatmap"])
+        return prediction_status_set(prediction=locked, status=Prediction.Status.DONE)
