@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from portal.celery import app as celery_app
 from screening.models import Prediction, Study
-from screening.services import study_submit
+from screening.services import prediction_execute, study_submit
 from tests.support.api import api_client_for
 from tests.support.images import png_upload
 from tests.support.stack import broker_is_redis, free_port
@@ -83,6 +83,35 @@ def test_pool_child_sigkilled_mid_prediction_is_redelivered_and_done(
     assert "WorkerLostError" in text or "SIGKILL" in text or "signal 9" in text, text[-3000:]
     assert done.status == Prediction.Status.DONE, (done.status, done.reason)
     assert done.attempts == 2  # killed once, delivered again, finished
+    _one_prediction_per_image(study)
+
+
+def test_pool_child_sigkilled_mid_batch_the_leader_runs_the_batch_again(
+    tmp_path, clinician, tiny_model, fake_screener
+):
+    """One delivery claims a study's three images and is killed mid-batch. Meanwhile a
+    member's own delivery leaves it alone; the leader's redelivery finishes all three."""
+    log = tmp_path / "worker.log"
+    with worker_running(log_path=log, hold_first_screen_s=60, **tiny_model) as worker:
+        files = [png_upload(f"film{i}.png", seed=20 + i) for i in range(3)]
+        study = study_submit(owner=clinician, files=files)
+        ids = list(Prediction.objects.filter(image__study=study).values_list("id", flat=True))
+        batch = until(
+            lambda: len(rows := list(Prediction.objects.filter(id__in=ids, status="running"))) == 3
+            and rows,
+            timeout=120, interval=0.2, message="one batch to claim the three predictions",
+        )  # fmt: skip
+        assert len({p.claimed_by for p in batch}) == 1, [p.claimed_by for p in batch]
+        member = next(p for p in batch if p.id != p.claimed_by)
+        prediction_execute(prediction_id=member.id, batch_max=8)  # its own delivery, here
+        assert fake_screener.calls == [] and _status(member.id).attempts == 1
+        for child in _children(worker.pid):
+            os.kill(child, signal.SIGKILL)
+        finals = [_final(prediction_id) for prediction_id in ids]
+        assert worker.poll() is None, log.read_text()[-3000:]
+    for p in finals:
+        assert p.status in (Prediction.Status.DONE, Prediction.Status.REJECTED), p.reason
+        assert p.attempts == 2  # the killed batch, then the leader's redelivery
     _one_prediction_per_image(study)
 
 
