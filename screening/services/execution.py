@@ -67,7 +67,8 @@ def _batch_claim(
     """Lock the leader, what its earlier batch left running and the oldest waiting ones;
     mark those that are to run now running, claimed by the leader, and return them.
 
-    Rows another worker holds are skipped, so two workers never wait on each other.
+    Only the leader's row is waited for: rows another worker holds are skipped, so two
+    workers never wait on each other.
     """
     with transaction.atomic():
         leader = _locked().filter(id=prediction_id).first()
@@ -112,10 +113,9 @@ def _claimed_by_live_batch(*, prediction: Prediction, leader_id: Any) -> bool:
     A batch counts as alive for as long as the sweep would leave its predictions running;
     after that it is presumed dead and the prediction may run again.
     """
-    if prediction.status != Prediction.Status.RUNNING or prediction.claimed_by in (
-        None,
-        leader_id,
-    ):
+    if prediction.status != Prediction.Status.RUNNING:
+        return False
+    if prediction.claimed_by is None or prediction.claimed_by == leader_id:
         return False
     patience = timedelta(seconds=settings.CXR_SWEEP_OLDER_THAN_S)
     return prediction.started is not None and prediction.started > timezone.now() - patience

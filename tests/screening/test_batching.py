@@ -55,6 +55,17 @@ def test_batch_max_caps_the_batch_and_one_is_one_at_a_time(submit, fake_screener
     assert {_row(p).status for p in (first, second, third)} == {"done"}
 
 
+def test_the_task_batches_up_to_the_setting_read_at_call_time(submit, fake_screener, settings):
+    from screening.tasks import predict_image
+
+    _, second, third = _queued(submit, 3)
+    settings.CXR_WORKER_BATCH_MAX = 2
+    predict_image.apply(args=[str(third.id)])
+    settings.CXR_WORKER_BATCH_MAX = 1
+    predict_image.apply(args=[str(second.id)])
+    assert fake_screener.batches == [["p2.png", "p0.png"], ["p1.png"]]
+
+
 def test_an_image_error_fails_only_its_own_prediction(submit, fake_screener):
     good, bad = _queued(submit, 2)
     real_screen = fake_screener.screen
