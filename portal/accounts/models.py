@@ -5,10 +5,33 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db import connections, models
+from django.db.models import Q, QuerySet, Value
 from django.utils.functional import cached_property
 
 from portal.accounts.roles import Role
+
+# The annotation `role_names_annotate` adds: the user's group names, read with the user.
+ROLE_NAMES_READ = "role_names_read"
+
+
+def role_names_annotate(*, queryset: QuerySet, user_path: str = "") -> QuerySet:
+    """Annotate each row with its user's role names, so no second query reads them.
+
+    `user_path` leads from the queryset's model to the user ("" for users, "user__" for tokens).
+    Array aggregation is PostgreSQL's; elsewhere (the SQLite demo) the roles are read apart.
+    """
+    if connections[queryset.db].vendor != "postgresql":
+        return queryset
+    groups = f"{user_path}groups__name"
+    return queryset.annotate(
+        **{
+            ROLE_NAMES_READ: ArrayAgg(
+                groups, filter=Q(**{f"{groups}__isnull": False}), default=Value([])
+            )
+        }
+    )
 
 
 class User(AbstractUser):
@@ -23,13 +46,16 @@ class User(AbstractUser):
             return True
         # Read once per instance (one request): every permission check asks again.
         if self._role_names is None:
-            self._role_names = frozenset(self.groups.values_list("name", flat=True))
+            read = self.__dict__.get(ROLE_NAMES_READ)
+            names = read if read is not None else self.groups.values_list("name", flat=True)
+            self._role_names = frozenset(names)
         return str(role) in self._role_names
 
     _role_names: frozenset[str] | None = None
 
     def refresh_from_db(self, *args, **kwargs) -> None:
         self._role_names = None
+        self.__dict__.pop(ROLE_NAMES_READ, None)
         super().refresh_from_db(*args, **kwargs)
 
     @property

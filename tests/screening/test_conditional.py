@@ -113,3 +113,31 @@ def test_a_pending_message_is_never_answered_304(rf):
     assert not_modified_or_none(request=request, etag='"abc"').status_code == 304
     messages.info(request, "Review saved.")
     assert not_modified_or_none(request=request, etag='"abc"') is None
+
+
+@pytest.mark.parametrize("role", ["clinician", "reviewer"])
+@pytest.mark.parametrize("token", [True, False])
+def test_status_poll_reads_the_viewer_and_roles_in_one_query(
+    request, role, token, submit, fake_screener, django_assert_num_queries
+):
+    from django.test import Client
+
+    study = submit()  # the clinician's; a reviewer sees it too
+    viewer = request.getfixturevalue(role)
+    url = reverse("api:study-status", kwargs={"pk": study.pk})
+    if token:
+        from rest_framework.authtoken.models import Token
+        from rest_framework.test import APIClient
+
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=viewer).key}")
+    else:
+        client = Client()
+        client.force_login(viewer)
+    from django.db import connection
+
+    # Token (or session + user), then the status: on PostgreSQL the roles ride with the user.
+    apart = connection.vendor != "postgresql"
+    with django_assert_num_queries((2 if token else 3) + apart):
+        response = client.get(url)
+    assert response.status_code == 200 and response.json()["status"] == "processing"

@@ -1,0 +1,42 @@
+"""Authentication that reads a user's roles in the same query as the user.
+
+Every API request and page checks roles (PACS accounts, reviewers); reading them with the
+user saves a query on each, which is most of a status poll's cost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.backends import ModelBackend
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.authtoken.models import Token
+
+from portal.accounts.models import ROLE_NAMES_READ, User, role_names_annotate
+
+
+class RoleReadingModelBackend(ModelBackend):
+    """Django's model backend; the session's user comes with its role names."""
+
+    def get_user(self, user_id: Any) -> User | None:
+        queryset = role_names_annotate(queryset=User._default_manager.filter(pk=user_id))
+        user = queryset.first()
+        return user if user is not None and self.user_can_authenticate(user) else None
+
+
+class RoleReadingTokenAuthentication(TokenAuthentication):
+    """DRF's token authentication; the token's user comes with its role names."""
+
+    def authenticate_credentials(self, key: str) -> tuple[User, Token]:
+        queryset = role_names_annotate(
+            queryset=Token.objects.select_related("user").filter(key=key), user_path="user__"
+        )
+        token = queryset.first()
+        if token is None:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        token.user.__dict__[ROLE_NAMES_READ] = getattr(token, ROLE_NAMES_READ, None)
+        return token.user, token
