@@ -85,6 +85,13 @@ def train_arguments_add(*, parser: argparse.ArgumentParser) -> None:
         "--synthetic", type=int, default=d.n_synthetic, help="synthetic negatives for the gate"
     )
     t.add_argument("--cache-dir", type=Path, default=None, help="cache decoded arrays here")
+    distill_arguments_add(parser=t)
+    t.add_argument("--version", default="")
+
+
+def distill_arguments_add(*, parser: argparse.ArgumentParser) -> None:
+    """Add the options that start a model from others: teachers, unlabelled films, SSL."""
+    t, d = parser, DEFAULTS
     t.add_argument(
         "--teacher",
         type=Path,
@@ -105,7 +112,6 @@ def train_arguments_add(*, parser: argparse.ArgumentParser) -> None:
         default=d.init_weights,
         help="trunk weights written by `pretrain` to start from",
     )
-    t.add_argument("--version", default="")
 
 
 def train_config_of(*, args: argparse.Namespace) -> TrainConfig:

@@ -81,6 +81,18 @@ def gate_thresholds_fit(
     )
 
 
+def refuse_rates(*, refused: np.ndarray, kinds: list[str]) -> dict[str, Any]:
+    """Return the share of negatives refused, overall and by kind."""
+    by_kind: dict[str, list[bool]] = {}
+    for k, r in zip(kinds, refused, strict=True):
+        by_kind.setdefault(str(k), []).append(bool(r))
+    return {
+        "all": float(refused.mean()),
+        "n": len(kinds),
+        **{k: float(np.mean(v)) for k, v in by_kind.items()},
+    }
+
+
 def model_finish(
     *,
     model: Any,
@@ -133,15 +145,9 @@ def model_finish(
         )
         evaluation[split]["gate_learned_accept_rate"] = float((~refused_of(o)).mean())
     if out_neg is not None:
-        refused = refused_of(out_neg)
-        by_kind: dict[str, list[bool]] = {}
-        for k, r in zip(np.array(negatives.kinds)[neg_va], refused, strict=True):
-            by_kind.setdefault(str(k), []).append(bool(r))
-        evaluation["gate_heldout_negatives_learned_refuse_rate"] = {
-            "all": float(refused.mean()),
-            "n": int(neg_va.sum()),
-            **{k: float(np.mean(v)) for k, v in by_kind.items()},
-        }
+        evaluation["gate_heldout_negatives_learned_refuse_rate"] = refuse_rates(
+            refused=refused_of(out_neg), kinds=list(np.array(negatives.kinds)[neg_va])
+        )
     return Finished(temperature, thresholds, mean, precision, evaluation)
 
 
