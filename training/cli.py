@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import fields
 from pathlib import Path
 
 from training.config import BACKBONES, ConfigError, TrainConfig
@@ -89,27 +90,22 @@ def train_arguments_add(*, parser: argparse.ArgumentParser) -> None:
     t.add_argument("--version", default="")
 
 
+# Options naming folders or files a run starts from, each with its TrainConfig field.
+PATH_LISTS = (
+    ("--teacher", "teachers", "finished model folders to distil (mean calibrated probabilities)"),
+    ("--unlabelled", "unlabelled", "CSVs of unlabelled films learned from the teachers (2/3)"),
+)
+
+
 def distill_arguments_add(*, parser: argparse.ArgumentParser) -> None:
     """Add the options that start a model from others: teachers, unlabelled films, SSL."""
-    t, d = parser, DEFAULTS
-    t.add_argument(
-        "--teacher",
-        type=Path,
-        nargs="*",
-        default=list(d.teachers),
-        help="finished model folders to distil (their mean calibrated probabilities)",
-    )
-    t.add_argument(
-        "--unlabelled",
-        type=Path,
-        nargs="*",
-        default=list(d.unlabelled),
-        help="CSVs of unlabelled films to train on with the teachers' targets (2/3 of each)",
-    )
-    t.add_argument(
+    for flag, field, help_text in PATH_LISTS:
+        default = list(getattr(DEFAULTS, field))
+        parser.add_argument(flag, type=Path, nargs="*", default=default, help=help_text)
+    parser.add_argument(
         "--init-weights",
         type=Path,
-        default=d.init_weights,
+        default=DEFAULTS.init_weights,
         help="trunk weights written by `pretrain` to start from",
     )
 
@@ -166,18 +162,10 @@ def pretrain_main(*, args: argparse.Namespace) -> int:
     """Run `pretrain` and print its log."""
     from training.pretrain import PretrainConfig, pretrain_run
 
-    config = PretrainConfig(
-        data=list(args.data),
-        out=args.out,
-        unlabelled=tuple(args.unlabelled),
-        image_size=args.image_size,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        temperature=args.temperature,
-        seed=args.seed,
-        cache_dir=args.cache_dir,
-    )
+    # Every option is named after its PretrainConfig field.
+    given = {f.name: getattr(args, f.name) for f in fields(PretrainConfig) if hasattr(args, f.name)}
+    given.update(data=list(args.data), unlabelled=tuple(args.unlabelled))
+    config = PretrainConfig(**given)
     try:
         print(json.dumps(pretrain_run(config=config)))
     except ConfigError as exc:
