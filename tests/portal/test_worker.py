@@ -23,3 +23,22 @@ def test_worker_process_writes_task_result_to_database(tmp_path):
         assert worker.poll() is None
     assert row.pid != 0
     assert row.pid != __import__("os").getpid()  # written by another process
+
+
+def test_celery_keeps_database_connections_between_tasks():
+    from celery.fixups.django import DjangoWorkerFixup
+
+    from portal.celery import app
+
+    # Without a reuse limit Celery's fixup closes the connection around every task.
+    assert DjangoWorkerFixup(app).db_reuse_max == 1000
+
+
+@pytest.mark.django_db
+def test_an_in_process_task_leaves_its_callers_connection_open():
+    from django.db import connection
+
+    token = str(uuid.uuid4())
+    heartbeat_record.apply(args=[token])
+    assert connection.connection is not None
+    assert WorkerHeartbeat.objects.filter(token=token).exists()
