@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from training.config import ConfigError
+from training.config import ConfigError, TrainConfig
 from training.data import Table, table_arrays, table_filter
 
 PROJECTION_UNITS = (512, 128)
@@ -30,12 +30,13 @@ class PretrainConfig:
     data: list[Path]
     out: Path
     unlabelled: tuple[Path, ...] = ()
-    image_size: int = 160
-    epochs: int = 4
+    # The supervised recipe's input size and frozen layers, so its fit starts where this ends.
+    image_size: int = TrainConfig.image_size
+    epochs: int = 6
     batch_size: int = 64
     learning_rate: float = 3e-4
     temperature: float = 0.2
-    freeze: tuple[str, ...] = ("stem_", "block0_", "block1_", "block2_")
+    freeze: tuple[str, ...] = TrainConfig.freeze
     seed: int = 0
     cache_dir: Path | None = None
 
