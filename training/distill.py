@@ -102,19 +102,18 @@ def training_data_distil(
     cache_dir: Path | None = None,
 ) -> TrainingData:
     """Return `data` with teacher-blended targets, plus the trained-on unlabelled films."""
-    blended = targets_blend(
-        labels=data.targets_train,
-        teacher=teachers_probabilities(model_dirs=teachers, table=data.train, cache_dir=cache_dir),
-        weight=weight,
-    )
     extra = unlabelled_read(csvs=unlabelled)
+    # One pass of each teacher over the labelled and unlabelled films together.
+    everything = Table(root=data.train.root, rows=data.train.rows + extra.rows)
+    teacher = teachers_probabilities(model_dirs=teachers, table=everything, cache_dir=cache_dir)
+    n = len(data.train.rows)
+    blended = targets_blend(labels=data.targets_train, teacher=teacher[:n], weight=weight)
     if not extra.rows:
         return replace(data, targets_train=blended)
     x_extra = table_arrays(table=extra, size=size, desc=UNLABELLED, cache_dir=cache_dir)
-    t_extra = teachers_probabilities(model_dirs=teachers, table=extra, cache_dir=cache_dir)
     return replace(
         data,
         x_train=np.concatenate([data.x_train, x_extra]),
-        targets_train=np.concatenate([blended, t_extra]),
-        train=Table(root=data.train.root, rows=data.train.rows + extra.rows),
+        targets_train=np.concatenate([blended, teacher[n:]]),
+        train=everything,
     )
