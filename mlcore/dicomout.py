@@ -3,7 +3,7 @@
 CONTRACT:
 - uid_derive(*, parts) -> str: the same parts always give the same UID, so a re-sent object
   replaces (never duplicates) the one already on the PACS.
-- secondary_capture_build(*, context, finding, overlay_png, series_uid, sop_uid,
+- secondary_capture_build(*, context, finding, overlay, series_uid, sop_uid,
   instance_number) -> Dataset: the heatmap overlay with the result and "NOT FOR DIAGNOSTIC USE"
   burned in (Secondary Capture, RGB, 8 bit).
 - report_build(*, context, findings, series_uid, sop_uid, instance_number) -> Dataset: a
@@ -92,9 +92,9 @@ def finding_lines(*, finding: Finding) -> list[str]:
     return lines
 
 
-def overlay_annotate(*, overlay_png: bytes, lines: Sequence[str]) -> np.ndarray:
+def overlay_annotate(*, overlay: bytes, lines: Sequence[str]) -> np.ndarray:
     """Return the overlay (upscaled to a readable width) with a text band below it, RGB uint8."""
-    image = Image.open(BytesIO(overlay_png)).convert("RGB")
+    image = Image.open(BytesIO(overlay)).convert("RGB")
     if image.width < SC_MIN_WIDTH:
         height = round(image.height * SC_MIN_WIDTH / image.width)
         image = image.resize((SC_MIN_WIDTH, height), Image.Resampling.BICUBIC)
@@ -128,13 +128,13 @@ def secondary_capture_build(
     *,
     context: StudyContext,
     finding: Finding,
-    overlay_png: bytes,
+    overlay: bytes,
     series_uid: str,
     sop_uid: str,
     instance_number: int,
 ) -> Dataset:
     """Return a Secondary Capture of the overlay with the result burned in."""
-    rgb = overlay_annotate(overlay_png=overlay_png, lines=finding_lines(finding=finding))
+    rgb = overlay_annotate(overlay=overlay, lines=finding_lines(finding=finding))
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
     meta.MediaStorageSOPInstanceUID = sop_uid

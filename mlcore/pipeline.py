@@ -11,7 +11,7 @@ CONTRACT (the screening app relies on it):
     result.label: str | None             # "covid" | "pneumonia" | "normal" when accepted
     result.probabilities: dict[str, float] | None   # calibrated, keys covid/pneumonia/normal
     result.heatmap: np.ndarray | None    # Grad-CAM (h, w) in [0, 1]
-    result.overlay_png: bytes | None     # heatmap over the radiograph, PNG
+    result.overlay_jpeg: bytes | None    # heatmap over the radiograph, JPEG
     result.model_name / result.model_version: str
     result.timings_ms: dict[str, float]  # decode, gate, preprocess, classify, gradcam, overlay
                                          # (classify: the image's share of its batch pass)
@@ -40,7 +40,7 @@ from mlcore.gate import (
 from mlcore.gradcam import heatmap_to_source
 from mlcore.imageio import image_decode
 from mlcore.labels import GATE_LABELS
-from mlcore.overlay import overlay_png
+from mlcore.overlay import overlay_jpeg
 from mlcore.preprocess import Preprocessed, grey_channels_merge, radiograph_preprocess
 from mlcore.registry import model_card_read, model_dir_resolve
 
@@ -57,7 +57,7 @@ class ScreenResult:
     label: str | None = None
     probabilities: dict[str, float] | None = None
     heatmap: np.ndarray | None = None
-    overlay_png: bytes | None = None
+    overlay_jpeg: bytes | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     gate_scores: dict[str, float] = field(default_factory=dict)
 
@@ -137,7 +137,7 @@ class Screener:
         prep = radiograph_preprocess(pixels=pixels, size=self.classifier.input_size)
         out = self.classifier.run(batch=prep.array[None])
         heatmap = heatmap_to_source(cam=out.cams[0, :, :, 0], prep=prep, max_side=OVERLAY_MAX_SIDE)
-        overlay_png(pixels=pixels, heatmap=heatmap)
+        overlay_jpeg(pixels=pixels, heatmap=heatmap)
 
     def gate_learned_check(
         self, *, gate_probabilities: np.ndarray, features: np.ndarray
@@ -256,7 +256,7 @@ class Screener:
         )
         timings["gradcam"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        png = overlay_png(pixels=staged.pixels, heatmap=heatmap)
+        overlay = overlay_jpeg(pixels=staged.pixels, heatmap=heatmap)
         timings["overlay"] = (time.perf_counter() - t) * 1000
         return self._result(
             timings=timings,
@@ -265,7 +265,7 @@ class Screener:
             label=self.labels[winner],
             probabilities={k: float(v) for k, v in zip(self.labels, probs, strict=True)},
             heatmap=heatmap,
-            overlay_png=png,
+            overlay_jpeg=overlay,
         )
 
     def classify_batch(self, *, batch: np.ndarray | list[np.ndarray]) -> np.ndarray:

@@ -21,7 +21,7 @@ def parser_build() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mlcore.predict", description=__doc__.split("\n")[0])
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--heatmap-dir", type=Path, default=None, help="write <name>.overlay.png here")
+    p.add_argument("--heatmap-dir", type=Path, default=None, help="write <name>.overlay.jpg here")
     p.add_argument("--model", default=None, help="model name (default: the registry default)")
     p.add_argument("--weights-dir", type=Path, default=None, help="overrides CXR_WEIGHTS_DIR")
     return p
@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         record.update(accepted=result.accepted, reason=result.reason, model=model)
         if result.accepted:
             record.update(label=result.label, probabilities=result.probabilities)
-            if args.heatmap_dir and result.overlay_png:
-                (args.heatmap_dir / f"{path.stem}.overlay.png").write_bytes(result.overlay_png)
+            if args.heatmap_dir and result.overlay_jpeg:
+                (args.heatmap_dir / f"{path.stem}.overlay.jpg").write_bytes(result.overlay_jpeg)
         record["ms"] = round((time.perf_counter() - t) * 1000, 2)
         print(record_format(record=record, as_json=args.json), flush=True)
     return 1 if failures == len(args.files) else 0

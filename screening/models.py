@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from screening.storage import rendering_suffix
+
 
 class Label(models.TextChoices):
     COVID = "covid", "COVID-19"
@@ -65,12 +67,14 @@ def image_upload_to(instance: Image, filename: str) -> str:
 
 def thumbnail_upload_to(instance: Image, filename: str) -> str:
     # New thumbnails are JPEG; older ones stay PNG (served by their extension).
-    extension = "jpg" if filename.endswith(".jpg") else "png"
+    extension = rendering_suffix(name=filename)
     return f"studies/{instance.study_id}/{instance.id}-thumb.{extension}"
 
 
 def heatmap_upload_to(instance: Prediction, filename: str) -> str:
-    return f"studies/{instance.image.study_id}/{instance.image_id}-{instance.id}-heatmap.png"
+    # New heatmaps are JPEG; older ones stay PNG (served by their extension).
+    stem = f"studies/{instance.image.study_id}/{instance.image_id}-{instance.id}-heatmap"
+    return f"{stem}.{rendering_suffix(name=filename)}"
 
 
 class Image(models.Model):

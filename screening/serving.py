@@ -12,7 +12,12 @@ from django.http import Http404, HttpResponse
 
 from screening.models import Image, Prediction
 from screening.services import audit_request_record
-from screening.storage import CONTENT_TYPES, file_response
+from screening.storage import (
+    CONTENT_TYPES,
+    file_response,
+    rendering_content_type,
+    rendering_suffix,
+)
 
 
 def file_serve(
@@ -53,8 +58,8 @@ def image_file_serve(*, request: Any, image: Image, download: bool = False) -> H
 def image_thumbnail_serve(*, request: Any, image: Image) -> HttpResponse:
     """Serve the thumbnail (JPEG; PNG when older); a PNG or JPEG without one is its own."""
     field_file = image.thumbnail
-    jpeg = bool(field_file) and field_file.name.endswith(".jpg")
-    content_type = "image/jpeg" if jpeg else "image/png"
+    name = field_file.name if field_file else ""
+    content_type = rendering_content_type(name=name)
     if not field_file and image.format in (Image.Format.PNG, Image.Format.JPEG):
         field_file, content_type = image.file, CONTENT_TYPES[image.format]
     return file_serve(
@@ -62,17 +67,19 @@ def image_thumbnail_serve(*, request: Any, image: Image) -> HttpResponse:
         obj=image,
         action="thumbnail.view",
         field_file=field_file,
-        filename=f"{image.pk}-thumbnail.{'jpg' if jpeg else 'png'}",
+        filename=f"{image.pk}-thumbnail.{rendering_suffix(name=name)}",
         content_type=content_type,
     )
 
 
 def prediction_heatmap_serve(*, request: Any, prediction: Prediction) -> HttpResponse:
-    """Serve the prediction's Grad-CAM overlay (PNG); 404 before it is done."""
+    """Serve the prediction's Grad-CAM overlay (JPEG; PNG when older); 404 before it is done."""
+    name = prediction.heatmap.name or ""
     return file_serve(
         request=request,
         obj=prediction,
         action="heatmap.view",
         field_file=prediction.heatmap,
-        filename=f"{prediction.pk}-heatmap.png",
+        filename=f"{prediction.pk}-heatmap.{rendering_suffix(name=name)}",
+        content_type=rendering_content_type(name=name),
     )

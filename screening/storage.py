@@ -22,6 +22,16 @@ FILE_CACHE_CONTROL = "private, no-store"
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "dicom": "application/dicom"}
 
 
+def rendering_suffix(*, name: str) -> str:
+    """The suffix of a stored thumbnail or heatmap: "jpg" for new ones, "png" for older ones."""
+    return "jpg" if name.endswith(".jpg") else "png"
+
+
+def rendering_content_type(*, name: str) -> str:
+    """The content type of a stored thumbnail or heatmap, by its suffix."""
+    return "image/jpeg" if rendering_suffix(name=name) == "jpg" else "image/png"
+
+
 def storage_is_remote(*, field_file: FieldFile) -> bool:
     """Say whether the file lives in an object store that can sign URLs (S3)."""
     return hasattr(field_file.storage, "bucket_name")

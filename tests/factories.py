@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from portal.accounts.models import User
 from screening.models import Image, Prediction, Review, Study
-from tests.support.images import fake_png, png_data
+from tests.support.images import fake_jpeg, fake_png, png_data
 from tests.support.screener import FakeResult
 
 PASSWORD = "correct-horse-battery-staple"
@@ -91,7 +91,7 @@ class PredictionFactory(factory.django.DjangoModelFactory):
             label="pneumonia",
             probabilities=factory.LazyFunction(lambda: dict(FakeResult().probabilities)),
             heatmap=factory.django.FileField(
-                filename="heatmap.png", data=factory.LazyFunction(fake_png)
+                filename="heatmap.jpg", data=factory.LazyFunction(fake_jpeg)
             ),
             timings_ms=factory.LazyFunction(lambda: dict(FakeResult().timings_ms)),
             attempts=1,

@@ -272,9 +272,14 @@ class ImageThumbnailApi(FileApi):
 
 
 class PredictionHeatmapApi(FileApi):
-    """The Grad-CAM heatmap overlay (PNG) of a finished prediction."""
+    """The Grad-CAM heatmap overlay of a finished prediction: JPEG (PNG for older ones)."""
 
-    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            (200, "image/jpeg"): OpenApiTypes.BINARY,
+            (200, "image/png"): OpenApiTypes.BINARY,
+        }
+    )
     def get(self, request: Request, pk) -> HttpResponse:
         prediction = prediction_get_for(user=request.user, prediction_id=pk)
         return prediction_heatmap_serve(request=request, prediction=prediction)

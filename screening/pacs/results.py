@@ -89,7 +89,7 @@ def results_objects_build(
         ds = secondary_capture_build(
             context=context,
             finding=item.finding,
-            overlay_png=overlay,
+            overlay=overlay,
             series_uid=sc_series,
             sop_uid=uid_derive(parts=[study_uid, str(prediction.id), "secondary-capture"]),
             instance_number=number,

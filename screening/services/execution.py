@@ -190,10 +190,10 @@ def _members_hand_back(*, leader_id: Any, only: Sequence[Any] | None = None) -> 
 def _prediction_outcome_store(*, prediction: Prediction, result: Any) -> Prediction:
     """Store the heatmap and the result, unless another delivery finished first."""
     heatmap_name = ""
-    if result.accepted and result.overlay_png:
+    if result.accepted and result.overlay_jpeg:
         heatmap_name = default_storage.save(
-            prediction.heatmap.field.generate_filename(prediction, "heatmap.png"),
-            ContentFile(result.overlay_png),
+            prediction.heatmap.field.generate_filename(prediction, "heatmap.jpg"),
+            ContentFile(result.overlay_jpeg),
         )
     with transaction.atomic():
         locked = Prediction.objects.select_for_update().get(id=prediction.id)

@@ -137,7 +137,7 @@ def test_dicom_identifiers_never_reach_storage_or_the_database(
     stored_dicoms = [f for f in files if f.endswith(".dcm")]
     assert len(stored_dicoms) == 3, files
     assert any(f.endswith("-thumb.jpg") for f in files)
-    heatmaps = [f for f in files if f.endswith("-heatmap.png")]
+    heatmaps = [f for f in files if f.endswith("-heatmap.jpg")]
     assert heatmaps, [(p.status, p.reason) for p in finals]  # the DX images were screened
     for p in finals:
         if p.status == Prediction.Status.DONE:

@@ -51,7 +51,7 @@ def test_uids_are_deterministic_and_valid():
 
 def test_secondary_capture_has_the_result_burned_in():
     ds = dicomout.secondary_capture_build(
-        context=CONTEXT, finding=DONE, overlay_png=overlay_png(), series_uid="1.2.3",
+        context=CONTEXT, finding=DONE, overlay=overlay_png(), series_uid="1.2.3",
         sop_uid="1.2.3.4", instance_number=1,
     )  # fmt: skip
     back = pydicom.dcmread(BytesIO(dicomout.dataset_bytes(ds=ds)))

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from mlcore.gradcam import cam_normalise, gradcam_tape, heatmap_to_source
-from mlcore.overlay import overlay_png
+from mlcore.overlay import overlay_jpeg
 from mlcore.preprocess import radiograph_preprocess
 
 
@@ -43,10 +43,10 @@ def test_heatmap_maps_to_source_aspect(tiny_screener, toy_images):
     assert hm[:30].max() == 0  # cropped border has no evidence
 
 
-def test_overlay_png_decodes(toy_images):
+def test_overlay_jpeg_decodes(toy_images):
     img = toy_images["normal"][0]
     hm = np.linspace(0, 1, img.size, dtype=np.float32).reshape(img.shape)
-    png = overlay_png(pixels=img, heatmap=hm)
-    decoded = Image.open(io.BytesIO(png))
-    assert decoded.format == "PNG" and decoded.mode == "RGB"
+    jpeg = overlay_jpeg(pixels=img, heatmap=hm)
+    decoded = Image.open(io.BytesIO(jpeg))
+    assert decoded.format == "JPEG" and decoded.mode == "RGB"
     assert decoded.size == (img.shape[1], img.shape[0])

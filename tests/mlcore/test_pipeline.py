@@ -21,8 +21,8 @@ def test_screen_accepted_contract(tiny_screener, toy_png):
     assert abs(sum(r.probabilities.values()) - 1) < 1e-5
     assert r.label == max(r.probabilities, key=r.probabilities.get)
     assert r.heatmap.ndim == 2 and r.heatmap.min() >= 0 and r.heatmap.max() <= 1
-    img = Image.open(io.BytesIO(r.overlay_png))
-    assert img.format == "PNG" and img.size == (r.heatmap.shape[1], r.heatmap.shape[0])
+    img = Image.open(io.BytesIO(r.overlay_jpeg))
+    assert img.format == "JPEG" and img.size == (r.heatmap.shape[1], r.heatmap.shape[0])
     assert r.model_name == "tiny" and r.model_version
     assert set(r.timings_ms) == set(TIMING_KEYS) and all(v >= 0 for v in r.timings_ms.values())
 
@@ -40,7 +40,7 @@ def test_screen_refused_contract(tiny_screener):
     r = tiny_screener.screen(data=doc, filename="letter.png")
     assert r.accepted is False and r.reason == "document or screenshot"
     assert (
-        r.label is None and r.probabilities is None and r.heatmap is None and r.overlay_png is None
+        r.label is None and r.probabilities is None and r.heatmap is None and r.overlay_jpeg is None
     )
 
 
@@ -78,7 +78,7 @@ def test_screen_many_equals_screen_one_by_one(tiny_screener, toy_images):
         if one.accepted:
             assert many.probabilities == pytest.approx(one.probabilities, abs=1e-5)
             np.testing.assert_allclose(many.heatmap, one.heatmap, atol=1e-4)
-            assert Image.open(io.BytesIO(many.overlay_png)).size == (
+            assert Image.open(io.BytesIO(many.overlay_jpeg)).size == (
                 one.heatmap.shape[1], one.heatmap.shape[0]
             )  # fmt: skip
     assert tiny_screener.screen_many(items=[]) == []

@@ -35,7 +35,7 @@ def test_predict_json_lines(tmp_path, tiny_weights_dir, toy_png):
     assert refused["accepted"] is False and refused["reason"] == "document or screenshot"
     assert "label" not in refused
     assert "error" in broken and "accepted" not in broken
-    assert (heat / "chest.overlay.png").is_file()
+    assert (heat / "chest.overlay.jpg").is_file()
 
 
 @pytest.mark.slow

@@ -68,7 +68,7 @@ def pacs_study(pacs_token, enqueued, fake_screener, monkeypatch, settings):
     for prediction in Prediction.objects.order_by("image__position"):
         if prediction.image.position == 1:
             fake_screener.result = FakeResult(
-                accepted=False, reason="a CT or MR slice", label=None, overlay_png=None
+                accepted=False, reason="a CT or MR slice", label=None, overlay_jpeg=None
             )
         prediction_execute(prediction_id=prediction.id)
     return {"dx": dx, "ct": ct, "study_uid": study_uid, "enqueued_results": sent}

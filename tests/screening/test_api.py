@@ -7,14 +7,15 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from screening.models import AuditEvent, Prediction, Review, Study
 from screening.services import prediction_execute, review_record
-from tests.factories import PASSWORD
-from tests.support.images import dicom_data, png_upload, upload
+from tests.factories import PASSWORD, PredictionFactory
+from tests.support.images import dicom_data, fake_png, png_upload, upload
 from tests.support.screener import FakeResult
 
 pytestmark = pytest.mark.django_db
@@ -281,7 +282,7 @@ def test_detail_done_shape(clinician, done_study):
 def test_detail_rejected_and_failed(clinician, submit, fake_screener):
     fake_screener.result = FakeResult(
         accepted=False, reason="not a chest X-ray", label=None, probabilities=None,
-        overlay_png=None,
+        overlay_jpeg=None,
     )  # fmt: skip
     study = submit(files=[png_upload(seed=1), png_upload(seed=2)])
     rejected, failed = current(study)
@@ -334,7 +335,7 @@ def test_reviewer_and_admin_see_files(reviewer, admin_user, done_study):
         client = client_for(user)
         assert client.get(f"/api/v1/studies/{done_study.id}/").status_code == 200
         heatmap = client.get(f"/api/v1/predictions/{prediction.id}/heatmap/")
-        assert heatmap.status_code == 200 and heatmap["Content-Type"] == "image/png"
+        assert heatmap.status_code == 200 and heatmap["Content-Type"] == "image/jpeg"
 
 
 # --------------------------------------------------------------------------- files
@@ -360,9 +361,18 @@ def test_image_file_streams_and_audits(client, clinician, done_study):
 def test_heatmap_streams_and_audits(clinician, done_study):
     prediction = current(done_study)[0]
     response = client_for(clinician).get(f"/api/v1/predictions/{prediction.id}/heatmap/")
-    assert response.status_code == 200
-    assert b"".join(response.streaming_content).startswith(b"\x89PNG")
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert b"".join(response.streaming_content).startswith(b"\xff\xd8")
     assert AuditEvent.objects.filter(action="heatmap.view", object_id=str(prediction.id)).exists()
+
+
+def test_heatmap_stored_as_png_is_served_as_png(clinician):
+    prediction = PredictionFactory(done=True, image__study__owner=clinician)
+    prediction.heatmap.save("heatmap.png", ContentFile(fake_png()))
+    response = client_for(clinician).get(f"/api/v1/predictions/{prediction.id}/heatmap/")
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert prediction.heatmap.name.endswith("-heatmap.png")
+    assert b"".join(response.streaming_content).startswith(b"\x89PNG")
 
 
 def test_heatmap_missing_is_404(clinician, submit):

@@ -258,7 +258,7 @@ def test_execute_twice_is_harmless(submit, fake_screener):
 
 def test_execute_rejected_keeps_gate_reason(submit, fake_screener):
     fake_screener.result = FakeResult(
-        accepted=False, reason="lateral view", label=None, probabilities=None, overlay_png=None
+        accepted=False, reason="lateral view", label=None, probabilities=None, overlay_jpeg=None
     )
     prediction = Prediction.objects.get(image__study=submit())
     prediction_execute(prediction_id=prediction.id)

@@ -41,7 +41,7 @@ def study_make(clinician, enqueued, fake_screener):
             elif outcome == "rejected":
                 fake_screener.result = FakeResult(
                     accepted=False, reason="lateral view", label=None, probabilities=None,
-                    overlay_png=None,
+                    overlay_jpeg=None,
                 )  # fmt: skip
                 services.prediction_execute(prediction_id=prediction.id)
             elif outcome == "failed":
@@ -187,8 +187,8 @@ def test_owner_and_reviewer_get_files(client, clinician, reviewer, study_make):
         assert thumb["Content-Type"] == "image/jpeg"
         assert b"".join(thumb.streaming_content).startswith(b"\xff\xd8\xff")
         heat = client.get(reverse("screening:prediction_heatmap", args=[prediction.pk]))
-        assert heat.status_code == 200
-        assert b"".join(heat.streaming_content).startswith(b"\x89PNG")
+        assert heat.status_code == 200 and heat["Content-Type"] == "image/jpeg"
+        assert b"".join(heat.streaming_content).startswith(b"\xff\xd8\xff")
         assert "private" in heat["Cache-Control"]
 
 

@@ -45,3 +45,9 @@ def fake_png(colour: tuple[int, int, int] = (200, 0, 0)) -> bytes:
     buf = BytesIO()
     PILImage.new("RGB", (64, 64), colour).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def fake_jpeg(colour: tuple[int, int, int] = (200, 0, 0)) -> bytes:
+    buf = BytesIO()
+    PILImage.new("RGB", (64, 64), colour).save(buf, format="JPEG")
+    return buf.getvalue()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mlcore.errors import ImageError
-from tests.support.images import fake_png
+from tests.support.images import fake_jpeg
 
 
 @dataclass
@@ -17,7 +17,7 @@ class FakeResult:
         default_factory=lambda: {"covid": 0.1, "pneumonia": 0.7, "normal": 0.2}
     )
     heatmap: object = None
-    overlay_png: bytes | None = field(default_factory=fake_png)
+    overlay_jpeg: bytes | None = field(default_factory=fake_jpeg)
     model_name: str = "fake-model"
     model_version: str = "9.9.9"
     timings_ms: dict = field(default_factory=lambda: {"decode": 1.0, "classify": 2.0})
