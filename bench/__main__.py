@@ -25,6 +25,7 @@ from typing import Any
 
 from bench.common import BENCH_DIR, bench_images_load, machine_describe, section_subprocess_run
 from bench.report import report_write, results_load
+from bench.targets import SUSTAINED_CLIENTS, SUSTAINED_WINDOW
 
 SECTIONS = ("model", "baseline", "pipeline", "history", "memory")
 
@@ -41,6 +42,29 @@ COUNTS = {
     "history_studies": (500_000, 5_000),  # x 2 images: a million predictions
     "history_requests": (100, 20),
 }
+
+
+def _stack_options_add(*, p: argparse.ArgumentParser) -> None:
+    """Add the options of the stack and of the load put on it (sections 3 and 5)."""
+    p.add_argument(
+        "--clients", type=int, default=SUSTAINED_CLIENTS, help="sustained-load API clients"
+    )
+    p.add_argument(
+        "--client-window",
+        type=int,
+        default=SUSTAINED_WINDOW,
+        help="images each sustained-load client keeps in flight (1: one at a time)",
+    )
+    p.add_argument("--poll-ms", type=int, default=20, help="low-load polling interval")
+    p.add_argument(
+        "--throughput-poll-ms",
+        type=int,
+        default=1000,
+        help="polling interval of each sustained-load client",
+    )
+    p.add_argument("--gunicorn-workers", type=int, default=2)
+    p.add_argument("--gunicorn-threads", type=int, default=1)
+    p.add_argument("--worker-concurrency", type=int, default=2)
 
 
 def args_parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -71,17 +95,7 @@ def args_parse(argv: list[str] | None = None) -> argparse.Namespace:
     for key in COUNTS:
         p.add_argument(f"--{key.replace('_', '-')}", type=int, default=None)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--clients", type=int, default=10)
-    p.add_argument("--poll-ms", type=int, default=20, help="low-load polling interval")
-    p.add_argument(
-        "--throughput-poll-ms",
-        type=int,
-        default=1000,
-        help="polling interval of each sustained-load client",
-    )
-    p.add_argument("--gunicorn-workers", type=int, default=2)
-    p.add_argument("--gunicorn-threads", type=int, default=1)
-    p.add_argument("--worker-concurrency", type=int, default=2)
+    _stack_options_add(p=p)
     p.add_argument("--no-plot", action="store_true")
     p.add_argument(
         "--report-only",
@@ -179,6 +193,7 @@ def _pipeline_section_run(
         "n_latency": args.latency_n,
         "n_throughput": args.throughput_n,
         "clients": args.clients,
+        "window": args.client_window,
         "poll_s": args.poll_ms / 1000.0,
         "throughput_poll_s": args.throughput_poll_ms / 1000.0,
     }

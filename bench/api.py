@@ -1,4 +1,4 @@
-"""The bench's API client: token sessions, submitting studies and polling them until final."""
+"""The bench's API clients: token sessions, submitting studies, polling those in flight."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -16,6 +17,7 @@ from bench.stack import BENCH_PASSWORD, Stack
 
 FINAL = {"done", "failed", "rejected"}
 API = "/api/v1"
+STUDY_TIMEOUT_S = 120.0  # per study, from its submission to final
 
 
 class ApiError(RuntimeError):
@@ -91,60 +93,165 @@ def study_outcome(*, payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def study_wait(
-    *,
-    session: requests.Session,
-    base_url: str,
-    study_id: str,
-    poll_s: float,
-    timeout: float = 120.0,
-) -> tuple[dict[str, Any], int]:
-    """Poll the study's status view (304 while unchanged) until final; return (study, polls).
+@dataclass
+class StudyInFlight:
+    """One submitted study a client waits on: when it was sent, its deadline, its last ETag."""
 
-    The full study (results, heatmap links) is read once, when every image is final.
-    """
-    deadline = time.monotonic() + timeout
-    polls, etag = 0, ""
-    url = f"{base_url}{API}/studies/{study_id}/status/"
-    while True:
-        headers = {"If-None-Match": etag} if etag else {}
-        resp = session.get(url, headers=headers, timeout=30)
-        polls += 1
-        if resp.status_code == 200:
-            etag = resp.headers.get("ETag", "")
-            if resp.json().get("final"):
-                break
-        elif resp.status_code != 304:
-            raise ApiError(f"poll failed: {resp.status_code} {resp.text[:300]}")
-        if time.monotonic() > deadline:
-            raise ApiError(f"study {study_id} not final after {timeout} s")
-        time.sleep(poll_s)
-    resp = session.get(f"{base_url}{API}/studies/{study_id}/", timeout=30)
-    if resp.status_code != 200:
-        raise ApiError(f"study read failed: {resp.status_code} {resp.text[:300]}")
-    return resp.json(), polls
+    study_id: str
+    t0: float
+    submit_ms: float
+    deadline: float
+    timeout: float
+    etag: str = ""
+    polls: int = 0
 
 
-def image_roundtrip(
-    *, session: requests.Session, base_url: str, filename: str, data: bytes, poll_s: float
-) -> dict[str, Any]:
-    """Submit one image and wait for it; return id, latency and outcome."""
+def study_start(
+    *, session: requests.Session, base_url: str, filename: str, data: bytes, timeout: float
+) -> StudyInFlight:
+    """Submit one image as a new study; return it in flight, due final within `timeout` s."""
     t0 = time.time()
     study_id = study_submit(session=session, base_url=base_url, filename=filename, data=data)
-    t_submitted = time.time()
-    payload, polls = study_wait(
-        session=session, base_url=base_url, study_id=study_id, poll_s=poll_s
+    return StudyInFlight(
+        study_id=study_id,
+        t0=t0,
+        submit_ms=(time.time() - t0) * 1000.0,
+        deadline=time.monotonic() + timeout,
+        timeout=timeout,
     )
+
+
+def study_poll(*, session: requests.Session, base_url: str, flight: StudyInFlight) -> bool:
+    """Poll the study's status view once (If-None-Match its last ETag); True when final."""
+    headers = {"If-None-Match": flight.etag} if flight.etag else {}
+    url = f"{base_url}{API}/studies/{flight.study_id}/status/"
+    resp = session.get(url, headers=headers, timeout=30)
+    flight.polls += 1
+    if resp.status_code == 200:
+        flight.etag = resp.headers.get("ETag", "")
+        if resp.json().get("final"):
+            return True
+    elif resp.status_code != 304:
+        raise ApiError(f"poll failed: {resp.status_code} {resp.text[:300]}")
+    if time.monotonic() > flight.deadline:
+        raise ApiError(f"study {flight.study_id} not final after {flight.timeout} s")
+    return False
+
+
+def study_finish(
+    *, session: requests.Session, base_url: str, flight: StudyInFlight
+) -> dict[str, Any]:
+    """Read a final study once in full (results, heatmap links); return its row."""
+    resp = session.get(f"{base_url}{API}/studies/{flight.study_id}/", timeout=30)
+    if resp.status_code != 200:
+        raise ApiError(f"study read failed: {resp.status_code} {resp.text[:300]}")
     t_final = time.time()
     return {
-        "study_id": study_id,
-        "t0": t0,
-        "submit_ms": (t_submitted - t0) * 1000.0,
-        "latency_ms": (t_final - t0) * 1000.0,
+        "study_id": flight.study_id,
+        "t0": flight.t0,
+        "submit_ms": flight.submit_ms,
+        "latency_ms": (t_final - flight.t0) * 1000.0,
         "t_final": t_final,
-        "polls": polls,
-        **study_outcome(payload=payload),
+        "polls": flight.polls,
+        **study_outcome(payload=resp.json()),
     }
+
+
+@dataclass
+class _Shared:
+    """What the client threads share: the to-do list, the rows and the errors, under one lock."""
+
+    todo: list[tuple[str, bytes]]
+    on_done: Callable[[dict[str, Any]], None] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def take(self) -> tuple[str, bytes] | None:
+        """Pop the next image to submit, or None when none remain."""
+        with self.lock:
+            return self.todo.pop() if self.todo else None
+
+    def pending(self) -> bool:
+        """True while images remain to be submitted."""
+        with self.lock:
+            return bool(self.todo)
+
+    def fail(self, *, exc: Exception) -> None:
+        """Record one study's error."""
+        with self.lock:
+            self.errors.append(str(exc)[:300])
+
+    def done(self, *, row: dict[str, Any]) -> None:
+        """Record one final study and report it to `on_done`."""
+        with self.lock:
+            self.rows.append(row)
+        if self.on_done is not None:
+            self.on_done(row)
+
+
+def _window_fill(
+    *,
+    shared: _Shared,
+    session: requests.Session,
+    base_url: str,
+    flights: list[StudyInFlight],
+    window: int,
+    timeout: float,
+) -> None:
+    """Submit images until `window` studies are in flight or the to-do list is empty."""
+    while len(flights) < window:
+        item = shared.take()
+        if item is None:
+            return
+        name, data = item
+        try:
+            flight = study_start(
+                session=session, base_url=base_url, filename=name, data=data, timeout=timeout
+            )
+        except (ApiError, requests.RequestException) as exc:
+            shared.fail(exc=exc)
+            continue
+        flights.append(flight)
+
+
+def _round_poll(
+    *, shared: _Shared, session: requests.Session, base_url: str, flights: list[StudyInFlight]
+) -> int:
+    """Poll each study in flight once; record the final ones; return how many left the window."""
+    left = 0
+    for flight in list(flights):
+        try:
+            if not study_poll(session=session, base_url=base_url, flight=flight):
+                continue
+            row = study_finish(session=session, base_url=base_url, flight=flight)
+        except (ApiError, requests.RequestException) as exc:
+            shared.fail(exc=exc)
+        else:
+            shared.done(row=row)
+        flights.remove(flight)
+        left += 1
+    return left
+
+
+def _client_run(
+    *, shared: _Shared, base_url: str, username: str, window: int, poll_s: float, timeout: float
+) -> None:
+    """Run one API client with its own token until the to-do list is done and nothing in flight.
+
+    Each round: submit until `window` studies are in flight, poll each of them once, then sleep
+    `poll_s` unless a study left the window and images remain to be submitted.
+    """
+    session = api_session_open(base_url=base_url, username=username)
+    io = {"shared": shared, "session": session, "base_url": base_url}
+    flights: list[StudyInFlight] = []
+    while True:
+        _window_fill(**io, flights=flights, window=window, timeout=timeout)
+        if not flights:
+            return
+        freed = _round_poll(**io, flights=flights)
+        if flights and not (freed and shared.pending()):
+            time.sleep(poll_s)
 
 
 def images_run_concurrently(
@@ -153,41 +260,30 @@ def images_run_concurrently(
     images: list[tuple[str, bytes]],
     clients: int,
     poll_s: float,
+    window: int = 1,
     username: str = "bench-clinician",
+    timeout: float = STUDY_TIMEOUT_S,
     on_done: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[list[dict[str, Any]], float, list[str]]:
-    """Push `images` through `clients` threads (one image in flight each); return rows, wall s."""
-    todo = list(reversed(images))
-    lock = threading.Lock()
-    rows: list[dict[str, Any]] = []
-    errors: list[str] = []
+    """Push `images` through `clients` threads, each keeping up to `window` studies in flight.
 
-    def client() -> None:
-        session = api_session_open(base_url=stack.base_url, username=username)
-        roundtrip = partial(
-            image_roundtrip, session=session, base_url=stack.base_url, poll_s=poll_s
-        )
-        while True:
-            with lock:
-                if not todo:
-                    return
-                name, data = todo.pop()
-            try:
-                row = roundtrip(filename=name, data=data)
-            except (ApiError, requests.RequestException) as exc:
-                with lock:
-                    errors.append(str(exc)[:300])
-                continue
-            with lock:
-                rows.append(row)
-            if on_done is not None:
-                on_done(row)
-
+    Return the rows of the final studies, the wall seconds and the errors (one per study lost).
+    """
+    shared = _Shared(todo=list(reversed(images)), on_done=on_done)
+    client = partial(
+        _client_run,
+        shared=shared,
+        base_url=stack.base_url,
+        username=username,
+        window=max(window, 1),
+        poll_s=poll_s,
+        timeout=timeout,
+    )
     t0 = time.monotonic()
     with ThreadPoolExecutor(max_workers=clients) as pool:
         for f in [pool.submit(client) for _ in range(clients)]:
             f.result()
-    return rows, time.monotonic() - t0, errors
+    return shared.rows, time.monotonic() - t0, shared.errors
 
 
 def stack_warm(*, stack: Stack, images: list[tuple[str, bytes]]) -> float:

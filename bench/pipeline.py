@@ -2,10 +2,14 @@
 
 Low load: one client, one image at a time, polling `GET /api/v1/studies/{id}/status/` every
 20 ms with If-None-Match (304 while nothing changed), then reading the study once when final.
-Sustained: 10 client threads each submitting one image, polling until it is final, then the
-next; images/s = done images / wall time. Sustained clients poll every second by default, as
-the product's own study page does (htmx `every 1s`); at 10 clients x 5 polls/s the polling
-alone would need more CPU than the 2 cores have (see requests_profile for a poll's cost).
+Sustained: 10 client threads, each a batch uploader (as a PACS or a script would be) keeping up
+to `window` images in flight (4 by default; 1 is a closed loop of one image per client): it
+submits until `window` studies are in flight, polls the status of each once per round, reads
+each final study once and submits the next; images/s = done images / wall time. With one image
+in flight per client and a 1 s poll, latency is at least ~1 s, so 10 clients could not exceed
+~10 images/s whatever the server did. Sustained clients poll every second by default, as the
+product's own study page does (htmx `every 1s`); at 10 clients x 5 polls/s the polling alone
+would need more CPU than the 2 cores have (see requests_profile for a poll's cost).
 The server-side timestamps (created, enqueued, started, finished) are read from the bench
 database to split latency into web, queue, task and polling time.
 """
@@ -234,17 +238,18 @@ def _steady_rate(*, done: list[dict[str, Any]]) -> float | None:
 
 
 def _sustained_run(
-    *, stack: Stack, images: list[tuple[str, bytes]], clients: int, poll_s: float
+    *, stack: Stack, images: list[tuple[str, bytes]], clients: int, window: int, poll_s: float
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """`clients` threads, one image in flight each; return the figures and the rows."""
+    """`clients` threads, up to `window` images in flight each; return the figures and the rows."""
     cpu_before = cpu_snapshot(stack=stack)
     rows, wall, errors = images_run_concurrently(
-        stack=stack, images=images, clients=clients, poll_s=poll_s
+        stack=stack, images=images, clients=clients, window=window, poll_s=poll_s
     )
     cpu = cpu_per_image(before=cpu_before, after=cpu_snapshot(stack=stack), images=len(rows))
     done = [r for r in rows if "done" in r["statuses"]]
     return {
         "clients": clients,
+        "window": window,
         "poll_s": poll_s,
         "submitted": len(images),
         "final": len(rows),
@@ -271,6 +276,7 @@ def pipeline_run(
     clients: int,
     poll_s: float,
     throughput_poll_s: float,
+    window: int = 1,
     breakdown: bool = True,
 ) -> dict[str, Any]:
     """Measure low-load latency, then sustained throughput; return the section's figures."""
@@ -280,6 +286,7 @@ def pipeline_run(
         stack=stack,
         images=images[4 + n_latency : 4 + n_latency + n_throughput],
         clients=clients,
+        window=window,
         poll_s=throughput_poll_s,
     )
     out: dict[str, Any] = {

@@ -13,6 +13,7 @@ from bench.targets import (
     number_or_none,
     sections_same_run,
     target_check,
+    target_label,
     value_get,
 )
 
@@ -112,11 +113,13 @@ def targets_render(*, summary: dict[str, Any], sections: dict[str, Any]) -> list
         result = target_check(target=t, value=value)
         if t.key == "speedup_vs_baseline" and two_runs:
             result = "not computed (two runs)"
-        lines.append(f"| {t.label} | {fmt(value)}{unit} | {_limit(t)} | {result} | {ran} |")
+        label = target_label(target=t, sections=sections)
+        lines.append(f"| {label} | {fmt(value)}{unit} | {_limit(t)} | {result} | {ran} |")
     return lines
 
 
 def _miss_line(*, t: Target, sections: dict[str, Any]) -> str:
+    label = target_label(target=t, sections=sections)
     if t.section in ("model", "baseline"):
         stages = {
             s: number_or_none(value_get(sections, "model", "stages_ms", s, "p50")) or 0.0
@@ -124,7 +127,7 @@ def _miss_line(*, t: Target, sections: dict[str, Any]) -> str:
         }
         top = sorted(stages.items(), key=lambda kv: kv[1], reverse=True)[:3]
         return (
-            f"- **{t.label}** missed: largest stages by p50: "
+            f"- **{label}** missed: largest stages by p50: "
             + ", ".join(f"{k} {v:.1f} ms" for k, v in top)
             + " (cProfile top functions below)."
         )
@@ -136,10 +139,10 @@ def _miss_line(*, t: Target, sections: dict[str, Any]) -> str:
             for k in ("web_ms", "queue_ms", "task_ms", "poll_lag_ms")
         }
         split = ", ".join(f"{k} {v:.0f} ms" for k, v in parts.items() if v is not None)
-        return f"- **{t.label}** missed: p50 split {split}."
+        return f"- **{label}** missed: p50 split {split}."
     if t.section == "history":
-        return f"- **{t.label}** missed: see the EXPLAIN ANALYZE plans below."
-    return f"- **{t.label}** missed: see the RSS samples below."
+        return f"- **{label}** missed: see the EXPLAIN ANALYZE plans below."
+    return f"- **{label}** missed: see the RSS samples below."
 
 
 def diagnosis_lines(*, summary: dict[str, Any], sections: dict[str, Any]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.render import details_lines, fmt, template_render
-from bench.targets import value_get
+from bench.targets import sustained_load_text, value_get
 
 BREAKDOWN_PARTS = {
     "web_ms": "web: request start -> prediction row created",
@@ -54,7 +54,9 @@ def pipeline_render(*, pipe: dict[str, Any]) -> list[str]:
         "",
         *_breakdown_table(low.get("breakdown")),
         "",
-        *template_render(name="sustained", data=sus),
+        *template_render(
+            name="sustained", data={**sus, "load": sustained_load_text(sustained=sus)}
+        ),
         "",
         *_breakdown_table(sus.get("breakdown")),
         *_cpu_lines(sus.get("cpu")),

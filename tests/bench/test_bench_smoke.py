@@ -256,3 +256,87 @@ def test_templates_fill_nested_figures() -> None:
     )
     assert lines[0].startswith("**Low load** (1 client, 1 image at a time, poll every 20 ms): 3")
     assert "p50 12.3 ms, p95 - ms" in lines[0] and "errors None." in lines[0]
+
+
+def test_sustained_label_reads_the_window() -> None:
+    from bench.render import targets_render
+
+    sections = _fake_results()["sections"]
+    table = "\n".join(targets_render(summary={}, sections=sections))
+    assert "sustained images/s with heatmaps, 10 clients, 1 image in flight each |" in table
+    sections["pipeline"]["sustained"]["window"] = 4
+    table = "\n".join(targets_render(summary={}, sections=sections))
+    assert "10 clients, up to 4 images in flight each |" in table
+    assert args_parse([]).client_window == 4
+    assert args_parse(["--client-window", "1"]).client_window == 1
+
+
+class _FakeApi:
+    """An in-memory stand-in for the API: each study is final on its third status poll."""
+
+    def __init__(self, *, broken: set[str]) -> None:
+        import threading
+
+        self.lock, self.broken = threading.Lock(), broken
+        self.next_id, self.polls, self.in_flight, self.max_in_flight = 0, {}, 0, 0
+
+    def post(self, url, **kwargs):
+        with self.lock:
+            self.next_id += 1
+            study_id = str(self.next_id)
+            self.polls[study_id] = 0
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        return _FakeResponse(201, {"id": study_id})
+
+    def get(self, url, headers=None, **kwargs):
+        study_id = url.rstrip("/").split("/")[-2 if url.endswith("status/") else -1]
+        if not url.endswith("status/"):
+            with self.lock:
+                self.in_flight -= 1
+            pred = {"status": "done", "label": "normal", "heatmap_url": "h"}
+            return _FakeResponse(200, {"status": "done", "images": [{"prediction": pred}]})
+        if study_id in self.broken:
+            with self.lock:
+                self.in_flight -= 1
+            return _FakeResponse(500, {})
+        self.polls[study_id] += 1
+        etag = f'"{study_id}-{self.polls[study_id] >= 3}"'
+        if (headers or {}).get("If-None-Match") == etag:
+            return _FakeResponse(304, None)
+        return _FakeResponse(200, {"final": self.polls[study_id] >= 3}, etag=etag)
+
+
+class _FakeResponse:
+    def __init__(self, status_code, payload, etag="") -> None:
+        self.status_code, self.payload, self.headers, self.text = status_code, payload, {}, ""
+        if etag:
+            self.headers["ETag"] = etag
+
+    def json(self):
+        return self.payload
+
+
+@pytest.mark.parametrize("window", [1, 3])
+def test_clients_keep_up_to_window_studies_in_flight(monkeypatch, window) -> None:
+    from types import SimpleNamespace
+
+    from bench import api
+
+    fake = _FakeApi(broken={"2"})
+    monkeypatch.setattr(api, "api_session_open", lambda **kwargs: fake)
+    images = [(f"{i}.png", b"x") for i in range(7)]
+    rows, _, errors = api.images_run_concurrently(
+        stack=SimpleNamespace(base_url="http://bench"),
+        images=images,
+        clients=1,
+        poll_s=0.001,
+        window=window,
+    )
+    assert fake.max_in_flight == window
+    assert len(rows) == 6 and len(errors) == 1 and "poll failed: 500" in errors[0]
+    assert set(rows[0]) == {
+        *("study_id", "t0", "submit_ms", "latency_ms", "t_final", "polls"),
+        *("statuses", "labels", "heatmaps"),
+    }
+    assert all(r["polls"] == 3 and r["statuses"] == ["done"] for r in rows)
