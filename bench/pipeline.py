@@ -24,6 +24,7 @@ from typing import Any
 from bench.api import (
     API,
     ApiError,
+    api_sessions_open,
     images_run_concurrently,
     stack_warm,
 )
@@ -241,9 +242,15 @@ def _sustained_run(
     *, stack: Stack, images: list[tuple[str, bytes]], clients: int, window: int, poll_s: float
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """`clients` threads, up to `window` images in flight each; return the figures and the rows."""
+    sessions = api_sessions_open(base_url=stack.base_url, username="bench-clinician", count=clients)
     cpu_before = cpu_snapshot(stack=stack)
     rows, wall, errors = images_run_concurrently(
-        stack=stack, images=images, clients=clients, window=window, poll_s=poll_s
+        stack=stack,
+        images=images,
+        clients=clients,
+        window=window,
+        poll_s=poll_s,
+        sessions=sessions,
     )
     cpu = cpu_per_image(before=cpu_before, after=cpu_snapshot(stack=stack), images=len(rows))
     done = [r for r in rows if "done" in r["statuses"]]

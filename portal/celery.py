@@ -36,7 +36,20 @@ def model_load(**kwargs) -> None:
     """Load the model once in each prefork child (never in the parent: TensorFlow and fork)."""
     from screening.inference import screener_preload
 
+    blas_threads_limit()
     screener_preload()
+
+
+def blas_threads_limit() -> None:
+    """Give numpy's BLAS one thread in this process.
+
+    The prefork children already share the cores; a BLAS helper thread per child spins
+    waiting for work between the small products of a screening (feature distance, colour
+    conversion) and took about a third of the worker's CPU (bench/NOTES.md).
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 @task_prerun.connect

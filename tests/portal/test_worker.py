@@ -42,3 +42,16 @@ def test_an_in_process_task_leaves_its_callers_connection_open():
     heartbeat_record.apply(args=[token])
     assert connection.connection is not None
     assert WorkerHeartbeat.objects.filter(token=token).exists()
+
+
+def test_a_worker_child_gives_numpys_blas_one_thread():
+    import numpy as np
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from portal.celery import blas_threads_limit
+
+    np.ones((4, 4)) @ np.ones(4)  # BLAS loaded
+    with threadpool_limits(limits=2, user_api="blas"):  # restores this process's own on exit
+        blas_threads_limit()
+        blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+        assert blas and all(p["num_threads"] == 1 for p in blas)
