@@ -196,7 +196,7 @@ def _prediction_outcome_store(*, prediction: Prediction, result: Any) -> Predict
             ContentFile(result.overlay_jpeg),
         )
     with transaction.atomic():
-        locked = Prediction.objects.select_for_update().get(id=prediction.id)
+        locked = _locked().get(id=prediction.id)
         if locked.is_final:  # another delivery of the same prediction finished first
             if heatmap_name:
                 storage_delete_quietly(name=heatmap_name)
@@ -206,13 +206,18 @@ def _prediction_outcome_store(*, prediction: Prediction, result: Any) -> Predict
         locked.timings_ms = {k: round(float(v), 2) for k, v in (result.timings_ms or {}).items()}
         fields = ["model_name", "model_version", "timings_ms"]
         if not result.accepted:
-            locked.save(update_fields=fields)
             reason = str(result.reason or "The image was refused by the input gate.")
             return prediction_status_set(
-                prediction=locked, status=Prediction.Status.REJECTED, reason=reason
+                prediction=locked,
+                status=Prediction.Status.REJECTED,
+                reason=reason,
+                also_saved=fields,
             )
         locked.label = str(result.label or "")
         locked.probabilities = {k: float(v) for k, v in (result.probabilities or {}).items()}
         locked.heatmap.name = heatmap_name
-        locked.save(update_fields=[*fields, "label", "probabilities", "heatmap"])
-        return prediction_status_set(prediction=locked, status=Prediction.Status.DONE)
+        return prediction_status_set(
+            prediction=locked,
+            status=Prediction.Status.DONE,
+            also_saved=[*fields, "label", "probabilities", "heatmap"],
+        )

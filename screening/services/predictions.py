@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -26,13 +27,18 @@ REASON_MAX_LENGTH = 2000
 
 
 def prediction_status_set(
-    *, prediction: Prediction, status: str, reason: str = "", claimed_by: Any = None
+    *,
+    prediction: Prediction,
+    status: str,
+    reason: str = "",
+    claimed_by: Any = None,
+    also_saved: Sequence[str] = (),
 ) -> Prediction:
     """Move a locked prediction to `status` and stamp what goes with it.
 
     Queued clears the enqueue time (the sweep sends it again) and any claim, running counts
     an attempt and records whose batch runs it, a final status records the reason and
-    refreshes the study.
+    refreshes the study. Fields named in `also_saved` (a result) go in the same UPDATE.
     """
     prediction.status = status
     if status == Prediction.Status.QUEUED:
@@ -48,10 +54,17 @@ def prediction_status_set(
         prediction.reason = reason[:REASON_MAX_LENGTH]
         prediction.finished = timezone.now()
         fields = ["status", "reason", "finished"]
-    prediction.save(update_fields=fields)
+    prediction.save(update_fields=[*fields, *also_saved])
     if prediction.is_final:
-        study_status_refresh(study=Study.objects.get(images__predictions=prediction))
+        study_status_refresh(study=Study(pk=_study_id_of(prediction=prediction)))
     return prediction
+
+
+def _study_id_of(*, prediction: Prediction) -> Any:
+    """Return the prediction's study id: from its image when loaded, else in one query."""
+    if Prediction.image.is_cached(prediction):
+        return prediction.image.study_id
+    return Image.objects.filter(id=prediction.image_id).values_list("study_id", flat=True).get()
 
 
 def prediction_fail(*, prediction_id: Any, reason: str) -> Prediction | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from screening.models import Prediction, Review, Study
 
@@ -12,16 +13,21 @@ def study_status_refresh(*, study: Study) -> Study:
 
     The study row is locked first: two workers finishing the last two images of one study
     at once would otherwise each still see the other's prediction running (PostgreSQL, read
-    committed) and both leave the study "processing".
+    committed) and both leave the study "processing". One query reads what is derived.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         locked = Study.objects.select_for_update().get(pk=study.pk)
-        current = Prediction.objects.filter(image__study=locked, is_current=True)
-        pending = current.exclude(status__in=Prediction.FINAL_STATUSES)
-        status = Study.Status.PROCESSING if pending.exists() else Study.Status.DONE
-        found = set(current.exclude(label="").values_list("label", flat=True))
+        current = (
+            Prediction.objects.filter(image__study=locked, is_current=True)
+            .annotate(reviewed=Exists(Review.objects.filter(prediction=OuterRef("pk"))))
+            .values_list("status", "label", "reviewed")
+        )
+        rows = list(current)
+        pending = any(row[0] not in Prediction.FINAL_STATUSES for row in rows)
+        status = Study.Status.PROCESSING if pending else Study.Status.DONE
+        found = {row[1] for row in rows if row[1]}
         labels = "".join(f"|{label}" for label in sorted(found)) + "|" if found else ""
-        reviewed = Review.objects.filter(prediction__in=current).exists()
+        reviewed = any(row[2] for row in rows)
         if (locked.status, locked.labels, locked.reviewed) != (status, labels, reviewed):
             locked.status, locked.labels, locked.reviewed = status, labels, reviewed
             locked.save(update_fields=["status", "labels", "reviewed", "updated"])

@@ -180,3 +180,16 @@ def test_the_sweep_requeues_a_dead_batch_and_clears_its_claim(submit, enqueued):
     )
     assert predictions_requeue_stale(older_than=timedelta(minutes=5)) == 2
     assert {(_row(p).status, _row(p).claimed_by) for p in (leader, member)} == {("queued", None)}
+
+
+def test_a_batch_stores_each_outcome_in_a_few_statements(submit, fake_screener):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    predictions = _queued(submit, 4)
+    with CaptureQueriesContext(connection) as queries:
+        prediction_execute(prediction_id=predictions[0].id, batch_max=8)
+    assert {_row(p).status for p in predictions} == {"done"}
+    # Claim: 3 reads and an UPDATE each. Each outcome: lock, one UPDATE, the study's lock,
+    # one read of what it derives, its UPDATE (+ savepoints here, BEGIN/COMMIT in a worker).
+    assert len(queries.captured_queries) <= 3 + 4 + 4 * 7 + 3
