@@ -45,18 +45,41 @@ class CompiledQuery:
 _compiled: dict[tuple, CompiledQuery] = {}
 
 
-def _stand_in(*, name: str, value: Any, index: int) -> Any:
+def _stand_in(*, name: str, value: Any, index: int, round_: int) -> Any:
     """Return a stand-in for `value` that is unmistakable among SQL parameters."""
     if isinstance(value, models.Model):
         # A copy keeps what decides the query's shape (a user's roles); only its key differs.
         stand_in = copy.copy(value)
-        stand_in.pk = _STAND_IN_INT - index
+        stand_in.pk = _STAND_IN_INT - 100 * round_ - index
         return stand_in
     if isinstance(value, uuid.UUID):
-        return uuid.uuid5(uuid.NAMESPACE_OID, f"compiled-sql-stand-in:{name}")
+        return uuid.uuid5(uuid.NAMESPACE_OID, f"compiled-sql-stand-in:{name}:{round_}")
     if isinstance(value, str):
-        return f"\x1fstand-in:{name}\x1f"
+        return f"\x1fstand-in:{name}:{round_}\x1f"
     raise TypeError(f"no stand-in for {name}={type(value).__name__}")
+
+
+def _stand_ins_make(*, values: Mapping[str, Any], round_: int) -> dict[str, Any]:
+    return {
+        name: _stand_in(name=name, value=value, index=index, round_=round_)
+        for index, (name, value) in enumerate(values.items())
+    }
+
+
+def _places_check(*, first: CompiledQuery, second: CompiledQuery) -> None:
+    """Refuse a query whose SQL or parameters change with the values in any other place.
+
+    Compiled twice with different stand-ins, the SQL must be the same and the parameters
+    may differ only where a value was found: a lookup that transforms its value (contains,
+    a date part) would otherwise run with a stand-in.
+    """
+    refusal = "this query's SQL depends on its values beyond plain parameters"
+    if first.sql != second.sql or len(first.params) != len(second.params):
+        raise ValueError(refusal)
+    pairs = enumerate(zip(first.params, second.params, strict=True))
+    differing = {index for index, (a, b) in pairs if a != b}
+    if differing != {index for index, _ in first.places}:
+        raise ValueError(refusal)
 
 
 def _param_of(value: Any) -> Any:
@@ -142,11 +165,12 @@ def compiled_rows_read(
         queryset = build(**values)
         if connections[queryset.db].vendor != "postgresql":
             return list(queryset)
-        stand_ins = {
-            name: _stand_in(name=name, value=value, index=index)
-            for index, (name, value) in enumerate(values.items())
-        }
-        compiled = _compiled[key] = _compile(queryset=build(**stand_ins), stand_ins=stand_ins)
+        first, second = (_stand_ins_make(values=values, round_=r) for r in (1, 2))
+        compiled = _compile(queryset=build(**first), stand_ins=first)
+        _places_check(
+            first=compiled, second=_compile(queryset=build(**second), stand_ins=second)
+        )
+        _compiled[key] = compiled
     rows = _rows_read(compiled=compiled, values=values)
     if compiled.values:
         return [tuple(row[: compiled.compiler.col_count]) for row in rows]
