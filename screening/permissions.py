@@ -23,10 +23,18 @@ def user_may_review(*, user: Any) -> bool:
     return user_sees_all(user=user)
 
 
+def study_scope_kind(*, user: Any) -> str:
+    """Say which studies `user` may see: "none", "all" or "own" (the rule `study_scope` applies)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return "none"
+    return "all" if user_sees_all(user=user) else "own"
+
+
 def study_scope(*, user: Any, queryset: QuerySet, owner_path: str = "owner") -> QuerySet:
     """Limit `queryset` to rows whose study `user` may see; `owner_path` leads to the owner."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
+    kind = study_scope_kind(user=user)
+    if kind == "none":
         return queryset.none()
-    if user_sees_all(user=user):
+    if kind == "all":
         return queryset
     return queryset.filter(**{owner_path: user})

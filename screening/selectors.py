@@ -3,7 +3,8 @@
 CONTRACT:
     study_list_for(*, user, filters: Mapping | None = None) -> QuerySet[Study]
         (clinician: own; reviewer/admin: all), with images/current predictions prefetched
-    study_get_for(*, user, study_id) -> Study            raises Http404 when not visible
+    study_get_for(*, user, study_id, reviews=True) -> Study   raises Http404 when not visible
+        (reviews=False: no owner, no reviews prefetched)
     study_images_attach(*, study, images) -> Study       images as if prefetched (no query)
     study_progress_for(*, user, study_id) -> StudyProgress     raises Http404 when not visible
         each image's current prediction status and a fingerprint of what the study's pages
@@ -36,10 +37,11 @@ from django.conf import settings
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 
+from portal.compiled_sql import compiled_rows_read
 from screening.filters import StudyFilter
 from screening.model_card import model_card_summary as model_card_summary
 from screening.models import Image, Prediction, Review, Study
-from screening.permissions import study_scope, user_may_review
+from screening.permissions import study_scope, study_scope_kind, user_may_review
 
 
 def _uuid_or_404(value: Any) -> uuid.UUID:
@@ -51,10 +53,12 @@ def _uuid_or_404(value: Any) -> uuid.UUID:
         raise Http404("Not found.") from None
 
 
-def _images_prefetch() -> Prefetch:
-    current = Prediction.objects.filter(is_current=True).prefetch_related(
-        Prefetch("reviews", queryset=Review.objects.select_related("reviewer"))
-    )
+def _images_prefetch(*, reviews: bool = True) -> Prefetch:
+    current = Prediction.objects.filter(is_current=True)
+    if reviews:
+        current = current.prefetch_related(
+            Prefetch("reviews", queryset=Review.objects.select_related("reviewer"))
+        )
     return Prefetch(
         "images",
         queryset=Image.objects.order_by("position").prefetch_related(
@@ -93,12 +97,16 @@ def study_list_for(*, user: Any, filters: Mapping | None = None) -> QuerySet[Stu
     )
 
 
-def study_get_for(*, user: Any, study_id: Any) -> Study:
-    """Return the study if `user` may see it; raise Http404 otherwise."""
+def study_get_for(*, user: Any, study_id: Any, reviews: bool = True) -> Study:
+    """Return the study if `user` may see it; raise Http404 otherwise.
+
+    `reviews=False` leaves out the owner and the predictions' reviews (the API shows neither).
+    """
     queryset = study_scope(user=user, queryset=Study.objects.all())
+    if reviews:
+        queryset = queryset.select_related("owner")
     study = (
-        queryset.select_related("owner")
-        .prefetch_related(_images_prefetch())
+        queryset.prefetch_related(_images_prefetch(reviews=reviews))
         .filter(id=_uuid_or_404(study_id))
         .first()
     )
@@ -121,12 +129,11 @@ class StudyProgress:
         return all(status in Prediction.FINAL_STATUSES for _, _, status in self.images)
 
 
-def study_progress_for(*, user: Any, study_id: Any) -> StudyProgress:
-    """Return the study's progress if `user` may see it; raise Http404 otherwise (one query)."""
-    study_id = _uuid_or_404(study_id)
+def study_progress_queryset(*, study_id: uuid.UUID, viewer: Any) -> QuerySet:
+    """Return the rows of `study_progress_for`: one per current prediction `viewer` may see."""
     current = Prediction.objects.filter(image__study_id=study_id, is_current=True)
-    rows = list(
-        study_scope(user=user, queryset=current, owner_path="image__study__owner")
+    return (
+        study_scope(user=viewer, queryset=current, owner_path="image__study__owner")
         .annotate(reviews_n=Count("reviews"), reviews_last=Max("reviews__updated"))
         .order_by("image__position", "image_id")
         .values_list(
@@ -136,14 +143,28 @@ def study_progress_for(*, user: Any, study_id: Any) -> StudyProgress:
             "attempts",
             "label",
             "heatmap",
-            "reviews_n",
-            "reviews_last",
             "image__study__status",
             "image__study__updated",
+            "reviews_n",  # annotations last: the SQL's own column order
+            "reviews_last",
         )
     )
+
+
+def study_progress_for(*, user: Any, study_id: Any) -> StudyProgress:
+    """Return the study's progress if `user` may see it; raise Http404 otherwise (one query)."""
+    study_id = _uuid_or_404(study_id)
+    kind = study_scope_kind(user=user)
+    if kind == "none":
+        raise Http404("No such study.")
+    # Every status poll runs this: its SQL is compiled once per process (per scope kind).
+    rows = compiled_rows_read(
+        key=("study_progress", kind),
+        build=study_progress_queryset,
+        values={"study_id": study_id, "viewer": user},
+    )
     if rows:
-        status, stamp = rows[0][8], rows
+        status, stamp = rows[0][6], rows
     else:  # a study without predictions (never made by services): still only for its viewers
         study = study_scope(user=user, queryset=Study.objects.filter(id=study_id)).first()
         if study is None:

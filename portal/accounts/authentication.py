@@ -15,6 +15,13 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
 from portal.accounts.models import ROLE_NAMES_READ, User, role_names_annotate
+from portal.compiled_sql import compiled_rows_read
+
+
+def token_with_roles_queryset(*, key: str):
+    """Return the token of `key` with its user and the user's role names (one query)."""
+    queryset = Token.objects.select_related("user").filter(key=key)
+    return role_names_annotate(queryset=queryset, user_path="user__")
 
 
 class RoleReadingModelBackend(ModelBackend):
@@ -30,10 +37,11 @@ class RoleReadingTokenAuthentication(TokenAuthentication):
     """DRF's token authentication; the token's user comes with its role names."""
 
     def authenticate_credentials(self, key: str) -> tuple[User, Token]:
-        queryset = role_names_annotate(
-            queryset=Token.objects.select_related("user").filter(key=key), user_path="user__"
+        # Every API request reads its token: the query's SQL is compiled once per process.
+        tokens = compiled_rows_read(
+            key=("token_with_roles",), build=token_with_roles_queryset, values={"key": key}
         )
-        token = queryset.first()
+        token = tokens[0] if tokens else None
         if token is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         if not token.user.is_active:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -119,6 +120,64 @@ class StudyOutputSerializer(serializers.Serializer):
     images = ImageOutputSerializer(many=True)
     # "upload" or "pacs" (received over DICOMweb); last, so earlier keys keep their places.
     origin = serializers.ChoiceField(choices=Study.Origin.choices, read_only=True)
+
+
+# Shared by the plain functions below: DRF's own formatting, so the JSON stays the same.
+_datetime_field = serializers.DateTimeField()
+
+
+def prediction_output_data(*, prediction: Prediction, context: dict) -> dict:
+    """Return what PredictionOutputSerializer returns for `prediction`, without its cost."""
+    status, reason = prediction.status, prediction.reason
+    done = status == Prediction.Status.DONE and prediction.probabilities
+    return {
+        "id": str(prediction.id),
+        "status": str(status),
+        "label": prediction.label or None,
+        "probabilities": (
+            {key: float(prediction.probabilities.get(key, 0.0)) for key in Label.values}
+            if done
+            else None
+        ),
+        "model": {"name": prediction.model_name, "version": prediction.model_version},
+        "accepted": None if prediction.accepted is None else bool(prediction.accepted),
+        "reason": (reason or None) if status == Prediction.Status.REJECTED else None,
+        "error": (reason or None) if status == Prediction.Status.FAILED else None,
+        "heatmap_url": (
+            _absolute(context, "api:prediction-heatmap", prediction.id)
+            if prediction.heatmap
+            else None
+        ),
+        "image_url": _absolute(context, "api:image-file", prediction.image_id),
+    }
+
+
+def study_output_data(*, study: Study, context: dict) -> dict:
+    """Return what StudyOutputSerializer returns for `study` (a study read is hot: DRF is not)."""
+    images = []
+    for image in study.images.all():
+        prediction = image_current_prediction(image=image)
+        images.append(
+            {
+                "id": str(image.id),
+                "filename": str(image.original_name),
+                "format": str(image.format),
+                "prediction": (
+                    None
+                    if prediction is None
+                    else prediction_output_data(prediction=prediction, context=context)
+                ),
+            }
+        )
+    return {
+        "id": str(study.id),
+        "reference": str(study.reference),
+        "status": str(study.status),
+        "created": _datetime_field.to_representation(study.created),
+        "disclaimer": settings.CXR_DISCLAIMER,
+        "images": images,
+        "origin": str(study.origin),
+    }
 
 
 class ImageStatusSerializer(serializers.Serializer):

@@ -483,3 +483,32 @@ def test_schema_and_docs(client):
     script = client.get(reverse("api:docs") + "?script=")
     assert script.status_code == 200
     assert script["Content-Type"].startswith("application/javascript")
+
+
+def test_detail_is_byte_for_byte_what_the_serializer_gives(
+    clinician, submit, fake_screener, done_prediction, rf
+):
+    """The detail answers from a plain function: pin it to StudyOutputSerializer's output."""
+    import json
+
+    from screening.api.serializers import StudyOutputSerializer, study_output_data
+    from screening.selectors import study_get_for
+
+    fake_screener.result = FakeResult(
+        accepted=False, reason="not a chest X-ray", label=None, probabilities=None,
+        overlay_jpeg=None,
+    )  # fmt: skip
+    mixed = submit(files=[png_upload(seed=1), png_upload(seed=2), png_upload(seed=3)])
+    rejected, failed, _queued = current(mixed)
+    prediction_execute(prediction_id=rejected.id)
+    from screening.services import prediction_fail
+
+    prediction_fail(prediction_id=failed.id, reason="gone")
+    context = {"request": rf.get("/")}
+    for study in (mixed, done_prediction.image.study):
+        full = study_get_for(user=clinician, study_id=study.pk)
+        light = study_get_for(user=clinician, study_id=study.pk, reviews=False)
+        expected = json.dumps(StudyOutputSerializer(full, context=context).data)
+        assert json.dumps(study_output_data(study=light, context=context)) == expected
+        body = client_for(clinician).get(f"/api/v1/studies/{study.pk}/").content
+        assert json.loads(body) == json.loads(expected)

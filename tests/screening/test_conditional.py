@@ -141,3 +141,22 @@ def test_status_poll_reads_the_viewer_and_roles_in_one_query(
     with django_assert_num_queries((2 if token else 3) + apart):
         response = client.get(url)
     assert response.status_code == 200 and response.json()["status"] == "processing"
+
+
+def test_token_reads_cost_a_fixed_number_of_queries(
+    clinician, reviewer, submit, django_assert_num_queries
+):
+    """Token, progress; a full read adds the audit, the study, its images, their predictions."""
+    study = submit()
+    for viewer in (clinician, reviewer):
+        api = api_client_for(viewer)
+        status_url = reverse("api:study-status", kwargs={"pk": study.pk})
+        with django_assert_num_queries(2):
+            etag = api.get(status_url)["ETag"]
+        with django_assert_num_queries(2):
+            assert api.get(status_url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+        detail_url = reverse("api:study-detail", kwargs={"pk": study.pk})
+        with django_assert_num_queries(6):
+            etag = api.get(detail_url)["ETag"]
+        with django_assert_num_queries(3):  # the 304 is audited too
+            assert api.get(detail_url, HTTP_IF_NONE_MATCH=etag).status_code == 304

@@ -1,0 +1,43 @@
+"""ORM reads compiled once: the same rows as the ORM for any values, and refusal of a query
+whose SQL would hide a value."""
+
+import pytest
+from django.db import connection
+
+from portal.accounts.models import User
+from portal.compiled_sql import compiled_rows_read
+
+pytestmark = pytest.mark.django_db
+
+
+def _by_username(*, username: str):
+    return User.objects.filter(username=username).order_by("id").values_list("id", "username")
+
+
+def test_kept_sql_reads_what_the_orm_reads_for_each_value(clinician, reviewer):
+    key = ("test-users-by-name",)
+    for user in (clinician, reviewer, clinician):
+        rows = compiled_rows_read(key=key, build=_by_username, values={"username": user.username})
+        assert rows == list(_by_username(username=user.username))
+    assert compiled_rows_read(key=key, build=_by_username, values={"username": "nobody"}) == []
+
+
+def test_model_instances_come_back_with_their_fields(clinician):
+    def build(*, username: str):
+        return User.objects.filter(username=username)
+
+    (user,) = compiled_rows_read(
+        key=("test-user-instances",), build=build, values={"username": clinician.username}
+    )
+    assert isinstance(user, User) and user.pk == clinician.pk and user.email == clinician.email
+
+
+def test_a_lookup_that_transforms_its_value_is_refused(clinician):
+    if connection.vendor != "postgresql":
+        pytest.skip("the SQL is only kept on PostgreSQL")
+
+    def build(*, username: str):
+        return User.objects.filter(username__contains=username).values_list("id")
+
+    with pytest.raises(ValueError, match="beyond plain parameters"):
+        compiled_rows_read(key=("test-contains",), build=build, values={"username": "clin"})
