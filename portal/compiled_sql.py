@@ -167,9 +167,7 @@ def compiled_rows_read(
             return list(queryset)
         first, second = (_stand_ins_make(values=values, round_=r) for r in (1, 2))
         compiled = _compile(queryset=build(**first), stand_ins=first)
-        _places_check(
-            first=compiled, second=_compile(queryset=build(**second), stand_ins=second)
-        )
+        _places_check(first=compiled, second=_compile(queryset=build(**second), stand_ins=second))
         _compiled[key] = compiled
     rows = _rows_read(compiled=compiled, values=values)
     if compiled.values:
