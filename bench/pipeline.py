@@ -88,6 +88,8 @@ def requests_profile(*, images: list[tuple[str, bytes]], top: int = 25) -> dict[
 
     Polls are timed without the profiler: the full study, the status view, and both answered
     304 (If-None-Match with the ETag of the answer before), as a polling client sends them.
+    Requests carry a token, as the API's clients send them; the status poll answered 304 is
+    also timed with a session (a signed-in browser).
 
     Server-side cost without the network or gunicorn: what each request costs a web worker.
     Needs Django set up on the bench database; the submitted studies go to the bench queue.
@@ -97,10 +99,15 @@ def requests_profile(*, images: list[tuple[str, bytes]], top: int = 25) -> dict[
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import Client
 
+    from rest_framework.authtoken.models import Token
+
     from portal.accounts.models import User
 
-    client = Client()
-    client.force_login(User.objects.get(username="bench-clinician"))
+    user = User.objects.get(username="bench-clinician")
+    token, _ = Token.objects.get_or_create(user=user)
+    client = Client(headers={"authorization": f"Token {token.key}"})
+    session_client = Client()
+    session_client.force_login(user)
 
     def submit(name: str, data: bytes) -> str:
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
@@ -124,6 +131,8 @@ def requests_profile(*, images: list[tuple[str, bytes]], top: int = 25) -> dict[
         prof.disable()
     submit_report = profile_text(prof=prof, top=top, tottime_top=15)
     polls = _polls_time(client=client, study_ids=ids)
+    session_polls = _polls_time(client=session_client, study_ids=ids)
+    polls["status_poll_304_session_ms"] = session_polls["status_poll_304_ms"]
     prof = cProfile.Profile()
     for study_id in ids * 3:
         prof.enable()

@@ -52,6 +52,8 @@ def _stand_in(*, name: str, value: Any, index: int, round_: int) -> Any:
         stand_in = copy.copy(value)
         stand_in.pk = _STAND_IN_INT - 100 * round_ - index
         return stand_in
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _STAND_IN_INT - 100 * round_ - index
     if isinstance(value, uuid.UUID):
         return uuid.uuid5(uuid.NAMESPACE_OID, f"compiled-sql-stand-in:{name}:{round_}")
     if isinstance(value, str):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
@@ -24,12 +25,24 @@ def token_with_roles_queryset(*, key: str):
     return role_names_annotate(queryset=queryset, user_path="user__")
 
 
+def user_with_roles_queryset(*, user_id: int):
+    """Return the user of `user_id` with the user's role names (one query)."""
+    return role_names_annotate(queryset=User._default_manager.filter(pk=user_id))
+
+
 class RoleReadingModelBackend(ModelBackend):
     """Django's model backend; the session's user comes with its role names."""
 
     def get_user(self, user_id: Any) -> User | None:
-        queryset = role_names_annotate(queryset=User._default_manager.filter(pk=user_id))
-        user = queryset.first()
+        try:
+            user_id = User._meta.pk.to_python(user_id)
+        except ValidationError:
+            return None
+        # Every signed-in page reads its user: the query's SQL is compiled once per process.
+        users = compiled_rows_read(
+            key=("user_with_roles",), build=user_with_roles_queryset, values={"user_id": user_id}
+        )
+        user = users[0] if users else None
         return user if user is not None and self.user_can_authenticate(user) else None
 
 

@@ -41,3 +41,19 @@ def test_a_lookup_that_transforms_its_value_is_refused(clinician):
 
     with pytest.raises(ValueError, match="beyond plain parameters"):
         compiled_rows_read(key=("test-contains",), build=build, values={"username": "clin"})
+
+
+def test_a_session_reads_its_user_with_roles_in_one_kept_query(reviewer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.accounts.authentication import RoleReadingModelBackend
+
+    backend = RoleReadingModelBackend()
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            user = backend.get_user(str(reviewer.pk))
+        assert user.pk == reviewer.pk and user.has_role("reviewer")
+        assert len(queries.captured_queries) == 1
+    assert backend.get_user("not-a-number") is None
+    assert backend.get_user(str(reviewer.pk + 10_000)) is None
