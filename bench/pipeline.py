@@ -98,7 +98,6 @@ def requests_profile(*, images: list[tuple[str, bytes]], top: int = 25) -> dict[
 
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import Client
-
     from rest_framework.authtoken.models import Token
 
     from portal.accounts.models import User
