@@ -36,7 +36,7 @@ COUNTS = {
     "baseline_n": (30, 5),
     "baseline_warmup": (3, 1),
     "latency_n": (30, 8),
-    "throughput_n": (100, 20),
+    "throughput_n": (300, 20),  # 10 clients x 4 in flight: ramps stay a small part
     "memory_n": (2000, 60),
     "memory_every": (50, 20),
     "history_studies": (500_000, 5_000),  # x 2 images: a million predictions
