@@ -97,16 +97,8 @@ def requests_profile(*, images: list[tuple[str, bytes]], top: int = 25) -> dict[
     import cProfile
 
     from django.core.files.uploadedfile import SimpleUploadedFile
-    from django.test import Client
-    from rest_framework.authtoken.models import Token
 
-    from portal.accounts.models import User
-
-    user = User.objects.get(username="bench-clinician")
-    token, _ = Token.objects.get_or_create(user=user)
-    client = Client(headers={"authorization": f"Token {token.key}"})
-    session_client = Client()
-    session_client.force_login(user)
+    client, session_client = _clients_make(username="bench-clinician")
 
     def submit(name: str, data: bytes) -> str:
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
@@ -145,6 +137,20 @@ def requests_profile(*, images: list[tuple[str, bytes]], top: int = 25) -> dict[
         "submit_profile": submit_report,
         "poll_profile": profile_text(prof=prof, top=top, tottime_top=15),
     }
+
+
+def _clients_make(*, username: str) -> tuple[Any, Any]:
+    """Return two in-process clients of `username`: one with an API token, one signed in."""
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    from portal.accounts.models import User
+
+    user = User.objects.get(username=username)
+    token, _ = Token.objects.get_or_create(user=user)
+    session_client = Client()
+    session_client.force_login(user)
+    return Client(headers={"authorization": f"Token {token.key}"}), session_client
 
 
 def _polls_time(*, client: Any, study_ids: list[str], repeats: int = 5) -> dict[str, Any]:
