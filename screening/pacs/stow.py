@@ -1,7 +1,8 @@
 """STOW-RS ingest: each instance checked and de-identified like an upload, stored per study.
 
 Instances of one StudyInstanceUID become one Study (origin "pacs"); a later instance of the same
-study joins it, and an instance already received is acknowledged without a second Image. The
+study joins it, and an instance already received is acknowledged without a second Image. When
+the request names a study (POST /studies/{study}), an instance of another study is refused. The
 PACS's own UIDs are kept only in the link records (screening.pacs.models).
 """
 
@@ -33,6 +34,7 @@ CANNOT_UNDERSTAND = 0xC000  # not DICOM, corrupt, UIDs missing
 SOP_CLASS_NOT_SUPPORTED = 0x0122  # not a (greyscale, single-frame) radiograph image
 TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122
 PROCESSING_FAILURE = 0x0110
+STUDY_MISMATCH = 0xA901  # not of the study named in the path (POST /studies/{study})
 THUMBNAIL_SIZE = 256
 MIN_SIDE = 64
 
@@ -69,10 +71,15 @@ def _uids_read(*, data: bytes, outcome: Outcome) -> Any:
     return ds
 
 
+def uid_is_valid(*, uid: str) -> bool:
+    """Say whether `uid` is a DICOM UID: digits and dots, at most 64 characters."""
+    return len(uid) <= 64 and set(uid) <= set("0123456789.")
+
+
 def _uids_valid(*, outcome: Outcome) -> bool:
     uids = (outcome.sop_class_uid, outcome.sop_instance_uid, outcome.study_instance_uid,
             outcome.series_instance_uid)  # fmt: skip
-    return all(len(uid) <= 64 and set(uid) <= set("0123456789.") for uid in uids)
+    return all(uid_is_valid(uid=uid) for uid in uids)
 
 
 def _is_own_result(*, ds: Any) -> bool:
@@ -97,8 +104,11 @@ def _image_error_code(*, exc: ImageError) -> int:
     return CANNOT_UNDERSTAND
 
 
-def instance_check(*, part: Part) -> Outcome:
-    """Check one part like an upload (decode, de-identify, thumbnail); return its outcome."""
+def instance_check(*, part: Part, study_uid: str | None = None) -> Outcome:
+    """Check one part like an upload (decode, de-identify, thumbnail); return its outcome.
+
+    With `study_uid` (the path's study), an instance of another study fails before decoding.
+    """
     from mlcore.deid import dicom_deidentify
     from mlcore.imageio import image_decode, image_thumbnail_jpeg
     from mlcore.imageio.dicom import PIXEL_KEYWORDS
@@ -111,6 +121,8 @@ def instance_check(*, part: Part) -> Outcome:
         return _fail(outcome, CANNOT_UNDERSTAND, "not a DICOM instance with SOP and study UIDs")
     if not _uids_valid(outcome=outcome):
         return _fail(outcome, CANNOT_UNDERSTAND, "a UID is longer than 64 characters or not a UID")
+    if study_uid is not None and outcome.study_instance_uid != study_uid:
+        return _fail(outcome, STUDY_MISMATCH, f"does not belong to study {study_uid}")
     if len(data) > settings.CXR_MAX_UPLOAD_BYTES:
         limit = settings.CXR_MAX_UPLOAD_BYTES / (1024 * 1024)
         return _fail(outcome, OUT_OF_RESOURCES, f"too large: the limit is {limit:g} MB")
@@ -225,11 +237,13 @@ def _study_store(*, owner: Any, study_uid: str, outcomes: Sequence[Outcome], met
     return predictions
 
 
-def stow_store(*, owner: Any, parts: Sequence[Part], meta: Any = None) -> list[Outcome]:
-    """Check every part, then store all accepted instances in one transaction (or none)."""
+def stow_store(
+    *, owner: Any, parts: Sequence[Part], meta: Any = None, study_uid: str | None = None
+) -> list[Outcome]:
+    """Check every part (against `study_uid` if given), then store all accepted ones atomically."""
     from screening.services import predictions_enqueue_on_commit
 
-    outcomes = [instance_check(part=part) for part in parts]
+    outcomes = [instance_check(part=part, study_uid=study_uid) for part in parts]
     by_study: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
         if outcome.failure is None and not outcome.ignored:

@@ -8,4 +8,5 @@ app_name = "pacs"
 
 urlpatterns = [
     path("studies", StowApi.as_view(), name="stow"),
+    path("studies/<str:study_uid>", StowApi.as_view(), name="stow-study"),
 ]

@@ -1,4 +1,4 @@
-"""POST /dicomweb/studies: DICOM PS3.18 STOW-RS, token-authenticated, for the pacs role."""
+"""POST /dicomweb/studies[/{study}]: DICOM PS3.18 STOW-RS, token-authenticated, pacs role."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from rest_framework.views import APIView
 
 from screening.pacs.access import MayStow
 from screening.pacs.multipart import StowRequestError, body_read, boundary_get, parts_split
-from screening.pacs.stow import stow_response, stow_store
+from screening.pacs.stow import stow_response, stow_store, uid_is_valid
+
+BAD_STUDY_UID = "The study UID in the path is not a DICOM UID (digits and dots, at most 64)."
 
 
 class DicomJsonRenderer(JSONRenderer):
@@ -33,7 +35,10 @@ class AnyAcceptNegotiation(DefaultContentNegotiation):
 
 
 class StowApi(APIView):
-    """Store instances: each becomes an Image of the Study of its StudyInstanceUID."""
+    """Store instances: each becomes an Image of the Study of its StudyInstanceUID.
+
+    Under /studies/{study} an instance of another study is refused (the others are stored).
+    """
 
     permission_classes = [IsAuthenticated, MayStow]
     renderer_classes = [DicomJsonRenderer, JSONRenderer]
@@ -41,9 +46,11 @@ class StowApi(APIView):
     parser_classes: list = []  # the body is read by hand: multipart/related is not a form
 
     @extend_schema(exclude=True)
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request, *, study_uid: str | None = None) -> Response:
         from screening.services import request_meta_from
 
+        if study_uid is not None and not uid_is_valid(uid=study_uid):
+            return Response({"detail": BAD_STUDY_UID}, status=400)
         django_request = request._request
         try:
             boundary = boundary_get(content_type=django_request.META.get("CONTENT_TYPE", ""))
@@ -52,7 +59,10 @@ class StowApi(APIView):
         except StowRequestError as exc:
             return Response({"detail": exc.message}, status=exc.http_status)
         outcomes = stow_store(
-            owner=request.user, parts=parts, meta=request_meta_from(request=request)
+            owner=request.user,
+            parts=parts,
+            meta=request_meta_from(request=request),
+            study_uid=study_uid,
         )
         body, status = stow_response(outcomes=outcomes)
         return Response(body, status=status)

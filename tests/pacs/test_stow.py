@@ -1,4 +1,4 @@
-"""POST /dicomweb/studies (STOW-RS): instances become de-identified Images of one Study.
+"""POST /dicomweb/studies[/{study}] (STOW-RS): instances become de-identified Images of a Study.
 
 Every refusal is reported per instance in FailedSOPSequence with a reason; bad requests are
 4xx and store nothing; the PACS's own UIDs live only in the link records.
@@ -25,11 +25,11 @@ URL = "/dicomweb/studies"
 REFERENCED, FAILED, REASON = "00081199", "00081198", "00081197"
 
 
-def stow(token: str | None, files: list[bytes], **extra):
+def stow(token: str | None, files: list[bytes], *, url: str = URL, **extra):
     body, content_type = multipart_body(files=files)
     headers = {"HTTP_AUTHORIZATION": f"Token {token}"} if token else {}
     content_type = extra.pop("content_type", content_type)
-    return Client().post(URL, data=body, content_type=content_type, **headers, **extra)
+    return Client().post(url, data=body, content_type=content_type, **headers, **extra)
 
 
 def failures(response) -> list[tuple[str, int]]:
@@ -167,3 +167,63 @@ def test_our_own_result_objects_are_acknowledged_not_stored(pacs_token, enqueued
     response = stow(pacs_token, [dataset_bytes(ds=sr)])
     assert response.status_code == 200 and referenced(response) == [str(sr.SOPInstanceUID)]
     assert Study.objects.count() == 0
+
+
+# --------------------------------------------------------------------------- POST /studies/{study}
+
+
+def test_stow_to_a_study_stores_its_instances_in_it(pacs_token, enqueued):
+    study_uid = generate_uid()
+    files = [chest_dicom(seed=1, study_uid=study_uid), chest_dicom(seed=2, study_uid=study_uid)]
+    response = stow(pacs_token, files, url=f"{URL}/{study_uid}")
+    assert response.status_code == 200, response.content
+    assert sorted(referenced(response)) == sorted(uids_of(f)["SOPInstanceUID"] for f in files)
+    assert FAILED not in response.json()
+    link = PacsStudyLink.objects.get()
+    assert link.study_instance_uid == study_uid and link.study.images.count() == 2
+    assert Study.objects.count() == 1 and len(enqueued) == 2
+
+
+def test_an_instance_of_another_study_fails_before_decoding(pacs_token, enqueued, monkeypatch):
+    import mlcore.imageio
+
+    decoded = []
+    decode = mlcore.imageio.image_decode
+    monkeypatch.setattr(
+        mlcore.imageio, "image_decode", lambda **kw: decoded.append(1) or decode(**kw)
+    )
+    study_uid = generate_uid()
+    match, other = chest_dicom(seed=1, study_uid=study_uid), chest_dicom(seed=2)
+    response = stow(pacs_token, [match, other], url=f"{URL}/{study_uid}")
+    assert response.status_code == 202, response.content
+    assert referenced(response) == [uids_of(match)["SOPInstanceUID"]]
+    assert failures(response) == [(uids_of(other)["SOPInstanceUID"], 43265)]
+    comment = response.json()[FAILED]["Value"][0]["00000902"]["Value"][0]
+    assert comment.startswith("does not belong to study"), comment
+    assert decoded == [1]  # only the matching instance was decoded
+    assert PacsStudyLink.objects.get().study_instance_uid == study_uid
+    assert Image.objects.count() == 1 and len(enqueued) == 1
+
+    response = stow(pacs_token, [other], url=f"{URL}/{study_uid}")
+    assert response.status_code == 409 and failures(response)[0][1] == 0xA901
+
+
+@pytest.mark.parametrize("study_uid", ["1.2.abc", "1." + "2" * 70, "1.2%203"])
+def test_a_bad_study_uid_in_the_path_is_400(pacs_token, study_uid):
+    response = stow(pacs_token, [chest_dicom(seed=1)], url=f"{URL}/{study_uid}")
+    assert response.status_code == 400, response.content
+    assert "not a DICOM UID" in response.json()["detail"]
+    assert Study.objects.count() == 0
+
+
+def test_only_the_pacs_role_may_stow_to_a_study(clinician, pacs_token, enqueued):
+    from rest_framework.authtoken.models import Token
+
+    study_uid = generate_uid()
+    url, data = f"{URL}/{study_uid}", chest_dicom(seed=1, study_uid=study_uid)
+    assert stow(None, [data], url=url).status_code == 401
+    token = Token.objects.get_or_create(user=clinician)[0].key
+    assert stow(token, [data], url=url).status_code == 403
+    assert stow(token, [data], url=f"{URL}/not-a-uid").status_code == 403
+    assert Study.objects.count() == 0
+    assert stow(pacs_token, [data], url=url).status_code == 200
