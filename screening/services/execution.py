@@ -1,13 +1,15 @@
 """Run predictions: claim a batch, screen it in one classifier pass, store each outcome alone.
 
 A delivery of predict_image(L) claims L and, when `batch_max` > 1, the oldest waiting
-predictions, marking each running with `claimed_by` = L. Their own deliveries, when they
-come, leave them alone while that batch is live: for as long as the sweep would leave a
-running prediction alone (CXR_SWEEP_OLDER_THAN_S). A redelivery of L (its worker was killed,
-or the task retries) takes up whatever its earlier batch left running. Nothing depends on a
-batch finishing: each prediction ends final on its own, and what a dead batch leaves
-running is run again by L's redelivery, by its own delivery once the claim lapses, or by
-the sweep.
+predictions that have never run, marking each running with `claimed_by` = L. Their own
+deliveries, when they come, leave them alone while that batch is live: for as long as the
+sweep would leave a running prediction alone (CXR_SWEEP_OLDER_THAN_S). A prediction that has
+run before runs alone: a redelivery of L (its worker was killed, or the task retries) runs L
+by itself and sends what its earlier batch left running back to the queue, where each waits
+for its own delivery. So an image that kills its worker takes the others of one batch down
+once, never again. Nothing depends on a batch finishing: each prediction ends final on its
+own, and what a dead batch leaves running is run again by L's redelivery, by its own
+delivery once the claim lapses, or by the sweep.
 """
 
 from __future__ import annotations
@@ -64,34 +66,28 @@ def _locked(*, skip_locked: bool = False) -> Any:
 def _batch_claim(
     *, prediction_id: Any, batch_max: int
 ) -> tuple[Prediction | None, list[Prediction]]:
-    """Lock the leader, what its earlier batch left running and the oldest waiting ones;
-    mark those that are to run now running, claimed by the leader, and return them.
+    """Lock the leader and claim it, queue again what its earlier batch left running, and,
+    unless the leader runs again, claim the oldest waiting predictions that never ran.
 
-    Only the leader's row is waited for: rows another worker holds are skipped, so two
-    workers never wait on each other.
+    Return the leader and the predictions to run now (marked running, claimed by it). Only
+    the leader's row is waited for: rows another worker holds are skipped, so two workers
+    never wait on each other.
     """
     with transaction.atomic():
         leader = _locked().filter(id=prediction_id).first()
         if leader is None:
             return None, []
-        others: list[Prediction] = []
-        if batch_max > 1:
-            others += (
+        ran_before = leader.attempts > 0
+        claimed = [leader] if _prediction_claim(prediction=leader, leader_id=leader.id) else []
+        _members_requeue(leader_id=leader.id)
+        if batch_max > 1 and not (claimed and ran_before):
+            waiting = (
                 _locked(skip_locked=True)
-                .filter(claimed_by=leader.id, status=Prediction.Status.RUNNING)
+                .filter(status=Prediction.Status.QUEUED, attempts=0)
                 .exclude(id=leader.id)
-                .order_by("created")[: batch_max - 1]
+                .order_by("created")[: batch_max - len(claimed)]
             )
-        if batch_max - 1 > len(others):
-            others += (
-                _locked(skip_locked=True)
-                .filter(status=Prediction.Status.QUEUED)
-                .exclude(id=leader.id)
-                .order_by("created")[: batch_max - 1 - len(others)]
-            )
-        claimed = [
-            p for p in [leader, *others] if _prediction_claim(prediction=p, leader_id=leader.id)
-        ]
+            claimed += [p for p in waiting if _prediction_claim(prediction=p, leader_id=leader.id)]
     return leader, claimed
 
 
@@ -167,22 +163,28 @@ def _images_read(
     return readable, items
 
 
-def _members_hand_back(*, leader_id: Any, only: Sequence[Any] | None = None) -> None:
+def _members_requeue(*, leader_id: Any, only: Sequence[Any] | None = None) -> None:
     """Queue again the predictions the leader's batch still runs (all but the leader, or
-    those in `only`) and send them to the broker; log, never raise."""
+    those in `only`) and send them to the broker once the transaction commits."""
+    members = (
+        _locked(skip_locked=True)
+        .filter(claimed_by=leader_id, status=Prediction.Status.RUNNING)
+        .exclude(id=leader_id)
+    )
+    if only is not None:
+        members = members.filter(id__in=only)
+    ids = []
+    for member in members:
+        prediction_status_set(prediction=member, status=Prediction.Status.QUEUED)
+        ids.append(member.id)
+    predictions_enqueue_on_commit(prediction_ids=ids)
+
+
+def _members_hand_back(*, leader_id: Any, only: Sequence[Any] | None = None) -> None:
+    """Queue again what the leader's batch still runs, as `_members_requeue`; log, never raise."""
     try:
         with transaction.atomic():
-            members = Prediction.objects.select_for_update().filter(
-                claimed_by=leader_id, status=Prediction.Status.RUNNING
-            )
-            members = members.exclude(id=leader_id)
-            if only is not None:
-                members = members.filter(id__in=only)
-            ids = []
-            for member in members:
-                prediction_status_set(prediction=member, status=Prediction.Status.QUEUED)
-                ids.append(member.id)
-            predictions_enqueue_on_commit(prediction_ids=ids)
+            _members_requeue(leader_id=leader_id, only=only)
     except Exception:  # the database may be what is down: the leader's retry or the sweep
         logger.exception("Could not hand back the batch of prediction %s", leader_id)
 

@@ -52,4 +52,5 @@ def prediction_enqueue_on_commit(*, prediction_id: Any) -> None:
 def predictions_enqueue_on_commit(*, prediction_ids: Sequence[Any]) -> None:
     """Enqueue the predictions once the current transaction commits."""
     ids = list(prediction_ids)
-    transaction.on_commit(lambda: predictions_enqueue(prediction_ids=ids))
+    if ids:
+        transaction.on_commit(lambda: predictions_enqueue(prediction_ids=ids))

@@ -86,11 +86,12 @@ def test_pool_child_sigkilled_mid_prediction_is_redelivered_and_done(
     _one_prediction_per_image(study)
 
 
-def test_pool_child_sigkilled_mid_batch_the_leader_runs_the_batch_again(
+def test_pool_child_sigkilled_mid_batch_each_image_runs_again_alone(
     tmp_path, clinician, tiny_model, fake_screener
 ):
     """One delivery claims a study's three images and is killed mid-batch. Meanwhile a
-    member's own delivery leaves it alone; the leader's redelivery finishes all three."""
+    member's own delivery leaves it alone; the leader's redelivery runs the leader alone and
+    queues the other two again, which their own deliveries then run alone."""
     log = tmp_path / "worker.log"
     with worker_running(log_path=log, hold_first_screen_s=60, **tiny_model) as worker:
         files = [png_upload(f"film{i}.png", seed=20 + i) for i in range(3)]
@@ -111,7 +112,7 @@ def test_pool_child_sigkilled_mid_batch_the_leader_runs_the_batch_again(
         assert worker.poll() is None, log.read_text()[-3000:]
     for p in finals:
         assert p.status in (Prediction.Status.DONE, Prediction.Status.REJECTED), p.reason
-        assert p.attempts == 2  # the killed batch, then the leader's redelivery
+        assert p.attempts == 2  # the killed batch, then alone
     _one_prediction_per_image(study)
 
 

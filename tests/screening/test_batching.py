@@ -157,20 +157,41 @@ def test_a_prediction_left_by_a_dead_batch_runs_again_once_the_claim_lapses(
     assert fake_screener.batches[0][0] == "p1.png"
 
 
-def test_a_redelivered_leader_takes_up_what_its_dead_batch_left(submit, fake_screener):
-    """The leader's worker was killed mid-batch: its message comes back (reject_on_worker_lost
-    or the visibility timeout) and runs the whole batch again, with a new waiting one."""
+def test_a_redelivered_leader_runs_alone_and_queues_what_its_dead_batch_left(
+    submit, fake_screener, enqueued, django_capture_on_commit_callbacks
+):
+    """The leader's worker was killed mid-batch (an image may have killed it): its message
+    comes back and runs the leader alone; what the batch left goes back to the queue, and
+    each runs alone on its own delivery, so one bad image takes no batch down twice."""
     leader, member, finished = _queued(submit, 3)
     Prediction.objects.filter(id__in=[leader.id, member.id, finished.id]).update(
         status="running", claimed_by=leader.id, started=timezone.now(), attempts=1
     )
     Prediction.objects.filter(id=finished.id).update(status="done")
     waiting = Prediction.objects.get(image__study=submit(files=[png_upload("w.png")]))
-    prediction_execute(prediction_id=leader.id, batch_max=8)
-    assert fake_screener.batches == [["p0.png", "p1.png", "w.png"]]
+    enqueued.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        prediction_execute(prediction_id=leader.id, batch_max=8)
+    assert fake_screener.batches == [["p0.png"]]
+    assert (_row(member).status, _row(member).claimed_by, _row(member).attempts) == (
+        "queued", None, 1,
+    )  # fmt: skip
+    assert enqueued == [str(member.id)]
+    prediction_execute(prediction_id=member.id, batch_max=8)  # its own delivery: alone too
+    prediction_execute(prediction_id=waiting.id, batch_max=8)
+    assert fake_screener.batches == [["p0.png"], ["p1.png"], ["w.png"]]
     assert [(_row(p).status, _row(p).attempts) for p in (leader, member, finished, waiting)] == [
         ("done", 2), ("done", 2), ("done", 1), ("done", 1),
     ]  # fmt: skip
+
+
+def test_a_prediction_that_ran_before_is_never_taken_into_a_batch(submit, fake_screener):
+    handed_back, fresh, other = _queued(submit, 3)
+    Prediction.objects.filter(id=handed_back.id).update(attempts=1)
+    prediction_execute(prediction_id=fresh.id, batch_max=8)
+    assert fake_screener.batches == [["p1.png", "p2.png"]]
+    assert (_row(handed_back).status, _row(handed_back).attempts) == ("queued", 1)
+    assert _row(other).status == Prediction.Status.DONE
 
 
 def test_the_sweep_requeues_a_dead_batch_and_clears_its_claim(submit, enqueued):
