@@ -9,8 +9,6 @@ from PIL import Image
 
 from mlcore.preprocess import grayscale_convert
 
-OVERLAY_CONTENT_TYPE = "image/jpeg"
-OVERLAY_SUFFIX = ".jpg"
 # A colour blend with no fine text: quality 90 keeps it visually clean at ~1/6 of a PNG's
 # size, and encodes ~20x faster than PNG at its fastest setting (bench/NOTES.md).
 OVERLAY_JPEG_QUALITY = 90

@@ -50,7 +50,7 @@ def _stand_in(*, name: str, value: Any, index: int, round_: int) -> Any:
     if isinstance(value, models.Model):
         # A copy keeps what decides the query's shape (a user's roles); only its key differs.
         stand_in = copy.copy(value)
-        stand_in.pk = _STAND_IN_INT - 100 * round_ - index
+        stand_in.pk = _stand_in(name=name, value=0, index=index, round_=round_)
         return stand_in
     if isinstance(value, int) and not isinstance(value, bool):
         return _STAND_IN_INT - 100 * round_ - index
