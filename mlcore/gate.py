@@ -46,6 +46,9 @@ class GateThresholds:
     document_std: float = 0.15  # ... and high contrast (washed-out films are white but flat)
     frontal_min: float = 0.5  # min P(frontal_cxr) from the gate head
     mahalanobis_max: float = float("inf")  # max squared distance to training features
+    # Plausible share of the content each lung field covers (gate 2's "no lung fields").
+    lung_side_min: float = 0.0
+    lung_side_max: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,11 +7,14 @@ import io
 import numpy as np
 from PIL import Image
 
+from mlcore.lungs import mask_outline
 from mlcore.preprocess import grayscale_convert
 
 # A colour blend with no fine text: quality 90 keeps it visually clean at ~1/6 of a PNG's
 # size, and encodes ~20x faster than PNG at its fastest setting (bench/NOTES.md).
 OVERLAY_JPEG_QUALITY = 90
+# The lung fields' outline: white-green, apart from every colour of the jet table's ends.
+LUNG_OUTLINE_RGB = (160, 255, 160)
 
 
 def jet_lut() -> np.ndarray:
@@ -43,9 +46,14 @@ def base_image(*, pixels: np.ndarray, size: tuple[int, int]) -> Image.Image:
 
 
 def overlay_image(
-    *, pixels: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45, floor: float = 0.15
+    *,
+    pixels: np.ndarray,
+    heatmap: np.ndarray,
+    alpha: float = 0.45,
+    floor: float = 0.15,
+    lungs: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Return an (h, w, 3) uint8 blend at the heatmap's size (uint8 LUTs + PIL composite)."""
+    """Return an (h, w, 3) uint8 blend at the heatmap's size, lung outline drawn when given."""
     h, w = heatmap.shape
     base = base_image(pixels=pixels, size=(w, h))
     level = (np.clip(heatmap, 0.0, 1.0) * 255).astype(np.uint8)
@@ -54,7 +62,13 @@ def overlay_image(
     colour.putpalette(_PALETTE)
     colour = colour.convert("RGB")
     mask = Image.fromarray(alpha_lut(alpha=alpha, floor=floor)[level], mode="L")
-    return np.asarray(Image.composite(colour, base.convert("RGB"), mask))
+    blend = np.asarray(Image.composite(colour, base.convert("RGB"), mask))
+    if lungs is None or lungs.shape != heatmap.shape:
+        return blend
+    blend = blend.copy()
+    # Two pixels at least: JPEG chroma subsampling washes out a one-pixel line.
+    blend[mask_outline(mask=lungs, width=max(2, max(h, w) // 200))] = LUNG_OUTLINE_RGB
+    return blend
 
 
 def jpeg_encode(*, rgb: np.ndarray, quality: int = OVERLAY_JPEG_QUALITY) -> bytes:
@@ -64,6 +78,12 @@ def jpeg_encode(*, rgb: np.ndarray, quality: int = OVERLAY_JPEG_QUALITY) -> byte
     return buf.getvalue()
 
 
-def overlay_jpeg(*, pixels: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> bytes:
+def overlay_jpeg(
+    *,
+    pixels: np.ndarray,
+    heatmap: np.ndarray,
+    alpha: float = 0.45,
+    lungs: np.ndarray | None = None,
+) -> bytes:
     """Heatmap over the radiograph as JPEG bytes, at the heatmap's (source-aspect) size."""
-    return jpeg_encode(rgb=overlay_image(pixels=pixels, heatmap=heatmap, alpha=alpha))
+    return jpeg_encode(rgb=overlay_image(pixels=pixels, heatmap=heatmap, alpha=alpha, lungs=lungs))

@@ -11,7 +11,10 @@ CONTRACT (the screening app relies on it):
     result.label: str | None             # "covid" | "pneumonia" | "normal" when accepted
     result.probabilities: dict[str, float] | None   # calibrated, keys covid/pneumonia/normal
     result.heatmap: np.ndarray | None    # Grad-CAM (h, w) in [0, 1]
-    result.overlay_jpeg: bytes | None    # heatmap over the radiograph, JPEG
+    result.overlay_jpeg: bytes | None    # heatmap over the radiograph (lung outline drawn), JPEG
+    result.evidence_in_lungs: float | None   # share of the heatmap's mass inside the lung fields
+                                         # (None when the model ships without a segmenter)
+    result.lung_fields: LungFields | None
     result.model_name / result.model_version: str
     result.timings_ms: dict[str, float]  # decode, gate, preprocess, classify, gradcam, overlay
                                          # (classify: the image's share of its batch pass)
@@ -37,15 +40,24 @@ from mlcore.gate import (
     gate_rules_check,
     thresholds_from_dict,
 )
+from mlcore.gatemodel import GATE_MODEL_FILENAME, GateModel, gate_model_check, gate_model_load
 from mlcore.gradcam import heatmap_to_source
 from mlcore.imageio import image_decode
 from mlcore.labels import GATE_LABELS
+from mlcore.lungs import (
+    EVIDENCE_IN_LUNGS_MIN,
+    LungFields,
+    evidence_in_lungs_share,
+    lung_fields_measure,
+    mask_to_source,
+    segmenter_input_prepare,
+)
 from mlcore.overlay import overlay_jpeg
 from mlcore.preprocess import Preprocessed, grey_channels_merge, radiograph_preprocess
 from mlcore.registry import model_card_read, model_dir_resolve
 
 OVERLAY_MAX_SIDE = 512
-TIMING_KEYS = ("decode", "gate", "preprocess", "classify", "gradcam", "overlay")
+TIMING_KEYS = ("decode", "gate", "preprocess", "classify", "lungs", "gradcam", "overlay")
 
 
 @dataclass(kw_only=True)
@@ -60,6 +72,13 @@ class ScreenResult:
     overlay_jpeg: bytes | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     gate_scores: dict[str, float] = field(default_factory=dict)
+    evidence_in_lungs: float | None = None
+    lung_fields: LungFields | None = None
+
+    @property
+    def evidence_outside_lungs(self) -> bool:
+        """True when most of the heatmap's mass lies outside the lung fields ("check")."""
+        return self.evidence_in_lungs is not None and self.evidence_in_lungs < EVIDENCE_IN_LUNGS_MIN
 
 
 class _Decoded(NamedTuple):
@@ -79,6 +98,7 @@ class _Staged(NamedTuple):
     prep: Preprocessed
     timings: dict[str, float]
     scores: dict[str, float]
+    lung_prep: Preprocessed | None
 
 
 def gate_stats_load(*, path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -100,18 +120,23 @@ class Screener:
         card: ModelCard,
         gate_mean: np.ndarray | None = None,
         gate_precision: np.ndarray | None = None,
+        segmenter: Any = None,
+        gate_model: GateModel | None = None,
     ) -> None:
         self.classifier = classifier
         self.card = card
         self.thresholds: GateThresholds = thresholds_from_dict(data=card.gate)
         self.gate_mean = gate_mean
         self.gate_precision = gate_precision
+        self.segmenter = segmenter
+        self.gate_model = gate_model
         self.labels = list(card.labels)
 
     @classmethod
     def load(cls, *, name: str | None = None, weights_dir: Path | str | None = None) -> Screener:
         """Load card, gate statistics and model (TensorFlow is imported here, once)."""
         from mlcore.classifier import Classifier, keras_model_load
+        from mlcore.segmenter import LungSegmenter
 
         card = model_card_read(name=name, weights_dir=weights_dir)
         folder = model_dir_resolve(name=name, weights_dir=weights_dir)
@@ -125,7 +150,14 @@ class Screener:
             )
         except Exception as exc:
             raise ModelUnavailableError(f"model {card.name!r} is not usable: {exc}") from exc
-        screener = cls(classifier=classifier, card=card, gate_mean=mean, gate_precision=precision)
+        screener = cls(
+            classifier=classifier,
+            card=card,
+            gate_mean=mean,
+            gate_precision=precision,
+            segmenter=LungSegmenter.load(folder=folder),
+            gate_model=gate_model_load(path=folder / GATE_MODEL_FILENAME),
+        )
         screener.warm_up()
         return screener
 
@@ -137,12 +169,29 @@ class Screener:
         prep = radiograph_preprocess(pixels=pixels, size=self.classifier.input_size)
         out = self.classifier.run(batch=prep.array[None])
         heatmap = heatmap_to_source(cam=out.cams[0, :, :, 0], prep=prep, max_side=OVERLAY_MAX_SIDE)
+        if self.segmenter is not None:
+            lung_prep = segmenter_input_prepare(pixels=pixels)
+            self.segmenter.run(batch=lung_prep.array[None])
         overlay_jpeg(pixels=pixels, heatmap=heatmap)
 
+    def lungs_run(self, *, preps: Sequence[Preprocessed]) -> np.ndarray | None:
+        """(B, S, S) lung probabilities of segmenter inputs; None without a segmenter."""
+        if self.segmenter is None or not preps:
+            return None
+        return self.segmenter.run(batch=np.stack([p.array for p in preps]))
+
     def gate_learned_check(
-        self, *, gate_probabilities: np.ndarray, features: np.ndarray
+        self,
+        *,
+        gate_probabilities: np.ndarray,
+        features: np.ndarray,
+        fields: LungFields | None = None,
     ) -> GateDecision:
-        """Judge one image's gate-head output and feature distance (after the cheap rules)."""
+        """Judge one image by gate 2 (kinds + lung fields) or, for older models, the gate head."""
+        if self.gate_model is not None and fields is not None:
+            return gate_model_check(
+                model=self.gate_model, features=features, fields=fields, thresholds=self.thresholds
+            )
         distance = 0.0
         if self.gate_mean is not None and self.gate_precision is not None:
             d = features - self.gate_mean
@@ -224,24 +273,37 @@ class Screener:
                 continue
             t = time.perf_counter()
             prep = radiograph_preprocess(pixels=pixels, size=self.classifier.input_size)
+            lung_prep = segmenter_input_prepare(pixels=pixels) if self.segmenter else None
             timings["preprocess"] = (time.perf_counter() - t) * 1000
-            staged.append(_Staged(index, pixels, prep, timings, rules.scores))
+            staged.append(_Staged(index, pixels, prep, timings, rules.scores, lung_prep))
         if staged:
             t = time.perf_counter()
             out = self.classifier.run(batch=np.stack([s.prep.array for s in staged]))
             # Each image is charged its share of the batch pass.
             classify_ms = (time.perf_counter() - t) * 1000 / len(staged)
+            t = time.perf_counter()
+            lungs = self.lungs_run(preps=[s.lung_prep for s in staged if s.lung_prep is not None])
+            lungs_ms = (time.perf_counter() - t) * 1000 / len(staged)
             for row, s in enumerate(staged):
                 s.timings["classify"] = classify_ms
-                results[s.index] = self._explain(staged=s, out=out, row=row)
+                s.timings["lungs"] = lungs_ms
+                lung = None if lungs is None else lungs[row]
+                results[s.index] = self._explain(staged=s, out=out, row=row, lung=lung)
         return [r for r in results if r is not None]
 
-    def _explain(self, *, staged: _Staged, out: ClassifierOutput, row: int) -> ScreenResult:
+    def _explain(
+        self, *, staged: _Staged, out: ClassifierOutput, row: int, lung: np.ndarray | None
+    ) -> ScreenResult:
         """Judge one classified image by the learned gate, then map its winning class."""
         timings = staged.timings
         t = time.perf_counter()
+        fields = None
+        if lung is not None and staged.lung_prep is not None:
+            fields = lung_fields_measure(probability=lung, prep=staged.lung_prep)
         learned = self.gate_learned_check(
-            gate_probabilities=out.gate_probabilities[row], features=out.features[row]
+            gate_probabilities=out.gate_probabilities[row],
+            features=out.features[row],
+            fields=fields,
         )
         timings["gate"] += (time.perf_counter() - t) * 1000
         scores = {**staged.scores, **learned.scores}
@@ -254,9 +316,13 @@ class Screener:
         heatmap = heatmap_to_source(
             cam=out.cams[row, :, :, winner], prep=staged.prep, max_side=OVERLAY_MAX_SIDE
         )
+        mask = evidence = None
+        if lung is not None and staged.lung_prep is not None:
+            mask = mask_to_source(probability=lung, prep=staged.lung_prep, shape=heatmap.shape)
+            evidence = evidence_in_lungs_share(heatmap=heatmap, mask=mask)
         timings["gradcam"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        overlay = overlay_jpeg(pixels=staged.pixels, heatmap=heatmap)
+        overlay = overlay_jpeg(pixels=staged.pixels, heatmap=heatmap, lungs=mask)
         timings["overlay"] = (time.perf_counter() - t) * 1000
         return self._result(
             timings=timings,
@@ -266,6 +332,8 @@ class Screener:
             probabilities={k: float(v) for k, v in zip(self.labels, probs, strict=True)},
             heatmap=heatmap,
             overlay_jpeg=overlay,
+            evidence_in_lungs=evidence,
+            lung_fields=fields,
         )
 
     def classify_batch(self, *, batch: np.ndarray | list[np.ndarray]) -> np.ndarray:

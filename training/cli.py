@@ -173,6 +173,28 @@ def pretrain_main(*, args: argparse.Namespace) -> int:
     return 0
 
 
+def segment_arguments_add(*, parser: argparse.ArgumentParser) -> None:
+    """Add the `segment` options; every default comes from SegmentConfig."""
+    from training.segment import SegmentConfig
+
+    d = SegmentConfig(data=Path(), out=Path())
+    parser.add_argument("--data", type=Path, required=True, help="the lungs set (metadata.csv)")
+    parser.add_argument("--out", type=Path, required=True, help="the model folder it joins")
+    for flag in ("--epochs", "--batch-size", "--base-width", "--seed"):
+        parser.add_argument(flag, type=int, default=getattr(d, flag[2:].replace("-", "_")))
+    parser.add_argument("--learning-rate", type=float, default=d.learning_rate)
+
+
+def segment_main(*, args: argparse.Namespace) -> int:
+    """Run `segment` and print its Dice figures."""
+    from training.segment import SegmentConfig, segment_run
+
+    given = {f.name: getattr(args, f.name) for f in fields(SegmentConfig)}
+    report = segment_run(config=SegmentConfig(**given))
+    print(json.dumps({k: v for k, v in report.items() if k.startswith("dice_")}))
+    return 0
+
+
 def parser_build() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -195,6 +217,14 @@ def parser_build() -> argparse.ArgumentParser:
     r.add_argument("--synthetic", type=int, default=DEFAULTS.n_synthetic)
     r.add_argument("--cache-dir", type=Path, default=None)
     r.add_argument("--version", default="", help="new card version (default: keep)")
+
+    s = sub.add_parser("segment", help="train the lung-field segmenter on lungs/")
+    segment_arguments_add(parser=s)
+
+    g = sub.add_parser("gate", help="fit gate 2 (kinds + lung fields) on a finished model")
+    g.add_argument("--model-dir", type=Path, required=True, help="with model.keras + lungs.keras")
+    g.add_argument("--data", type=Path, nargs="+", required=True, help="chest film sets")
+    g.add_argument("--ood", type=Path, default=DEFAULT_OOD if DEFAULT_OOD.is_dir() else None)
 
     e = sub.add_parser("evaluate", help="evaluate a model; write report.json/.md and plots")
     e.add_argument("--model", default=None, help="model name (default: registry default)")
@@ -237,6 +267,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "pretrain":
         return pretrain_main(args=args)
+    if args.command == "segment":
+        return segment_main(args=args)
+    if args.command == "gate":
+        from training.gatefit import gate_run
+
+        report = gate_run(model_dir=args.model_dir, data=list(args.data), ood=args.ood)
+        print(json.dumps({k: report[k] for k in ("test", "leave_one_source_out")}))
+        return 0
     if args.command == "recalibrate":
         from training.recalibrate import recalibrate_run
 

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from mlcore.errors import ImageError
 from mlcore.gate import gate_rules_check
+from mlcore.lungs import lung_fields_measure, segmenter_input_prepare
 from mlcore.preprocess import grey_channels_merge, radiograph_preprocess
 
 BATCH = 32
@@ -50,6 +51,7 @@ def _inputs_prepare(*, screener: Any, items: list[tuple[Any, ...]], desc: str):
     arrays = np.zeros((len(items), size, size), np.float32)
     boxes: list[tuple[int, int, int, int] | None] = [None] * len(items)
     rule_reasons: list[str | None] = [None] * len(items)
+    lung_preps: list[Any] = [None] * len(items)
     readable = np.zeros(len(items), bool)
     for i, (pixels, is_colour, dicom) in enumerate(tqdm(items, desc=desc, unit="img")):
         if pixels is None:
@@ -60,12 +62,14 @@ def _inputs_prepare(*, screener: Any, items: list[tuple[Any, ...]], desc: str):
         rule_reasons[i] = None if rules.accepted else rules.reason
         prep = radiograph_preprocess(pixels=px, size=size)
         arrays[i], boxes[i], readable[i] = prep.array, prep.content_box, True
-    return arrays, boxes, rule_reasons, readable
+        if screener.segmenter is not None:
+            lung_preps[i] = segmenter_input_prepare(pixels=px)
+    return arrays, boxes, rule_reasons, readable, lung_preps
 
 
 def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> Screened:
     """Gate and classify decoded items; metrics get probabilities even for refused ones."""
-    arrays, boxes, rule_reasons, readable = _inputs_prepare(
+    arrays, boxes, rule_reasons, readable, lung_preps = _inputs_prepare(
         screener=screener, items=items, desc=desc
     )
     n = len(items)
@@ -77,11 +81,18 @@ def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> S
     for start in range(0, len(idx), BATCH):
         part = idx[start : start + BATCH]
         out = screener.classifier.run(batch=arrays[part])
+        lungs = screener.lungs_run(preps=[lung_preps[i] for i in part if lung_preps[i]])
         for j, i in enumerate(part):
+            fields = None
+            if lungs is not None:
+                fields = lung_fields_measure(probability=lungs[j], prep=lung_preps[i])
             decision = screener.gate_learned_check(
-                gate_probabilities=out.gate_probabilities[j], features=out.features[j]
+                gate_probabilities=out.gate_probabilities[j],
+                features=out.features[j],
+                fields=fields,
             )
-            maha = decision.scores["mahalanobis_sq"] > screener.thresholds.mahalanobis_max
+            distance = decision.scores.get("mahalanobis_sq", decision.scores.get("distance_sq", 0))
+            maha = distance > screener.thresholds.mahalanobis_max
             maha_refused[i] = maha
             probs[i] = out.probabilities[j]
             cams[i] = out.cams[j, :, :, int(out.probabilities[j].argmax())]

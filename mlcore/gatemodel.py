@@ -1,0 +1,131 @@
+"""Gate 2: a kind classifier on the trunk's features and the lung fields, plus a distance test.
+
+`gate.npz` (written by `python -m training gate`) holds a PCA whitening of the classifier's
+pooled features (half precision), the lung-feature scaling and a multinomial logistic
+regression over image kinds. The card's `gate` dict holds its thresholds. Pure numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlcore.errors import ModelUnavailableError
+from mlcore.gate import (
+    REASON_COLOUR,
+    REASON_CT_MR,
+    REASON_LATERAL,
+    REASON_NOT_CXR,
+    GateDecision,
+    GateThresholds,
+)
+from mlcore.lungs import LungFields, lung_fields_plausible
+
+GATE_MODEL_FILENAME = "gate.npz"
+FRONTAL_KIND = "frontal_cxr"
+REASON_NO_LUNGS = "no lung fields"
+REASON_OTHER_PART = "radiograph of another body part"
+REASON_MAMMOGRAM = "mammogram"
+REASON_ULTRASOUND = "ultrasound image"
+REASON_UNFAMILIAR = "not a chest radiograph (unlike any training film)"
+
+# What each refused kind tells the user; "other_radiograph" is named by its lung fields.
+KIND_REASONS = {
+    "lateral_chest": REASON_LATERAL,
+    "ct_slice": REASON_CT_MR,
+    "mammogram": REASON_MAMMOGRAM,
+    "ultrasound": REASON_ULTRASOUND,
+    "photo": REASON_COLOUR,
+    "other": REASON_NOT_CXR,
+}
+
+
+@dataclass(frozen=True)
+class GateModel:
+    """The arrays of `gate.npz`."""
+
+    feature_mean: np.ndarray  # (K,)
+    components: np.ndarray  # (P, K) principal axes
+    component_scale: np.ndarray  # (P,) their standard deviations on train chest films
+    lung_mean: np.ndarray  # (L,)
+    lung_scale: np.ndarray  # (L,)
+    weights: np.ndarray  # (P + L, C)
+    bias: np.ndarray  # (C,)
+    kinds: tuple[str, ...]  # (C,) class names, FRONTAL_KIND first
+
+    def project(self, *, features: np.ndarray) -> np.ndarray:
+        """(N, K) pooled features -> (N, P) whitened principal scores."""
+        centred = np.asarray(features, np.float32) - self.feature_mean
+        return (centred @ self.components.T) / self.component_scale
+
+    def kind_probabilities(self, *, projected: np.ndarray, lungs: np.ndarray) -> np.ndarray:
+        """(N, C) softmax over kinds from whitened scores and (N, L) lung features."""
+        x = np.concatenate([projected, (lungs - self.lung_mean) / self.lung_scale], axis=1)
+        logits = x @ self.weights + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def save(self, *, path: Path) -> None:
+        np.savez_compressed(
+            path,
+            feature_mean=self.feature_mean.astype(np.float16),
+            components=self.components.astype(np.float16),
+            component_scale=self.component_scale.astype(np.float32),
+            lung_mean=self.lung_mean.astype(np.float32),
+            lung_scale=self.lung_scale.astype(np.float32),
+            weights=self.weights.astype(np.float32),
+            bias=self.bias.astype(np.float32),
+            kinds=np.array(self.kinds),
+        )
+
+
+def gate_model_load(*, path: Path) -> GateModel | None:
+    """Read `gate.npz`; None when absent, ModelUnavailableError when unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        return GateModel(
+            **{k: v.astype(np.float32) for k, v in arrays.items() if k != "kinds"},
+            kinds=tuple(str(k) for k in arrays["kinds"]),
+        )
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise ModelUnavailableError(f"gate model unreadable: {path}: {exc}") from exc
+
+
+def kind_reason(*, kind: str, fields: LungFields, thresholds: GateThresholds) -> str:
+    """Name what the gate saw: the kind, or for another radiograph whether lungs are there."""
+    if kind == "other_radiograph":
+        bounds = (thresholds.lung_side_min, thresholds.lung_side_max)
+        if not lung_fields_plausible(fields=fields, side_min=bounds[0], side_max=bounds[1]):
+            return REASON_NO_LUNGS
+        return REASON_OTHER_PART
+    return KIND_REASONS.get(kind, REASON_NOT_CXR)
+
+
+def gate_model_check(
+    *,
+    model: GateModel,
+    features: np.ndarray,
+    fields: LungFields,
+    thresholds: GateThresholds,
+) -> GateDecision:
+    """Judge one image: refuse when P(frontal chest film) is low or its features unfamiliar."""
+    projected = model.project(features=features[None])
+    probs = model.kind_probabilities(projected=projected, lungs=fields.features()[None])[0]
+    distance = float((projected[0] ** 2).sum())
+    scores = {f"p_{k}": float(p) for k, p in zip(model.kinds, probs, strict=True)}
+    scores["distance_sq"] = distance
+    scores["lung_left_share"] = fields.left_share
+    scores["lung_right_share"] = fields.right_share
+    if probs[0] < thresholds.frontal_min:
+        kind = model.kinds[1 + int(np.argmax(probs[1:]))]
+        reason = kind_reason(kind=kind, fields=fields, thresholds=thresholds)
+        return GateDecision(False, reason, scores)
+    if distance > thresholds.mahalanobis_max:
+        return GateDecision(False, REASON_UNFAMILIAR, scores)
+    return GateDecision(True, None, scores)

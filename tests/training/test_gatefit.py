@@ -1,0 +1,81 @@
+"""Gate 2's fit: kinds, thresholds on val, and the leave-one-source-out report."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlcore.gatemodel import FRONTAL_KIND
+from mlcore.lungs import LUNG_FEATURE_COUNT
+from training.gatefit import gate_fit, loso_report, pca_fit, refused_of, split_report
+from training.gateitems import GateItems
+
+# (kind, source, centre of its features)
+GROUPS = [
+    (FRONTAL_KIND, "siim", 0.0),
+    ("mammogram", "mias", 4.0),
+    ("other_radiograph", "ca1len", -4.0),
+    ("other_radiograph", "radoss", -3.0),
+]
+
+
+def items_make(*, n: int = 90, seed: int = 0) -> GateItems:
+    rng = np.random.default_rng(seed)
+    feats, lungs, kinds, sources, splits = [], [], [], [], []
+    for kind, source, centre in GROUPS:
+        count = n * 3 if kind == FRONTAL_KIND else n
+        f = rng.normal(0, 1, (count, 32))
+        f[:, :4] += centre
+        lung = rng.normal(0.15 if kind == FRONTAL_KIND else 0.02, 0.02, (count, LUNG_FEATURE_COUNT))
+        feats.append(f)
+        lungs.append(np.clip(lung, 0, 1))
+        kinds += [kind] * count
+        sources += [source] * count
+        splits += list(rng.choice(["train", "val", "test"], count, p=[0.6, 0.2, 0.2]))
+    return GateItems(
+        np.concatenate(feats).astype(np.float32),
+        np.concatenate(lungs).astype(np.float32),
+        np.zeros(len(kinds), bool),
+        np.array(kinds),
+        np.array(sources),
+        np.array(splits),
+    )
+
+
+def test_pca_whitens():
+    x = np.random.default_rng(1).normal(0, [5, 1, 0.1], (500, 3))
+    mean, axes, scale = pca_fit(features=x, components=2)
+    z = ((x - mean) @ axes.T) / scale
+    assert axes.shape == (2, 3)
+    np.testing.assert_allclose(z.std(axis=0, ddof=1), 1.0, rtol=1e-6)
+
+
+def test_fit_separates_kinds_and_fits_thresholds():
+    items = items_make()
+    fitted = gate_fit(items=items)
+    assert fitted.model.kinds[0] == FRONTAL_KIND
+    assert set(fitted.thresholds) == {
+        "frontal_min",
+        "mahalanobis_max",
+        "lung_side_min",
+        "lung_side_max",
+    }
+    assert fitted.thresholds["lung_side_min"] < 0.15 < fitted.thresholds["lung_side_max"]
+    report = split_report(fitted=fitted, items=items, split="test")
+    assert report["chest_accepted"] > 0.97 and report["negatives_refused"] == 1.0
+    assert set(report["negatives_by_kind"]) == {"mammogram", "other_radiograph"}
+
+
+def test_rules_refusal_counts_as_refused():
+    items = items_make()
+    fitted = gate_fit(items=items)
+    items.rule_refused[:] = True
+    assert refused_of(fitted=fitted, items=items).all()
+
+
+def test_leave_one_source_out_holds_each_source_apart():
+    report = loso_report(items=items_make())
+    assert set(report["sources"]) == {"mias", "ca1len", "radoss"}
+    assert report["sources"]["mias"]["kinds"] == ["mammogram"]
+    # A kind never seen (mammogram) is still far from the chest films: refused by distance.
+    assert report["sources"]["mias"]["refused"] > 0.95
+    assert report["worst_source"] in report["sources"]

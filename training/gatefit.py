@@ -1,0 +1,176 @@
+"""`python -m training gate`: fit gate 2 on a finished model and report it leaving sources out.
+
+The gate is a multinomial logistic regression over image kinds on the trunk's whitened
+principal scores and the lung-field measures, with two thresholds fitted on val: P(frontal
+chest film) by the midpoint rule of `training.finish`, and the feature distance. Leaving one
+negative source out at a time, it is refitted without that source and tested on all of it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcore.card import card_load, card_save
+from mlcore.gate import GateThresholds
+from mlcore.gatemodel import FRONTAL_KIND, GATE_MODEL_FILENAME, GateModel
+from training.finish import GATE_VAL_REFUSE_SHARE, frontal_min_fit
+from training.gateitems import GateItems, gate_items_collect
+
+COMPONENTS = 64
+# The lung bounds reach this far past the val chest films' 0.5 % / 99.5 % quantiles.
+LUNG_BOUND_SLACK = 0.25
+DISTANCE_SLACK = 1.1
+GATE_REPORT = "gate2.json"
+
+
+@dataclass(frozen=True)
+class FittedGate:
+    model: GateModel
+    thresholds: dict[str, float]
+
+
+def pca_fit(*, features: np.ndarray, components: int) -> tuple[np.ndarray, ...]:
+    """Mean, principal axes and their standard deviations of (N, K) features."""
+    mean = features.mean(axis=0)
+    _, s, vt = np.linalg.svd(features - mean, full_matrices=False)
+    k = min(components, vt.shape[0])
+    scale = s[:k] / np.sqrt(max(len(features) - 1, 1))
+    return mean, vt[:k], np.maximum(scale, 1e-6)
+
+
+def kinds_order(*, kinds: np.ndarray) -> tuple[str, ...]:
+    """FRONTAL_KIND first, then the negative kinds in name order."""
+    return (FRONTAL_KIND, *sorted(set(kinds.tolist()) - {FRONTAL_KIND}))
+
+
+def gate_model_fit(*, train: GateItems, seed: int = 0) -> GateModel:
+    """Whiten on the train chest films, then fit the kind classifier on all train items."""
+    from sklearn.linear_model import LogisticRegression
+
+    chest = train.features[~train.negative]
+    mean, axes, scale = pca_fit(features=chest, components=COMPONENTS)
+    lung_mean, lung_scale = train.lungs.mean(axis=0), np.maximum(train.lungs.std(axis=0), 1e-3)
+    kinds = kinds_order(kinds=train.kinds)
+    x = np.concatenate(
+        [((train.features - mean) @ axes.T) / scale, (train.lungs - lung_mean) / lung_scale], 1
+    )
+    y = np.array([kinds.index(k) for k in train.kinds])
+    lr = LogisticRegression(C=0.5, class_weight="balanced", max_iter=3000, random_state=seed)
+    lr.fit(x, y)
+    return GateModel(
+        feature_mean=mean.astype(np.float32),
+        components=axes.astype(np.float32),
+        component_scale=scale.astype(np.float32),
+        lung_mean=lung_mean.astype(np.float32),
+        lung_scale=lung_scale.astype(np.float32),
+        weights=lr.coef_.T.astype(np.float32),
+        bias=lr.intercept_.astype(np.float32),
+        kinds=kinds,
+    )
+
+
+def frontal_and_distance(*, model: GateModel, items: GateItems) -> tuple[np.ndarray, np.ndarray]:
+    """P(frontal chest film) and squared whitened distance of each item."""
+    projected = model.project(features=items.features)
+    probs = model.kind_probabilities(projected=projected, lungs=items.lungs)
+    return probs[:, 0], (projected**2).sum(axis=1)
+
+
+def thresholds_fit(*, model: GateModel, val: GateItems) -> dict[str, float]:
+    """Fit the frontal bar, the distance limit and the lung bounds on val items."""
+    passed = val.subset(~val.rule_refused)
+    chest, negatives = passed.subset(~passed.negative), passed.subset(passed.negative)
+    p_chest, d_chest = frontal_and_distance(model=model, items=chest)
+    p_neg, _ = frontal_and_distance(model=model, items=negatives)
+    sides = np.concatenate([chest.lungs[:, 1], chest.lungs[:, 2]])
+    low, high = np.quantile(sides, [0.005, 0.995])
+    return {
+        "frontal_min": frontal_min_fit(p_frontal=p_chest, p_frontal_negatives=p_neg),
+        "mahalanobis_max": float(np.quantile(d_chest, 1 - GATE_VAL_REFUSE_SHARE) * DISTANCE_SLACK),
+        "lung_side_min": float(low * (1 - LUNG_BOUND_SLACK)),
+        "lung_side_max": float(min(1.0, high * (1 + LUNG_BOUND_SLACK))),
+    }
+
+
+def gate_fit(*, items: GateItems) -> FittedGate:
+    """Fit on the train split, thresholds on val."""
+    model = gate_model_fit(train=items.subset(items.splits == "train"))
+    return FittedGate(model, thresholds_fit(model=model, val=items.subset(items.splits == "val")))
+
+
+def refused_of(*, fitted: FittedGate, items: GateItems) -> np.ndarray:
+    """Which items the rules or the fitted gate refuse."""
+    p, d = frontal_and_distance(model=fitted.model, items=items)
+    t = fitted.thresholds
+    return items.rule_refused | (p < t["frontal_min"]) | (d > t["mahalanobis_max"])
+
+
+def loso_report(*, items: GateItems) -> dict[str, Any]:
+    """Refit without each negative source; refuse rate on all of that source's images."""
+    rows = {}
+    for source in sorted(set(items.sources[items.negative].tolist())):
+        if source.startswith("synthetic"):
+            continue
+        held = items.negative & (items.sources == source)
+        fitted = gate_fit(items=items.subset(~held))
+        refused = refused_of(fitted=fitted, items=items.subset(held))
+        kinds = sorted(set(items.kinds[held].tolist()))
+        rows[source] = {"n": int(held.sum()), "kinds": kinds, "refused": float(refused.mean())}
+    worst = min(rows, key=lambda s: rows[s]["refused"]) if rows else None
+    return {
+        "sources": rows,
+        "worst_source": worst,
+        "worst_refused": rows[worst]["refused"] if worst else None,
+    }
+
+
+def split_report(*, fitted: FittedGate, items: GateItems, split: str) -> dict[str, Any]:
+    """Chest films accepted and negatives refused on one split, negatives by kind."""
+    part = items.subset(items.splits == split)
+    refused = refused_of(fitted=fitted, items=part)
+    neg = part.negative
+    by_kind = {
+        k: float(refused[part.kinds == k].mean()) for k in sorted(set(part.kinds[neg].tolist()))
+    }
+    return {
+        "chest_accepted": float((~refused[~neg]).mean()),
+        "chest_n": int((~neg).sum()),
+        "negatives_refused": float(refused[neg].mean()),
+        "negatives_n": int(neg.sum()),
+        "negatives_by_kind": by_kind,
+    }
+
+
+def gate_run(*, model_dir: Path, data: list[Path], ood: Path) -> dict[str, Any]:
+    """Featurise, fit, report and write `gate.npz` + the card's gate thresholds and report."""
+    from mlcore.pipeline import Screener
+
+    screener = Screener.load(name=model_dir.name, weights_dir=model_dir.parent)
+    if screener.segmenter is None:
+        raise ValueError(f"{model_dir} has no lung segmenter: run `python -m training segment`")
+    items = gate_items_collect(screener=screener, data=data, ood=ood)
+    fitted = gate_fit(items=items)
+    report = {
+        "val": split_report(fitted=fitted, items=items, split="val"),
+        "test": split_report(fitted=fitted, items=items, split="test"),
+        "leave_one_source_out": loso_report(items=items),
+        "thresholds": fitted.thresholds,
+        "components": COMPONENTS,
+        "kinds": list(fitted.model.kinds),
+    }
+    fitted.model.save(path=model_dir / GATE_MODEL_FILENAME)
+    card_path = model_dir / "card.json"
+    card = card_load(path=card_path)
+    gate = {**card.gate, **fitted.thresholds}
+    known = set(GateThresholds.__dataclass_fields__)
+    card = replace(card, gate={k: v for k, v in gate.items() if k in known})
+    card.evaluation["gate2"] = report
+    card_save(card=card, path=card_path)
+    (model_dir / "report").mkdir(exist_ok=True)
+    (model_dir / "report" / GATE_REPORT).write_text(json.dumps(report, indent=2) + "\n")
+    return report
