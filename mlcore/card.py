@@ -31,6 +31,8 @@ class ModelCard:
     # Test-time views: run copies moved by +-view_shift px and average (0: the image alone).
     # Temperature, gate statistics and thresholds are fitted with the same views.
     view_shift: int = 0
+    # The classifier sees the box around the lung fields (mlcore.lungs.lung_box), not the film.
+    lung_crop: bool = False
     gate: dict[str, Any] = field(default_factory=dict)
     gate_labels: list[str] = field(default_factory=list)
     training: dict[str, Any] = field(default_factory=dict)

@@ -48,6 +48,7 @@ from mlcore.lungs import (
     EVIDENCE_IN_LUNGS_MIN,
     LungFields,
     evidence_in_lungs_share,
+    lung_box,
     lung_fields_measure,
     mask_to_source,
     segmenter_input_prepare,
@@ -95,7 +96,7 @@ class _Staged(NamedTuple):
 
     index: int
     pixels: np.ndarray
-    prep: Preprocessed
+    prep: Preprocessed | None  # the classifier's input, made once the lung fields are known
     timings: dict[str, float]
     scores: dict[str, float]
     lung_prep: Preprocessed | None
@@ -272,24 +273,45 @@ class Screener:
                 )
                 continue
             t = time.perf_counter()
-            prep = radiograph_preprocess(pixels=pixels, size=self.classifier.input_size)
             lung_prep = segmenter_input_prepare(pixels=pixels) if self.segmenter else None
             timings["preprocess"] = (time.perf_counter() - t) * 1000
-            staged.append(_Staged(index, pixels, prep, timings, rules.scores, lung_prep))
+            staged.append(_Staged(index, pixels, None, timings, rules.scores, lung_prep))
         if staged:
-            t = time.perf_counter()
-            out = self.classifier.run(batch=np.stack([s.prep.array for s in staged]))
-            # Each image is charged its share of the batch pass.
-            classify_ms = (time.perf_counter() - t) * 1000 / len(staged)
-            t = time.perf_counter()
-            lungs = self.lungs_run(preps=[s.lung_prep for s in staged if s.lung_prep is not None])
-            lungs_ms = (time.perf_counter() - t) * 1000 / len(staged)
-            for row, s in enumerate(staged):
-                s.timings["classify"] = classify_ms
-                s.timings["lungs"] = lungs_ms
-                lung = None if lungs is None else lungs[row]
-                results[s.index] = self._explain(staged=s, out=out, row=row, lung=lung)
+            for s, result in zip(staged, self._staged_screen(staged=staged), strict=True):
+                results[s.index] = result
         return [r for r in results if r is not None]
+
+    def classifier_input_prepare(
+        self, *, pixels: np.ndarray, lung: np.ndarray | None, lung_prep: Preprocessed | None
+    ) -> Preprocessed:
+        """The classifier's input: the film, or the box around its lung fields for such models."""
+        box = None
+        if self.card.lung_crop and lung is not None and lung_prep is not None:
+            box = lung_box(probability=lung, prep=lung_prep)
+        return radiograph_preprocess(pixels=pixels, size=self.classifier.input_size, box=box)
+
+    def _staged_screen(self, *, staged: list[_Staged]) -> list[ScreenResult]:
+        """Segment, then classify in one batch, then judge and explain each staged image."""
+        t = time.perf_counter()
+        lungs = self.lungs_run(preps=[s.lung_prep for s in staged if s.lung_prep is not None])
+        lungs_ms = (time.perf_counter() - t) * 1000 / len(staged)
+        ready = []
+        for row, s in enumerate(staged):
+            t = time.perf_counter()
+            lung = None if lungs is None else lungs[row]
+            prep = self.classifier_input_prepare(pixels=s.pixels, lung=lung, lung_prep=s.lung_prep)
+            s.timings["preprocess"] += (time.perf_counter() - t) * 1000
+            s.timings["lungs"] = lungs_ms
+            ready.append((s._replace(prep=prep), lung))
+        t = time.perf_counter()
+        out = self.classifier.run(batch=np.stack([s.prep.array for s, _ in ready]))
+        # Each image is charged its share of the batch pass.
+        classify_ms = (time.perf_counter() - t) * 1000 / len(staged)
+        explained = []
+        for row, (s, lung) in enumerate(ready):
+            s.timings["classify"] = classify_ms
+            explained.append(self._explain(staged=s, out=out, row=row, lung=lung))
+        return explained
 
     def _explain(
         self, *, staged: _Staged, out: ClassifierOutput, row: int, lung: np.ndarray | None

@@ -123,11 +123,17 @@ def border_fade_window(*, height: int, width: int, fade: float = BORDER_FADE) ->
 
 
 def radiograph_preprocess(
-    *, pixels: np.ndarray, size: int = INPUT_SIZE_DEFAULT, fade: float = BORDER_FADE
+    *,
+    pixels: np.ndarray,
+    size: int = INPUT_SIZE_DEFAULT,
+    fade: float = BORDER_FADE,
+    box: tuple[int, int, int, int] | None = None,
 ) -> Preprocessed:
-    """Grayscale, crop borders, fit into a square, normalise: the model's input."""
+    """Grayscale, crop borders (inside `box` when given), fit into a square, normalise."""
     gray = grayscale_convert(pixels=pixels)
-    top, left, bottom, right = border_crop_box(gray=gray)
+    y0, x0, y1, x1 = box if box is not None else (0, 0, *gray.shape)
+    top, left, bottom, right = border_crop_box(gray=gray[y0:y1, x0:x1])
+    top, left, bottom, right = top + y0, left + x0, bottom + y0, right + x0
     canvas, (ct, cl, cb, cr) = square_fit(gray=gray[top:bottom, left:right], size=size)
     content = canvas[ct:cb, cl:cr]
     norm = intensity_normalise(content=content)

@@ -9,7 +9,7 @@ import numpy as np
 
 from mlcore.classifier import keras_model_load
 from mlcore.errors import ModelUnavailableError
-from mlcore.lungs import SEGMENTER_FILENAME
+from mlcore.lungs import SEGMENTER_FILENAME, lung_box, segmenter_input_prepare
 
 
 class LungSegmenter:
@@ -50,3 +50,8 @@ class LungSegmenter:
         if x.ndim == 3:
             x = x[..., None]
         return self._forward(x).numpy()
+
+    def box_of(self, *, pixels: np.ndarray) -> tuple[int, int, int, int] | None:
+        """The lung box of one grey film in its own frame (None when no fields are found)."""
+        prep = segmenter_input_prepare(pixels=pixels)
+        return lung_box(probability=self.run(batch=prep.array[None])[0], prep=prep)

@@ -103,6 +103,12 @@ def distill_arguments_add(*, parser: argparse.ArgumentParser) -> None:
         default = list(getattr(DEFAULTS, field))
         parser.add_argument(flag, type=Path, nargs="*", default=default, help=help_text)
     parser.add_argument(
+        "--lung-crop",
+        type=Path,
+        default=DEFAULTS.lung_crop,
+        help="folder with lungs.keras: train on the box around the lung fields",
+    )
+    parser.add_argument(
         "--init-weights",
         type=Path,
         default=DEFAULTS.init_weights,
@@ -139,6 +145,7 @@ def train_config_of(*, args: argparse.Namespace) -> TrainConfig:
         distill_weight=args.distill_weight,
         unlabelled=tuple(args.unlabelled),
         init_weights=args.init_weights,
+        lung_crop=args.lung_crop,
         version=args.version,
     )
 

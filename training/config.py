@@ -58,6 +58,8 @@ class TrainConfig:
     unlabelled: tuple[Path, ...] = ()
     # Trunk weights from `training pretrain` (self-supervised) to start from.
     init_weights: Path | None = None
+    # A folder with a lung segmenter (`training segment`): train on the box around the lungs.
+    lung_crop: Path | None = None
     version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -83,5 +85,9 @@ def config_check(*, config: TrainConfig) -> None:
         raise ConfigError(f"--distill-weight must be in [0, 1], not {config.distill_weight}")
     if config.init_weights is not None and not config.init_weights.is_file():
         raise ConfigError(f"--init-weights {config.init_weights} is not a file")
+    if config.lung_crop is not None and not (config.lung_crop / "lungs.keras").is_file():
+        raise ConfigError(f"--lung-crop {config.lung_crop} holds no lungs.keras")
+    if config.lung_crop is not None and config.teachers:
+        raise ConfigError("--lung-crop cannot be combined with --teacher")
     if config.epochs < 1:
         raise ConfigError(f"--epochs must be >= 1, not {config.epochs}")

@@ -7,13 +7,18 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
 
 from mlcore.imageio import image_decode
 from mlcore.labels import LABELS
-from mlcore.preprocess import PREPROCESSING_DESCRIPTION, radiograph_preprocess
+from mlcore.preprocess import (
+    PREPROCESSING_DESCRIPTION,
+    grayscale_convert,
+    radiograph_preprocess,
+)
 
 OOD_KIND_TO_GATE = {
     "lateral_chest": 1,
@@ -72,11 +77,31 @@ def image_file_load(*, path: Path) -> np.ndarray:
     return image_decode(data=path.read_bytes()).pixels
 
 
-def _cache_path(*, cache_dir: Path | None, paths: list[Path], size: int) -> Path | None:
+class LungCropper(Protocol):
+    """Finds the lung box of a film (mlcore.segmenter.LungSegmenter)."""
+
+    def box_of(self, *, pixels: np.ndarray) -> tuple[int, int, int, int] | None: ...
+
+
+def film_preprocess(
+    *, pixels: np.ndarray, size: int, cropper: LungCropper | None = None
+) -> np.ndarray:
+    """The classifier's input of one film: whole, or its lung box when a cropper is given."""
+    box = None
+    if cropper is not None:
+        box = cropper.box_of(pixels=grayscale_convert(pixels=pixels))
+    return radiograph_preprocess(pixels=pixels, size=size, box=box).array
+
+
+def _cache_path(
+    *, cache_dir: Path | None, paths: list[Path], size: int, cropped: bool = False
+) -> Path | None:
     if cache_dir is None:
         return None
     h = hashlib.sha256()
     h.update(f"{size}|{PREPROCESSING_DESCRIPTION}".encode())
+    if cropped:
+        h.update(b"|lung-crop")
     for p in paths:
         st = p.stat()
         h.update(f"{p}|{st.st_size}|{int(st.st_mtime)}\n".encode())
@@ -84,15 +109,20 @@ def _cache_path(*, cache_dir: Path | None, paths: list[Path], size: int) -> Path
 
 
 def arrays_build(
-    *, paths: list[Path], size: int, desc: str = "decode", cache_dir: Path | None = None
+    *,
+    paths: list[Path],
+    size: int,
+    desc: str = "decode",
+    cache_dir: Path | None = None,
+    cropper: LungCropper | None = None,
 ) -> np.ndarray:
     """Decode + preprocess every file once; return (N, size, size) float32."""
-    cache = _cache_path(cache_dir=cache_dir, paths=paths, size=size)
+    cache = _cache_path(cache_dir=cache_dir, paths=paths, size=size, cropped=cropper is not None)
     if cache is not None and cache.is_file():
         return np.load(cache)
     out = np.zeros((len(paths), size, size), dtype=np.float32)
     for i, p in enumerate(tqdm(paths, desc=desc, unit="img", disable=not paths)):
-        out[i] = radiograph_preprocess(pixels=image_file_load(path=p), size=size).array
+        out[i] = film_preprocess(pixels=image_file_load(path=p), size=size, cropper=cropper)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")
@@ -102,18 +132,25 @@ def arrays_build(
 
 
 def table_arrays(
-    *, table: Table, size: int, desc: str = "decode", cache_dir: Path | None = None
+    *,
+    table: Table,
+    size: int,
+    desc: str = "decode",
+    cache_dir: Path | None = None,
+    cropper: LungCropper | None = None,
 ) -> np.ndarray:
     """Decode + preprocess every file a table lists (`path`, else `file` under its root)."""
     paths = [Path(r["path"]) if r.get("path") else table.root / r["file"] for r in table.rows]
-    return arrays_build(paths=paths, size=size, desc=desc, cache_dir=cache_dir)
+    return arrays_build(paths=paths, size=size, desc=desc, cache_dir=cache_dir, cropper=cropper)
 
 
-def pixels_arrays(*, pixels: list[np.ndarray], size: int) -> np.ndarray:
+def pixels_arrays(
+    *, pixels: list[np.ndarray], size: int, cropper: LungCropper | None = None
+) -> np.ndarray:
     """Preprocess already-decoded images (synthetic negatives) into (N, size, size)."""
     out = np.zeros((len(pixels), size, size), dtype=np.float32)
     for i, px in enumerate(pixels):
-        out[i] = radiograph_preprocess(pixels=px, size=size).array
+        out[i] = film_preprocess(pixels=px, size=size, cropper=cropper)
     return out
 
 

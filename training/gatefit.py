@@ -85,6 +85,8 @@ def thresholds_fit(*, model: GateModel, val: GateItems) -> dict[str, float]:
     """Fit the frontal bar, the distance limit and the lung bounds on val items."""
     passed = val.subset(~val.rule_refused)
     chest, negatives = passed.subset(~passed.negative), passed.subset(passed.negative)
+    if not len(chest.kinds):
+        raise ValueError("no val chest film passed the gate's rules: nothing to fit on")
     p_chest, d_chest = frontal_and_distance(model=model, items=chest)
     p_neg, _ = frontal_and_distance(model=model, items=negatives)
     sides = np.concatenate([chest.lungs[:, 1], chest.lungs[:, 2]])

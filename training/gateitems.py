@@ -12,7 +12,7 @@ from tqdm import tqdm
 from mlcore.gate import gate_rules_check
 from mlcore.gatemodel import FRONTAL_KIND
 from mlcore.lungs import LUNG_FEATURE_COUNT, lung_fields_measure, segmenter_input_prepare
-from mlcore.preprocess import grey_channels_merge, radiograph_preprocess
+from mlcore.preprocess import grey_channels_merge
 from training.data import hash_split, table_read
 from training.negatives import negatives_generate
 from training.screenpass import file_decode
@@ -75,17 +75,21 @@ def items_featurise(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -
         idx = [i for i in range(start, min(n, start + BATCH)) if readable[i]]
         if not idx:
             continue
-        preps, lung_preps = [], []
+        greys, lung_preps = [], []
         for i in idx:
             pixels, is_colour, dicom = items[i]
             px = grey_channels_merge(pixels=pixels, is_colour=is_colour)
             refused[i] = not gate_rules_check(
                 pixels=px, thresholds=screener.thresholds, dicom=dicom
             ).accepted
-            preps.append(radiograph_preprocess(pixels=px, size=screener.classifier.input_size))
+            greys.append(px)
             lung_preps.append(segmenter_input_prepare(pixels=px))
-        out = screener.classifier.run(batch=np.stack([p.array for p in preps]))
         probs = screener.lungs_run(preps=lung_preps)
+        preps = [
+            screener.classifier_input_prepare(pixels=px, lung=probs[j], lung_prep=lung_preps[j])
+            for j, px in enumerate(greys)
+        ]
+        out = screener.classifier.run(batch=np.stack([p.array for p in preps]))
         if feats.shape[1] == 0:
             feats = np.zeros((n, out.features.shape[1]), np.float32)
         for j, i in enumerate(idx):

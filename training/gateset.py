@@ -10,6 +10,7 @@ import numpy as np
 from mlcore.labels import GATE_LABELS
 from training.data import (
     OOD_KIND_TO_GATE,
+    LungCropper,
     arrays_build,
     hash_split,
     pixels_arrays,
@@ -36,7 +37,13 @@ class GateSet:
 
 
 def gate_negatives_build(
-    *, ood: Path | None, n_synthetic: int, size: int, seed: int, cache_dir: Path | None = None
+    *,
+    ood: Path | None,
+    n_synthetic: int,
+    size: int,
+    seed: int,
+    cache_dir: Path | None = None,
+    cropper: LungCropper | None = None,
 ) -> GateSet:
     """Collect ood images (split by file hash) and synthetic negatives (own seeds)."""
     arrays, labels, splits, kinds, sources = [], [], [], [], []
@@ -44,14 +51,16 @@ def gate_negatives_build(
         table = table_read(root=ood)
         rows = [r for r in table.rows if r.get("kind") in OOD_KIND_TO_GATE]
         paths = [table.root / r["file"] for r in rows]
-        arrays.append(arrays_build(paths=paths, size=size, desc="ood", cache_dir=cache_dir))
+        arrays.append(
+            arrays_build(paths=paths, size=size, desc="ood", cache_dir=cache_dir, cropper=cropper)
+        )
         labels += [OOD_KIND_TO_GATE[r["kind"]] for r in rows]
         splits += [hash_split(key=r["file"]) for r in rows]
         kinds += [r["kind"] for r in rows]
         sources += [r.get("source", "") for r in rows]
     for split, n in (("train", n_synthetic), ("val", n_synthetic // 4)):
         neg = negatives_generate(n=n, seed=seed + SYNTHETIC_SEEDS[split])
-        arrays.append(pixels_arrays(pixels=[p for _, p in neg], size=size))
+        arrays.append(pixels_arrays(pixels=[p for _, p in neg], size=size, cropper=cropper))
         labels += [GATE_LABELS.index("other")] * len(neg)
         splits += [split] * len(neg)
         kinds += [k for k, _ in neg]

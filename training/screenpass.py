@@ -12,7 +12,7 @@ from tqdm import tqdm
 from mlcore.errors import ImageError
 from mlcore.gate import gate_rules_check
 from mlcore.lungs import lung_fields_measure, segmenter_input_prepare
-from mlcore.preprocess import grey_channels_merge, radiograph_preprocess
+from mlcore.preprocess import grey_channels_merge
 
 BATCH = 32
 
@@ -60,10 +60,13 @@ def _inputs_prepare(*, screener: Any, items: list[tuple[Any, ...]], desc: str):
         px = grey_channels_merge(pixels=pixels, is_colour=is_colour)
         rules = gate_rules_check(pixels=px, thresholds=screener.thresholds, dicom=dicom)
         rule_reasons[i] = None if rules.accepted else rules.reason
-        prep = radiograph_preprocess(pixels=px, size=size)
-        arrays[i], boxes[i], readable[i] = prep.array, prep.content_box, True
+        lung = None
         if screener.segmenter is not None:
             lung_preps[i] = segmenter_input_prepare(pixels=px)
+            if screener.card.lung_crop:
+                lung = screener.lungs_run(preps=[lung_preps[i]])[0]
+        prep = screener.classifier_input_prepare(pixels=px, lung=lung, lung_prep=lung_preps[i])
+        arrays[i], boxes[i], readable[i] = prep.array, prep.content_box, True
     return arrays, boxes, rule_reasons, readable, lung_preps
 
 

@@ -8,6 +8,7 @@ The recipe in steps: data (`training.trainset`), gate negatives (`training.gates
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import subprocess
 import time
 from dataclasses import asdict
@@ -19,6 +20,7 @@ from tqdm import tqdm
 
 from mlcore.card import GATE_STATS_FILENAME, MODEL_FILENAME, ModelCard, card_save
 from mlcore.labels import GATE_LABELS, LABELS
+from mlcore.lungs import SEGMENTER_FILENAME
 from mlcore.preprocess import PREPROCESSING_DESCRIPTION
 from training.config import TrainConfig, config_check
 from training.finish import Finished, gate_stats_save, trainset_finish
@@ -224,6 +226,7 @@ def card_make(
         preprocessing=PREPROCESSING_DESCRIPTION,
         temperature=finished.temperature,
         view_shift=config.view_shift,
+        lung_crop=config.lung_crop is not None,
         gate=finished.thresholds.to_dict(),
         gate_labels=list(GATE_LABELS),
         training=training,
@@ -231,6 +234,15 @@ def card_make(
         created_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         git_commit=git_commit(),
     )
+
+
+def lung_cropper_load(*, config: TrainConfig) -> Any:
+    """The segmenter that crops every film to its lungs, or None for whole films."""
+    if config.lung_crop is None:
+        return None
+    from mlcore.segmenter import LungSegmenter
+
+    return LungSegmenter.load(folder=config.lung_crop)
 
 
 def train_run(*, config: TrainConfig) -> ModelCard:
@@ -241,7 +253,10 @@ def train_run(*, config: TrainConfig) -> ModelCard:
     t_start = time.time()
     keras.utils.set_random_seed(config.seed)
     size = config.image_size
-    data = training_data_build(roots=config.data, size=size, cache_dir=config.cache_dir)
+    cropper = lung_cropper_load(config=config)
+    data = training_data_build(
+        roots=config.data, size=size, cache_dir=config.cache_dir, cropper=cropper
+    )
     if config.teachers:
         from training.distill import training_data_distil
 
@@ -259,6 +274,7 @@ def train_run(*, config: TrainConfig) -> ModelCard:
         size=size,
         seed=config.seed,
         cache_dir=config.cache_dir,
+        cropper=cropper,
     )
     model = model_make(config=config, pretrained=config.pretrained)
     fit = fit_run(model=model, data=data, negatives=negatives, config=config)
@@ -274,6 +290,8 @@ def train_run(*, config: TrainConfig) -> ModelCard:
         model=infer, view_shift=config.view_shift, data=data, negatives=negatives
     )
     gate_stats_save(path=config.out / GATE_STATS_FILENAME, finished=finished)
+    if config.lung_crop is not None:
+        shutil.copyfile(config.lung_crop / SEGMENTER_FILENAME, config.out / SEGMENTER_FILENAME)
     card = card_make(
         config=config,
         data=data,

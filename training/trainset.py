@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from mlcore.labels import LABELS
-from training.data import Table, rows_hash, table_arrays, table_filter, table_read
+from training.data import (
+    LungCropper,
+    Table,
+    rows_hash,
+    table_arrays,
+    table_filter,
+    table_read,
+)
 
 INDETERMINATE = "indeterminate"
 INDETERMINATE_TARGET = (0.5, 0.5, 0.0)
@@ -89,13 +96,17 @@ def splits_hash(*, roots: list[Path]) -> str:
 
 
 def training_data_build(
-    *, roots: list[Path], size: int, cache_dir: Path | None = None
+    *,
+    roots: list[Path],
+    size: int,
+    cache_dir: Path | None = None,
+    cropper: LungCropper | None = None,
 ) -> TrainingData:
     """Read, split and decode the data sets; ValueError when a split is empty."""
     train, val, test = splits_read(roots=roots)
 
     def arrays_of(t: Table, desc: str) -> np.ndarray:
-        return table_arrays(table=t, size=size, desc=desc, cache_dir=cache_dir)
+        return table_arrays(table=t, size=size, desc=desc, cache_dir=cache_dir, cropper=cropper)
 
     return TrainingData(
         x_train=arrays_of(train, "train"),

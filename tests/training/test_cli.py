@@ -248,3 +248,34 @@ def test_train_lite0_from_imagenet_keeps_frozen_layers(tmp_path, toy_data):
         assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
     moved = trained.get_layer("block10_dw_conv").get_weights()[0]
     assert not np.array_equal(moved, imagenet.get_layer("block10_dw_conv").get_weights()[0])
+
+
+@pytest.mark.slow
+def test_lung_crop_model_then_gate2_screens_with_lung_fields(tmp_path):
+    from mlcore.pipeline import Screener
+    from training.segment import unet_build
+    from training.toydata import toy_dataset_write
+
+    # Films above the rules' smallest side, so that the gate's val films reach its fit.
+    toy_data = toy_dataset_write(root=tmp_path / "toy", n_per_class=10, seed=2, size=112)
+    lungs = tmp_path / "lungs"
+    lungs.mkdir()
+    unet_build(width=2).save(lungs / "lungs.keras")
+    out = tmp_path / "weights" / "crop-m"
+    card = tiny_train(out=out, data=toy_data, extra=("--lung-crop", lungs))
+    assert card["lung_crop"] is True and (out / "lungs.keras").is_file()
+
+    proc = run(["gate", "--model-dir", out, "--data", toy_data, "--ood", tmp_path / "no-ood"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    card = json.loads((out / "card.json").read_text())
+    report = card["evaluation"]["gate2"]
+    assert {"frontal_min", "lung_side_min", "lung_side_max"} <= set(card["gate"])
+    assert report["test"]["chest_n"] > 0 and report["kinds"][0] == "frontal_cxr"
+    assert (out / "gate.npz").stat().st_size < 100_000
+
+    screener = Screener.load(name="crop-m", weights_dir=out.parent)
+    assert screener.segmenter is not None and screener.gate_model is not None
+    film = (toy_data / "images").glob("*.png").__next__().read_bytes()
+    result = screener.screen(data=film, filename="x.png")
+    assert result.lung_fields is not None
+    assert result.accepted or result.reason
