@@ -2,13 +2,22 @@
 
 CONTRACT (the screening app relies on it):
 
-    screener = Screener.load(name=None)   # loads TF + model once; raises ModelUnavailableError
+    screener = Screener.load(name=None, operating_point=None)   # loads TF + model once;
+                                         # raises ModelUnavailableError (or for an unknown point)
     result = screener.screen(data=b"...", filename="x.dcm")   # raises mlcore.errors.ImageError
-    results = screener.screen_many(items=[(data, filename), ...])   # one classifier pass;
-                                         # each item a ScreenResult or that upload's ImageError
+    results = screener.screen_many(items=[(data, filename), ...], operating_point=None)
+                                         # one classifier pass; each item a ScreenResult or
+                                         # that upload's ImageError; operating_point: a name
+                                         # in the card or an OperatingPoint (None: the
+                                         # Screener's own, by default the card's default)
     result.accepted: bool
     result.reason: str | None            # gate's reason when refused, e.g. "lateral view"
-    result.label: str | None             # "covid" | "pneumonia" | "normal" when accepted
+    result.label: str | None             # "covid" | "pneumonia" | "normal" when accepted (argmax)
+    result.decision: str | None          # the screening decision at the operating point
+    result.operating_point: str | None   # that point's name (None: the card ships none)
+    result.thresholds: dict | None       # its covid_min / pneumonia_min
+    result.evidence_in_lungs: float | None   # share of Grad-CAM mass inside the lung fields
+    result.evidence_outside_lungs: bool  # the "check the heatmap" flag (mlcore.evidence)
     result.probabilities: dict[str, float] | None   # calibrated, keys covid/pneumonia/normal
     result.heatmap: np.ndarray | None    # Grad-CAM (h, w) in [0, 1]
     result.overlay_jpeg: bytes | None    # heatmap over the radiograph, JPEG
@@ -30,6 +39,7 @@ import numpy as np
 from mlcore.card import GATE_STATS_FILENAME, MODEL_FILENAME, ModelCard
 from mlcore.classifier import ClassifierOutput
 from mlcore.errors import ImageError, ModelUnavailableError
+from mlcore.evidence import evidence_outside_lungs
 from mlcore.gate import (
     GateDecision,
     GateThresholds,
@@ -40,6 +50,12 @@ from mlcore.gate import (
 from mlcore.gradcam import heatmap_to_source
 from mlcore.imageio import image_decode
 from mlcore.labels import GATE_LABELS
+from mlcore.operating_point import (
+    OperatingPoint,
+    OperatingPointError,
+    operating_point_pick,
+    probabilities_decide,
+)
 from mlcore.overlay import overlay_jpeg
 from mlcore.preprocess import Preprocessed, grey_channels_merge, radiograph_preprocess
 from mlcore.registry import model_card_read, model_dir_resolve
@@ -55,11 +71,19 @@ class ScreenResult:
     model_version: str
     reason: str | None = None
     label: str | None = None
+    decision: str | None = None
+    operating_point: str | None = None
+    thresholds: dict[str, float] | None = None
     probabilities: dict[str, float] | None = None
+    evidence_in_lungs: float | None = None
     heatmap: np.ndarray | None = None
     overlay_jpeg: bytes | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     gate_scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def evidence_outside_lungs(self) -> bool:
+        return evidence_outside_lungs(evidence_in_lungs=self.evidence_in_lungs)
 
 
 class _Decoded(NamedTuple):
@@ -100,16 +124,24 @@ class Screener:
         card: ModelCard,
         gate_mean: np.ndarray | None = None,
         gate_precision: np.ndarray | None = None,
+        operating_point: OperatingPoint | str | None = None,
     ) -> None:
         self.classifier = classifier
         self.card = card
+        self.operating_point = self.operating_point_resolve(point=operating_point)
         self.thresholds: GateThresholds = thresholds_from_dict(data=card.gate)
         self.gate_mean = gate_mean
         self.gate_precision = gate_precision
         self.labels = list(card.labels)
 
     @classmethod
-    def load(cls, *, name: str | None = None, weights_dir: Path | str | None = None) -> Screener:
+    def load(
+        cls,
+        *,
+        name: str | None = None,
+        weights_dir: Path | str | None = None,
+        operating_point: OperatingPoint | str | None = None,
+    ) -> Screener:
         """Load card, gate statistics and model (TensorFlow is imported here, once)."""
         from mlcore.classifier import Classifier, keras_model_load
 
@@ -125,9 +157,34 @@ class Screener:
             )
         except Exception as exc:
             raise ModelUnavailableError(f"model {card.name!r} is not usable: {exc}") from exc
-        screener = cls(classifier=classifier, card=card, gate_mean=mean, gate_precision=precision)
+        try:
+            screener = cls(
+                classifier=classifier,
+                card=card,
+                gate_mean=mean,
+                gate_precision=precision,
+                operating_point=operating_point,
+            )
+        except OperatingPointError as exc:
+            raise ModelUnavailableError(f"model {card.name!r}: {exc}") from exc
         screener.warm_up()
         return screener
+
+    def operating_point_resolve(
+        self, *, point: OperatingPoint | str | None
+    ) -> OperatingPoint | None:
+        """Return `point` itself, the card's point of that name, or the card's default.
+
+        None when the card ships no points (its screens then carry no decision); an
+        unknown name raises OperatingPointError.
+        """
+        if isinstance(point, OperatingPoint):
+            return point
+        return operating_point_pick(
+            points=self.card.operating_points,
+            default=self.card.default_operating_point,
+            name=point,
+        )
 
     def warm_up(self) -> None:
         """Run every stage once now (tracing, lazy imports) so the first upload is not slow."""
@@ -174,13 +231,22 @@ class Screener:
         return result
 
     def screen_many(
-        self, *, items: Sequence[tuple[bytes, str | None]]
+        self,
+        *,
+        items: Sequence[tuple[bytes, str | None]],
+        operating_point: OperatingPoint | str | None = None,
     ) -> list[ScreenResult | ImageError]:
         """Screen several uploads with one classifier pass; results come back in order.
 
         Each upload is decoded and gated on its own: an undecodable one comes back as its
-        ImageError and the others are screened as if they had come alone.
+        ImageError and the others are screened as if they had come alone. The decision is
+        made at `operating_point` (None: the Screener's own).
         """
+        point = (
+            self.operating_point
+            if operating_point is None
+            else self.operating_point_resolve(point=operating_point)
+        )
         decoded: list[_Decoded | ImageError] = []
         for data, _filename in items:  # the format comes from the bytes, never from the name
             t0 = time.perf_counter()
@@ -191,7 +257,8 @@ class Screener:
                 continue
             timings = {"decode": (time.perf_counter() - t0) * 1000}
             decoded.append(_Decoded(image.pixels, image.is_colour, image.dicom, timings))
-        screened = iter(self._arrays_screen(images=[d for d in decoded if isinstance(d, _Decoded)]))
+        images = [d for d in decoded if isinstance(d, _Decoded)]
+        screened = iter(self._arrays_screen(images=images, point=point))
         return [d if isinstance(d, ImageError) else next(screened) for d in decoded]
 
     def screen_array(
@@ -203,9 +270,12 @@ class Screener:
         timings: dict[str, float] | None = None,
     ) -> ScreenResult:
         """Gate, classify and explain an already-decoded float [0, 1] image."""
-        return self._arrays_screen(images=[_Decoded(pixels, is_colour, dicom, timings or {})])[0]
+        image = _Decoded(pixels, is_colour, dicom, timings or {})
+        return self._arrays_screen(images=[image], point=self.operating_point)[0]
 
-    def _arrays_screen(self, *, images: Sequence[_Decoded]) -> list[ScreenResult]:
+    def _arrays_screen(
+        self, *, images: Sequence[_Decoded], point: OperatingPoint | None
+    ) -> list[ScreenResult]:
         """Gate each image by the rules, classify the ones that pass in one batch, explain each."""
         results: list[ScreenResult | None] = [None] * len(images)
         staged: list[_Staged] = []
@@ -233,11 +303,13 @@ class Screener:
             classify_ms = (time.perf_counter() - t) * 1000 / len(staged)
             for row, s in enumerate(staged):
                 s.timings["classify"] = classify_ms
-                results[s.index] = self._explain(staged=s, out=out, row=row)
+                results[s.index] = self._explain(staged=s, out=out, row=row, point=point)
         return [r for r in results if r is not None]
 
-    def _explain(self, *, staged: _Staged, out: ClassifierOutput, row: int) -> ScreenResult:
-        """Judge one classified image by the learned gate, then map its winning class."""
+    def _explain(
+        self, *, staged: _Staged, out: ClassifierOutput, row: int, point: OperatingPoint | None
+    ) -> ScreenResult:
+        """Judge one classified image by the learned gate, decide, map its winning class."""
         timings = staged.timings
         t = time.perf_counter()
         learned = self.gate_learned_check(
@@ -258,12 +330,16 @@ class Screener:
         t = time.perf_counter()
         overlay = overlay_jpeg(pixels=staged.pixels, heatmap=heatmap)
         timings["overlay"] = (time.perf_counter() - t) * 1000
+        probabilities = {k: float(v) for k, v in zip(self.labels, probs, strict=True)}
         return self._result(
             timings=timings,
             scores=scores,
             accepted=True,
             label=self.labels[winner],
-            probabilities={k: float(v) for k, v in zip(self.labels, probs, strict=True)},
+            decision=point and probabilities_decide(probabilities=probabilities, point=point),
+            operating_point=point and point.name,
+            thresholds=point and point.thresholds,
+            probabilities=probabilities,
             heatmap=heatmap,
             overlay_jpeg=overlay,
         )
