@@ -13,6 +13,12 @@ class FakeResult:
     accepted: bool = True
     reason: str | None = None
     label: str | None = "pneumonia"
+    decision: str | None = "pneumonia"
+    operating_point: str | None = "screening"
+    thresholds: dict | None = field(
+        default_factory=lambda: {"covid_min": 0.2, "pneumonia_min": 0.4}
+    )
+    evidence_in_lungs: float | None = None
     probabilities: dict | None = field(
         default_factory=lambda: {"covid": 0.1, "pneumonia": 0.7, "normal": 0.2}
     )
@@ -32,6 +38,7 @@ class FakeScreener:
         self.error = error
         self.calls: list[str] = []
         self.batches: list[list[str]] = []
+        self.points: list[object] = []  # the operating point each screen_many was asked for
 
     def screen(self, *, data: bytes, filename: str) -> FakeResult:
         self.calls.append(filename)
@@ -39,9 +46,12 @@ class FakeScreener:
             raise self.error
         return self.result
 
-    def screen_many(self, *, items: list[tuple[bytes, str]]) -> list[FakeResult | ImageError]:
+    def screen_many(
+        self, *, items: list[tuple[bytes, str]], operating_point: object = None
+    ) -> list[FakeResult | ImageError]:
         """Screen each item as `screen` does; an ImageError comes back in its item's place."""
         self.batches.append([filename for _, filename in items])
+        self.points.append(operating_point)
         results: list[FakeResult | ImageError] = []
         for data, filename in items:
             try:
