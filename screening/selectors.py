@@ -15,7 +15,8 @@ CONTRACT:
     agreement_by_model_version() -> list[dict]
         {model_name, model_version, reviews, agree, rate}
     model_card_summary() -> dict | None
-        what a user should know about the configured model (None when it is unavailable)
+        what a user should know about the configured model (None when it is unavailable),
+        with the operating point in force
     model_name_configured() -> str, model_version_configured() -> str
         the model new predictions are made with (the version read once per process)
     operating_point_in_force(*, model_name=None) -> PointInForce
@@ -43,7 +44,7 @@ from django.http import Http404
 
 from portal.compiled_sql import compiled_rows_read
 from screening.filters import StudyFilter
-from screening.model_card import model_card_summary as model_card_summary
+from screening.model_card import model_card_summary as card_summary_read
 from screening.models import Image, OperatingPointChoice, Prediction, Review, Study
 from screening.permissions import study_scope, study_scope_kind, user_may_review
 
@@ -303,3 +304,8 @@ def operating_point_in_force(*, model_name: str | None = None) -> PointInForce:
         changed=choice.changed,
         note=choice.note,
     )
+
+
+def model_card_summary() -> dict | None:
+    """Return what a user should know about the configured model and the point in force."""
+    return card_summary_read(in_force=operating_point_in_force())

@@ -23,7 +23,11 @@ from screening.services.audit import (
 )
 from screening.services.errors import OperatingPointChoiceError, ReviewError, SubmissionError
 from screening.services.execution import prediction_execute
-from screening.services.operating import operating_point_choose, operating_point_reset
+from screening.services.operating import (
+    operating_point_choose,
+    operating_point_reset,
+    operating_point_thresholds_resolve,
+)
 from screening.services.predictions import (
     prediction_fail,
     prediction_rerun,
@@ -51,6 +55,7 @@ __all__ = [
     "filename_sanitise",
     "operating_point_choose",
     "operating_point_reset",
+    "operating_point_thresholds_resolve",
     "prediction_enqueue",
     "prediction_enqueue_on_commit",
     "prediction_execute",

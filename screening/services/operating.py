@@ -31,6 +31,29 @@ def card_thresholds_read(*, model_name: str, name: str) -> dict[str, float]:
     return point.thresholds
 
 
+def operating_point_thresholds_resolve(
+    *, model_name: str, name: str, covid_min: float | None, pneumonia_min: float | None
+) -> dict[str, float]:
+    """Return the thresholds a choice puts in force; raise OperatingPointChoiceError.
+
+    Without thresholds, `name` must be a point of the model's card; with both, they are
+    used as given (a point picked off the card's ROC curve).
+    """
+    from mlcore.operating_point import OperatingPoint, OperatingPointError
+
+    if not name:
+        raise OperatingPointChoiceError("Give the operating point a name.")
+    if covid_min is None and pneumonia_min is None:
+        return card_thresholds_read(model_name=model_name, name=name)
+    if covid_min is None or pneumonia_min is None:
+        raise OperatingPointChoiceError("Give both thresholds, or neither to use the card's.")
+    try:
+        point = OperatingPoint(name=name, covid_min=covid_min, pneumonia_min=pneumonia_min)
+    except OperatingPointError as exc:
+        raise OperatingPointChoiceError(str(exc)) from exc
+    return point.thresholds
+
+
 def operating_point_choose(
     *,
     model_name: str,
@@ -41,26 +64,12 @@ def operating_point_choose(
     note: str = "",
     meta: RequestMeta | None = None,
 ) -> OperatingPointChoice:
-    """Put a point in force for `model_name` and audit the change.
-
-    Without thresholds, `name` must be a point of the model's card and its thresholds are
-    copied; with both, they are used as given (a point picked off the card's ROC curve).
-    """
-    from mlcore.operating_point import OperatingPoint, OperatingPointError
-
+    """Put a point in force for `model_name` and audit the change (see
+    `operating_point_thresholds_resolve` for what the thresholds may be)."""
     name = text_clean(text=name).strip()[:32]
-    if not name:
-        raise OperatingPointChoiceError("Give the operating point a name.")
-    if covid_min is None and pneumonia_min is None:
-        thresholds = card_thresholds_read(model_name=model_name, name=name)
-    elif covid_min is None or pneumonia_min is None:
-        raise OperatingPointChoiceError("Give both thresholds, or neither to use the card's.")
-    else:
-        thresholds = {"covid_min": covid_min, "pneumonia_min": pneumonia_min}
-    try:
-        thresholds = OperatingPoint(name=name, **thresholds).thresholds
-    except OperatingPointError as exc:
-        raise OperatingPointChoiceError(str(exc)) from exc
+    thresholds = operating_point_thresholds_resolve(
+        model_name=model_name, name=name, covid_min=covid_min, pneumonia_min=pneumonia_min
+    )
     with transaction.atomic():
         previous = (
             OperatingPointChoice.objects.select_for_update().filter(model_name=model_name).first()
