@@ -305,6 +305,9 @@ class OperatingPointChoiceAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         pass  # saved by the service in save_form
 
+    def save_related(self, request, form, formsets, change):
+        pass  # no relations beyond the user the service records
+
     def delete_model(self, request, obj):
         operating_point_reset(
             model_name=obj.model_name, actor=request.user, meta=request_meta_from(request=request)

@@ -239,6 +239,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A prediction's label (argmax) and decision share one set of classes.
+    "ENUM_NAME_OVERRIDES": {"LabelEnum": "screening.models.Label"},
 }
 
 # Content security policy (django-csp): everything from our own origin, no inline script.

@@ -13,7 +13,7 @@ class FakeResult:
     accepted: bool = True
     reason: str | None = None
     label: str | None = "pneumonia"
-    decision: str | None = "pneumonia"
+    decision: str | None = None  # None: the label's (the point agrees with the argmax)
     operating_point: str | None = "screening"
     thresholds: dict | None = field(
         default_factory=lambda: {"covid_min": 0.2, "pneumonia_min": 0.4}
@@ -27,6 +27,10 @@ class FakeResult:
     model_name: str = "fake-model"
     model_version: str = "9.9.9"
     timings_ms: dict = field(default_factory=lambda: {"decode": 1.0, "classify": 2.0})
+
+    def __post_init__(self) -> None:
+        if self.decision is None and self.accepted:
+            self.decision = self.label
 
 
 class FakeScreener:
