@@ -99,3 +99,21 @@ def test_roc_is_thinned_and_keeps_its_ends():
     assert roc["threshold"][0] <= 1.0 and 0.6 < roc["auc"] < 0.9
     assert np.all(np.diff(roc["threshold"]) <= 0)
     assert roc_thin(y=np.ones(5), score=np.zeros(5))["auc"] is None
+
+
+def test_vectorised_flags_agree_with_the_decision_rule():
+    from mlcore.operating_point import OperatingPoint, probabilities_decide
+
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet([1, 1, 1], 500)
+    point = OperatingPoint(name="p", covid_min=0.3, pneumonia_min=0.55)
+    covid, any_ = flags_compute(probs=probs, covid_min=0.3, pneumonia_min=0.55)
+    decisions = [
+        probabilities_decide(
+            probabilities=dict(zip(("covid", "pneumonia", "normal"), row, strict=True)),
+            point=point,
+        )
+        for row in probs
+    ]
+    assert covid.tolist() == [d == "covid" for d in decisions]
+    assert any_.tolist() == [d != "normal" for d in decisions]
