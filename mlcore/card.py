@@ -37,6 +37,10 @@ class ModelCard:
     gate_labels: list[str] = field(default_factory=list)
     training: dict[str, Any] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)
+    # name -> {covid_min, pneumonia_min, targets, rule, figures} (mlcore.operating_point);
+    # the decision a screen reports is made at one of them, the default unless told.
+    operating_points: dict[str, Any] = field(default_factory=dict)
+    default_operating_point: str = ""
     created_utc: str = ""
     git_commit: str | None = None
 

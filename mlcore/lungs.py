@@ -19,8 +19,6 @@ SEGMENTER_FILENAME = "lungs.keras"
 MASK_THRESHOLD = 0.5
 # A component smaller than this share of the content is a speck, not a lung field.
 FIELD_MIN_SHARE = 0.01
-# Below this share of the Grad-CAM mass inside the lung fields the result is marked "check".
-EVIDENCE_IN_LUNGS_MIN = 0.5
 # How far the lung box used for cropping reaches past the fields, as a share of its size.
 LUNG_BOX_MARGIN = 0.12
 

@@ -2,19 +2,26 @@
 
 CONTRACT (the screening app relies on it):
 
-    screener = Screener.load(name=None)   # loads TF + model once; raises ModelUnavailableError
+    screener = Screener.load(name=None, operating_point=None)   # loads TF + model once;
+                                         # raises ModelUnavailableError (or for an unknown point)
     result = screener.screen(data=b"...", filename="x.dcm")   # raises mlcore.errors.ImageError
-    results = screener.screen_many(items=[(data, filename), ...])   # one classifier pass;
-                                         # each item a ScreenResult or that upload's ImageError
+    results = screener.screen_many(items=[(data, filename), ...], operating_point=None)
+                                         # one classifier pass; each item a ScreenResult or
+                                         # that upload's ImageError; operating_point: a name
+                                         # in the card or an OperatingPoint (None: the
+                                         # Screener's own, by default the card's default)
     result.accepted: bool
     result.reason: str | None            # gate's reason when refused, e.g. "lateral view"
-    result.label: str | None             # "covid" | "pneumonia" | "normal" when accepted
+    result.label: str | None             # "covid" | "pneumonia" | "normal" when accepted (argmax)
+    result.decision: str | None          # the screening decision at the operating point
+    result.operating_point: str | None   # that point's name (None: the card ships none)
+    result.thresholds: dict | None       # its covid_min / pneumonia_min
+    result.evidence_in_lungs: float | None   # share of Grad-CAM mass inside the lung fields
+    result.evidence_outside_lungs: bool  # the "check the heatmap" flag (mlcore.evidence)
     result.probabilities: dict[str, float] | None   # calibrated, keys covid/pneumonia/normal
     result.heatmap: np.ndarray | None    # Grad-CAM (h, w) in [0, 1]
     result.overlay_jpeg: bytes | None    # heatmap over the radiograph (lung outline drawn), JPEG
-    result.evidence_in_lungs: float | None   # share of the heatmap's mass inside the lung fields
-                                         # (None when the model ships without a segmenter)
-    result.lung_fields: LungFields | None
+    result.lung_fields: LungFields | None   # the two fields' measures (None: no segmenter)
     result.model_name / result.model_version: str
     result.timings_ms: dict[str, float]  # decode, gate, preprocess, classify, gradcam, overlay
                                          # (classify: the image's share of its batch pass)
@@ -24,7 +31,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -45,7 +51,6 @@ from mlcore.gradcam import heatmap_to_source
 from mlcore.imageio import image_decode
 from mlcore.labels import GATE_LABELS
 from mlcore.lungs import (
-    EVIDENCE_IN_LUNGS_MIN,
     LungFields,
     evidence_in_lungs_share,
     lung_box,
@@ -53,33 +58,20 @@ from mlcore.lungs import (
     mask_to_source,
     segmenter_input_prepare,
 )
+from mlcore.operating_point import (
+    OperatingPoint,
+    OperatingPointError,
+    operating_point_pick,
+    probabilities_decide,
+)
 from mlcore.overlay import overlay_jpeg
 from mlcore.preprocess import Preprocessed, grey_channels_merge, radiograph_preprocess
 from mlcore.registry import model_card_read, model_dir_resolve
+from mlcore.screenresult import TIMING_KEYS, ScreenResult, gate_stats_load
+
+__all__ = ["TIMING_KEYS", "ScreenResult", "Screener", "gate_stats_load"]
 
 OVERLAY_MAX_SIDE = 512
-TIMING_KEYS = ("decode", "gate", "preprocess", "classify", "lungs", "gradcam", "overlay")
-
-
-@dataclass(kw_only=True)
-class ScreenResult:
-    accepted: bool
-    model_name: str
-    model_version: str
-    reason: str | None = None
-    label: str | None = None
-    probabilities: dict[str, float] | None = None
-    heatmap: np.ndarray | None = None
-    overlay_jpeg: bytes | None = None
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    gate_scores: dict[str, float] = field(default_factory=dict)
-    evidence_in_lungs: float | None = None
-    lung_fields: LungFields | None = None
-
-    @property
-    def evidence_outside_lungs(self) -> bool:
-        """True when most of the heatmap's mass lies outside the lung fields ("check")."""
-        return self.evidence_in_lungs is not None and self.evidence_in_lungs < EVIDENCE_IN_LUNGS_MIN
 
 
 class _Decoded(NamedTuple):
@@ -102,15 +94,6 @@ class _Staged(NamedTuple):
     lung_prep: Preprocessed | None
 
 
-def gate_stats_load(*, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read the Mahalanobis mean and precision; raise ModelUnavailableError if unusable."""
-    try:
-        with np.load(path) as z:
-            return z["mean"].astype(np.float32), z["precision"].astype(np.float32)
-    except (OSError, KeyError, ValueError) as exc:
-        raise ModelUnavailableError(f"gate statistics unreadable: {path}: {exc}") from exc
-
-
 class Screener:
     """A loaded model plus its card; call `screen` per upload."""
 
@@ -123,9 +106,11 @@ class Screener:
         gate_precision: np.ndarray | None = None,
         segmenter: Any = None,
         gate_model: GateModel | None = None,
+        operating_point: OperatingPoint | str | None = None,
     ) -> None:
         self.classifier = classifier
         self.card = card
+        self.operating_point = self.operating_point_resolve(point=operating_point)
         self.thresholds: GateThresholds = thresholds_from_dict(data=card.gate)
         self.gate_mean = gate_mean
         self.gate_precision = gate_precision
@@ -134,7 +119,13 @@ class Screener:
         self.labels = list(card.labels)
 
     @classmethod
-    def load(cls, *, name: str | None = None, weights_dir: Path | str | None = None) -> Screener:
+    def load(
+        cls,
+        *,
+        name: str | None = None,
+        weights_dir: Path | str | None = None,
+        operating_point: OperatingPoint | str | None = None,
+    ) -> Screener:
         """Load card, gate statistics and model (TensorFlow is imported here, once)."""
         from mlcore.classifier import Classifier, keras_model_load
         from mlcore.segmenter import LungSegmenter
@@ -151,16 +142,36 @@ class Screener:
             )
         except Exception as exc:
             raise ModelUnavailableError(f"model {card.name!r} is not usable: {exc}") from exc
-        screener = cls(
-            classifier=classifier,
-            card=card,
-            gate_mean=mean,
-            gate_precision=precision,
-            segmenter=LungSegmenter.load(folder=folder),
-            gate_model=gate_model_load(path=folder / GATE_MODEL_FILENAME),
-        )
+        try:
+            screener = cls(
+                classifier=classifier,
+                card=card,
+                gate_mean=mean,
+                gate_precision=precision,
+                segmenter=LungSegmenter.load(folder=folder),
+                gate_model=gate_model_load(path=folder / GATE_MODEL_FILENAME),
+                operating_point=operating_point,
+            )
+        except OperatingPointError as exc:
+            raise ModelUnavailableError(f"model {card.name!r}: {exc}") from exc
         screener.warm_up()
         return screener
+
+    def operating_point_resolve(
+        self, *, point: OperatingPoint | str | None
+    ) -> OperatingPoint | None:
+        """Return `point` itself, the card's point of that name, or the card's default.
+
+        None when the card ships no points (its screens then carry no decision); an
+        unknown name raises OperatingPointError.
+        """
+        if isinstance(point, OperatingPoint):
+            return point
+        return operating_point_pick(
+            points=self.card.operating_points,
+            default=self.card.default_operating_point,
+            name=point,
+        )
 
     def warm_up(self) -> None:
         """Run every stage once now (tracing, lazy imports) so the first upload is not slow."""
@@ -224,13 +235,22 @@ class Screener:
         return result
 
     def screen_many(
-        self, *, items: Sequence[tuple[bytes, str | None]]
+        self,
+        *,
+        items: Sequence[tuple[bytes, str | None]],
+        operating_point: OperatingPoint | str | None = None,
     ) -> list[ScreenResult | ImageError]:
         """Screen several uploads with one classifier pass; results come back in order.
 
         Each upload is decoded and gated on its own: an undecodable one comes back as its
-        ImageError and the others are screened as if they had come alone.
+        ImageError and the others are screened as if they had come alone. The decision is
+        made at `operating_point` (None: the Screener's own).
         """
+        point = (
+            self.operating_point
+            if operating_point is None
+            else self.operating_point_resolve(point=operating_point)
+        )
         decoded: list[_Decoded | ImageError] = []
         for data, _filename in items:  # the format comes from the bytes, never from the name
             t0 = time.perf_counter()
@@ -241,7 +261,8 @@ class Screener:
                 continue
             timings = {"decode": (time.perf_counter() - t0) * 1000}
             decoded.append(_Decoded(image.pixels, image.is_colour, image.dicom, timings))
-        screened = iter(self._arrays_screen(images=[d for d in decoded if isinstance(d, _Decoded)]))
+        images = [d for d in decoded if isinstance(d, _Decoded)]
+        screened = iter(self._arrays_screen(images=images, point=point))
         return [d if isinstance(d, ImageError) else next(screened) for d in decoded]
 
     def screen_array(
@@ -253,9 +274,12 @@ class Screener:
         timings: dict[str, float] | None = None,
     ) -> ScreenResult:
         """Gate, classify and explain an already-decoded float [0, 1] image."""
-        return self._arrays_screen(images=[_Decoded(pixels, is_colour, dicom, timings or {})])[0]
+        image = _Decoded(pixels, is_colour, dicom, timings or {})
+        return self._arrays_screen(images=[image], point=self.operating_point)[0]
 
-    def _arrays_screen(self, *, images: Sequence[_Decoded]) -> list[ScreenResult]:
+    def _arrays_screen(
+        self, *, images: Sequence[_Decoded], point: OperatingPoint | None
+    ) -> list[ScreenResult]:
         """Gate each image by the rules, classify the ones that pass in one batch, explain each."""
         results: list[ScreenResult | None] = [None] * len(images)
         staged: list[_Staged] = []
@@ -277,7 +301,9 @@ class Screener:
             timings["preprocess"] = (time.perf_counter() - t) * 1000
             staged.append(_Staged(index, pixels, None, timings, rules.scores, lung_prep))
         if staged:
-            for s, result in zip(staged, self._staged_screen(staged=staged), strict=True):
+            for s, result in zip(
+                staged, self._staged_screen(staged=staged, point=point), strict=True
+            ):
                 results[s.index] = result
         return [r for r in results if r is not None]
 
@@ -290,7 +316,9 @@ class Screener:
             box = lung_box(probability=lung, prep=lung_prep)
         return radiograph_preprocess(pixels=pixels, size=self.classifier.input_size, box=box)
 
-    def _staged_screen(self, *, staged: list[_Staged]) -> list[ScreenResult]:
+    def _staged_screen(
+        self, *, staged: list[_Staged], point: OperatingPoint | None
+    ) -> list[ScreenResult]:
         """Segment, then classify in one batch, then judge and explain each staged image."""
         t = time.perf_counter()
         lungs = self.lungs_run(preps=[s.lung_prep for s in staged if s.lung_prep is not None])
@@ -310,13 +338,19 @@ class Screener:
         explained = []
         for row, (s, lung) in enumerate(ready):
             s.timings["classify"] = classify_ms
-            explained.append(self._explain(staged=s, out=out, row=row, lung=lung))
+            explained.append(self._explain(staged=s, out=out, row=row, lung=lung, point=point))
         return explained
 
     def _explain(
-        self, *, staged: _Staged, out: ClassifierOutput, row: int, lung: np.ndarray | None
+        self,
+        *,
+        staged: _Staged,
+        out: ClassifierOutput,
+        row: int,
+        lung: np.ndarray | None,
+        point: OperatingPoint | None,
     ) -> ScreenResult:
-        """Judge one classified image by the learned gate, then map its winning class."""
+        """Judge one classified image by the learned gate, decide, map its winning class."""
         timings = staged.timings
         t = time.perf_counter()
         fields = None
@@ -346,12 +380,16 @@ class Screener:
         t = time.perf_counter()
         overlay = overlay_jpeg(pixels=staged.pixels, heatmap=heatmap, lungs=mask)
         timings["overlay"] = (time.perf_counter() - t) * 1000
+        probabilities = {k: float(v) for k, v in zip(self.labels, probs, strict=True)}
         return self._result(
             timings=timings,
             scores=scores,
             accepted=True,
             label=self.labels[winner],
-            probabilities={k: float(v) for k, v in zip(self.labels, probs, strict=True)},
+            decision=point and probabilities_decide(probabilities=probabilities, point=point),
+            operating_point=point and point.name,
+            thresholds=point and point.thresholds,
+            probabilities=probabilities,
             heatmap=heatmap,
             overlay_jpeg=overlay,
             evidence_in_lungs=evidence,

@@ -6,16 +6,28 @@ public URL). Admin changes to studies and reviews are written to the audit log.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from screening.models import AuditEvent, Image, Prediction, Review, Study
-from screening.selectors import image_current_prediction
+from screening.models import (
+    AuditEvent,
+    Image,
+    OperatingPointChoice,
+    Prediction,
+    Review,
+    Study,
+)
+from screening.selectors import image_current_prediction, model_name_configured
 from screening.services import (
+    OperatingPointChoiceError,
     audit_record,
+    operating_point_choose,
+    operating_point_reset,
+    operating_point_thresholds_resolve,
     prediction_rerun,
     request_meta_from,
     study_status_refresh,
@@ -96,7 +108,7 @@ class ImageInline(admin.TabularInline):
         prediction = image_current_prediction(image=obj)
         if prediction is None:
             return "-"
-        return f"{prediction.status} {prediction.label}".strip()
+        return f"{prediction.status} {prediction.finding}".strip()
 
 
 @admin.register(Study)
@@ -128,6 +140,7 @@ class PredictionInline(admin.TabularInline):
     show_change_link = True
     fields = (
         "status",
+        "decision",
         "label",
         "model_name",
         "model_version",
@@ -175,18 +188,21 @@ class ImageAdmin(admin.ModelAdmin):
 @admin.register(Prediction)
 class PredictionAdmin(admin.ModelAdmin):
     list_display = (
-        "id", "study_reference", "status", "label", "model_name", "model_version", "is_current",
-        "attempts", "created",
+        "id", "study_reference", "status", "decision", "label", "operating_point", "model_name",
+        "model_version", "is_current", "attempts", "created",
     )  # fmt: skip
-    list_filter = ("status", "label", "model_version", "is_current", "created")
+    list_filter = (
+        "status", "decision", "label", "operating_point", "model_version", "is_current", "created",
+    )  # fmt: skip
     search_fields = ("image__study__reference",)
     list_select_related = ("image", "image__study")
     date_hierarchy = "created"
     actions = ["rerun"]
     fields = (
-        "id", "image", "image_preview", "heatmap_preview", "is_current", "status", "label",
-        "probabilities", "reason", "model_name", "model_version", "timings_ms", "attempts",
-        "created", "enqueued", "started", "finished",
+        "id", "image", "image_preview", "heatmap_preview", "is_current", "status", "decision",
+        "operating_point", "thresholds", "label", "probabilities", "evidence_in_lungs",
+        "evidence_outside_lungs", "reason", "model_name", "model_version", "timings_ms",
+        "attempts", "created", "enqueued", "started", "finished",
     )  # fmt: skip
     readonly_fields = fields
 
@@ -213,6 +229,10 @@ class PredictionAdmin(admin.ModelAdmin):
     def heatmap_preview(self, obj: Prediction) -> str:
         return _heatmap_html(obj, size=256)
 
+    @admin.display(description="check: heatmap outside the lung fields", boolean=True)
+    def evidence_outside_lungs(self, obj: Prediction) -> bool:
+        return obj.evidence_outside_lungs
+
     @admin.action(description="Re-run with the current model", permissions=["rerun"])
     def rerun(self, request: HttpRequest, queryset: QuerySet) -> None:
         meta = request_meta_from(request=request)
@@ -223,6 +243,79 @@ class PredictionAdmin(admin.ModelAdmin):
             request, f"Queued {len(images)} new prediction(s) with the current model.",
             messages.SUCCESS,
         )  # fmt: skip
+
+
+class OperatingPointChoiceForm(forms.ModelForm):
+    """Thresholds may be left blank: the card's point of that name is then copied."""
+
+    covid_min = forms.FloatField(required=False, min_value=0.0, max_value=1.0)
+    pneumonia_min = forms.FloatField(required=False, min_value=0.0, max_value=1.0)
+
+    class Meta:
+        model = OperatingPointChoice
+        fields = ("model_name", "name", "covid_min", "pneumonia_min", "note")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if "model_name" in data:
+            self.instance.model_name = data["model_name"]
+        try:
+            operating_point_thresholds_resolve(
+                model_name=self.instance.model_name,
+                name=(data.get("name") or "").strip(),
+                covid_min=data.get("covid_min"),
+                pneumonia_min=data.get("pneumonia_min"),
+            )
+        except OperatingPointChoiceError as exc:
+            raise forms.ValidationError(exc.message) from exc
+        return data
+
+
+@admin.register(OperatingPointChoice)
+class OperatingPointChoiceAdmin(admin.ModelAdmin):
+    """The point a model runs at; every change goes through the service and the audit log."""
+
+    form = OperatingPointChoiceForm
+    list_display = ("model_name", "name", "covid_min", "pneumonia_min", "changed_by", "changed")
+    readonly_fields = ("changed_by", "changed")
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        return {
+            "model_name": model_name_configured(),
+            **super().get_changeform_initial_data(request),
+        }
+
+    def get_readonly_fields(self, request, obj=None):
+        # One row per model: the model is fixed once chosen.
+        return (*self.readonly_fields, "model_name") if obj else self.readonly_fields
+
+    def save_form(self, request, form, change):
+        # The service writes (and audits); the form has already checked the point.
+        data = form.cleaned_data
+        return operating_point_choose(
+            model_name=form.instance.model_name,
+            name=data["name"],
+            covid_min=data.get("covid_min"),
+            pneumonia_min=data.get("pneumonia_min"),
+            note=data.get("note", ""),
+            actor=request.user,
+            meta=request_meta_from(request=request),
+        )
+
+    def save_model(self, request, obj, form, change):
+        pass  # saved by the service in save_form
+
+    def save_related(self, request, form, formsets, change):
+        pass  # no relations beyond the user the service records
+
+    def delete_model(self, request, obj):
+        operating_point_reset(
+            model_name=obj.model_name, actor=request.user, meta=request_meta_from(request=request)
+        )
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
 
 
 @admin.register(Review)

@@ -12,6 +12,9 @@ CSV_COLUMNS = (
     "study_id", "reference", "owner", "study_status", "created", "image_id", "position",
     "original_name", "format", "prediction_status", "label", "p_covid", "p_pneumonia",
     "p_normal", "model_name", "model_version", "reason", "reviews", "review_verdicts",
+    # Appended, so a spreadsheet reading the earlier columns by place still works.
+    "decision", "operating_point", "covid_min", "pneumonia_min", "evidence_in_lungs",
+    "evidence_outside_lungs",
 )  # fmt: skip
 
 
@@ -57,8 +60,9 @@ def _study_cells(*, study: Study, image) -> list:
 
 def _prediction_cells(*, prediction) -> list:
     if prediction is None:
-        return ["", "", "", "", "", "", "", "", 0, ""]
+        return ["", "", "", "", "", "", "", "", 0, "", "", "", "", "", "", ""]
     probabilities = prediction.probabilities or {}
+    thresholds = prediction.thresholds or {}
     reviews = list(prediction.reviews.all())
     return [
         prediction.status,
@@ -71,4 +75,10 @@ def _prediction_cells(*, prediction) -> list:
         csv_safe(prediction.reason),
         len(reviews),
         ";".join(r.verdict for r in reviews),
+        prediction.decision,
+        csv_safe(prediction.operating_point),
+        thresholds.get("covid_min", ""),
+        thresholds.get("pneumonia_min", ""),
+        "" if prediction.evidence_in_lungs is None else prediction.evidence_in_lungs,
+        "yes" if prediction.evidence_outside_lungs else "",
     ]

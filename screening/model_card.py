@@ -34,8 +34,11 @@ _INSIDE_SOURCE_FIGURES = (
 )
 
 
-def model_card_summary() -> dict[str, Any] | None:
-    """Return the configured model's identity, test figures and limits from its card."""
+def model_card_summary(*, in_force: Any | None = None) -> dict[str, Any] | None:
+    """Return the configured model's identity, test figures, limits and operating points.
+
+    `in_force`: the selectors' PointInForce, said to be in force among the card's points.
+    """
     from mlcore.errors import ModelUnavailableError
     from mlcore.registry import model_card_read
 
@@ -44,6 +47,7 @@ def model_card_summary() -> dict[str, Any] | None:
     except ModelUnavailableError:
         return None
     from mlcore.labels import LABEL_MEANINGS
+    from screening.operating_summary import operating_summary
 
     test = card.evaluation.get("test") or {}
     figures = card.evaluation.get("figures") or {}
@@ -67,6 +71,7 @@ def model_card_summary() -> dict[str, Any] | None:
         "inside_source": {k: figures.get(k) for k in _INSIDE_SOURCE_FIGURES} if figures else None,
         "evidence_outside_lungs": (figures.get("cam_outside_lungs") or {}).get("by_source"),
         "limitations": _card_limitations(test=test, figures=figures),
+        "operating": operating_summary(card=card, in_force=in_force),
     }
 
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from mlcore.evidence import evidence_outside_lungs
 from screening.storage import rendering_suffix
 
 
@@ -125,8 +126,16 @@ class Prediction(models.Model):
         max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
     reason = models.TextField(blank=True, help_text="The gate's reason or the error, for users.")
+    # The most likely class (argmax), kept for the record; the decision below is what the
+    # screen says, made at the operating point in force.
     label = models.CharField(max_length=16, choices=Label.choices, blank=True, db_index=True)
+    decision = models.CharField(max_length=16, choices=Label.choices, blank=True)
+    operating_point = models.CharField(max_length=32, blank=True)
+    # {"covid_min": ..., "pneumonia_min": ...}: the thresholds the decision was made at.
+    thresholds = models.JSONField(null=True, blank=True)
     probabilities = models.JSONField(null=True, blank=True)
+    # Share of the Grad-CAM mass inside the lung fields (None: not measured).
+    evidence_in_lungs = models.FloatField(null=True, blank=True)
     heatmap = models.FileField(upload_to=heatmap_upload_to, max_length=255, blank=True)
     timings_ms = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -154,6 +163,25 @@ class Prediction(models.Model):
     def is_final(self) -> bool:
         return self.status in self.FINAL_STATUSES
 
+    @staticmethod
+    def finding_of(*, decision: str, label: str) -> str:
+        """Return what a prediction says: its decision, or the argmax label of one made
+        before operating points."""
+        return decision or label
+
+    @property
+    def finding(self) -> str:
+        """The label reviewers confirm or correct and the case history lists."""
+        return self.finding_of(decision=self.decision, label=self.label)
+
+    def get_finding_display(self) -> str:
+        return Label(self.finding).label if self.finding in Label.values else ""
+
+    @property
+    def evidence_outside_lungs(self) -> bool:
+        """Whether the heatmap lies mostly outside the lung fields (check what it read)."""
+        return evidence_outside_lungs(evidence_in_lungs=self.evidence_in_lungs)
+
     @property
     def accepted(self) -> bool | None:
         """True once the gate let the image through, False when refused, None before."""
@@ -162,6 +190,38 @@ class Prediction(models.Model):
         if self.status == self.Status.DONE:
             return True
         return None
+
+
+class OperatingPointChoice(models.Model):
+    """The operating point a deployment runs a model at, set by an admin (one per model).
+
+    Without a row the setting CXR_OPERATING_POINT names a point of the card.
+    """
+
+    model_name = models.CharField(max_length=64, unique=True)
+    name = models.CharField(
+        max_length=32, help_text="A point the card ships (e.g. screening) or a name of yours."
+    )
+    covid_min = models.FloatField(help_text="covid when p(covid) reaches this (0 to 1).")
+    pneumonia_min = models.FloatField(
+        help_text="Else pneumonia when p(covid) + p(pneumonia) reaches this (0 to 1)."
+    )
+    note = models.TextField(blank=True, help_text="Why this point (kept in the audit log).")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    changed = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "operating point in force"
+        verbose_name_plural = "operating points in force"
+
+    def __str__(self) -> str:
+        return f"{self.model_name}: {self.name}"
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return {"covid_min": self.covid_min, "pneumonia_min": self.pneumonia_min}
 
 
 # The one limit on a review's note (web form, API and service).

@@ -15,9 +15,13 @@ CONTRACT:
     agreement_by_model_version() -> list[dict]
         {model_name, model_version, reviews, agree, rate}
     model_card_summary() -> dict | None
-        what a user should know about the configured model (None when it is unavailable)
+        what a user should know about the configured model (None when it is unavailable),
+        with the operating point in force
     model_name_configured() -> str, model_version_configured() -> str
         the model new predictions are made with (the version read once per process)
+    operating_point_in_force(*, model_name=None) -> PointInForce
+        the point decisions are made at: an admin's choice for the model (one indexed
+        query), else the setting CXR_OPERATING_POINT naming a point of the card
 
 Prefetching: each study's `images` come in position order, and each image carries
 `image.current_predictions` (a list of 0 or 1 Prediction, with `reviews` prefetched); use
@@ -31,6 +35,7 @@ import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -39,8 +44,8 @@ from django.http import Http404
 
 from portal.compiled_sql import compiled_rows_read
 from screening.filters import StudyFilter
-from screening.model_card import model_card_summary as model_card_summary
-from screening.models import Image, Prediction, Review, Study
+from screening.model_card import model_card_summary as card_summary_read
+from screening.models import Image, OperatingPointChoice, Prediction, Review, Study
 from screening.permissions import study_scope, study_scope_kind, user_may_review
 
 
@@ -258,3 +263,49 @@ def model_version_configured() -> str:
         except ModelUnavailableError:
             return ""  # not remembered: a model installed later is picked up
     return _model_versions[key]
+
+
+@dataclass(frozen=True)
+class PointInForce:
+    """The operating point decisions are made at, and who set it."""
+
+    name: str
+    # None: the card's thresholds for `name` (a point chosen by the setting).
+    thresholds: dict[str, float] | None
+    source: str  # "admin" or "setting"
+    changed_by: str = ""
+    changed: datetime | None = None
+    note: str = ""
+
+    def screen_argument(self) -> Any:
+        """Return what Screener.screen_many takes: the point itself, or its card name."""
+        if self.thresholds is None:
+            return self.name
+        from mlcore.operating_point import OperatingPoint
+
+        return OperatingPoint(name=self.name, **self.thresholds)
+
+
+def operating_point_in_force(*, model_name: str | None = None) -> PointInForce:
+    """Return the admin's point for the model (one indexed query), else the setting's."""
+    model_name = model_name or model_name_configured()
+    choice = (
+        OperatingPointChoice.objects.filter(model_name=model_name)
+        .select_related("changed_by")
+        .first()
+    )
+    if choice is None:
+        return PointInForce(name=settings.CXR_OPERATING_POINT, thresholds=None, source="setting")
+    return PointInForce(
+        name=choice.name,
+        thresholds=choice.thresholds,
+        source="admin",
+        changed_by=choice.changed_by.get_username() if choice.changed_by else "",
+        changed=choice.changed,
+        note=choice.note,
+    )
+
+
+def model_card_summary() -> dict | None:
+    """Return what a user should know about the configured model and the point in force."""
+    return card_summary_read(in_force=operating_point_in_force())

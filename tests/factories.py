@@ -89,6 +89,9 @@ class PredictionFactory(factory.django.DjangoModelFactory):
         done = factory.Trait(
             status=Prediction.Status.DONE,
             label="pneumonia",
+            decision="pneumonia",
+            operating_point="screening",
+            thresholds=factory.LazyFunction(lambda: dict(FakeResult().thresholds)),
             probabilities=factory.LazyFunction(lambda: dict(FakeResult().probabilities)),
             heatmap=factory.django.FileField(
                 filename="heatmap.jpg", data=factory.LazyFunction(fake_jpeg)
@@ -130,7 +133,7 @@ class ReviewFactory(factory.django.DjangoModelFactory):
     prediction = factory.SubFactory(PredictionFactory, done=True)
     reviewer = factory.SubFactory(UserFactory, role="reviewer")
     verdict = Review.Verdict.AGREE
-    label = factory.LazyAttribute(lambda o: o.prediction.label)
+    label = factory.LazyAttribute(lambda o: o.prediction.finding)
 
     @factory.post_generation
     def study_refresh(self, create: bool, extracted, **kwargs) -> None:

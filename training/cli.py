@@ -1,4 +1,4 @@
-"""Command line: `python -m training train|evaluate ...`."""
+"""Command line: `python -m training train|evaluate|operating-points ...`."""
 
 from __future__ import annotations
 
@@ -202,6 +202,62 @@ def segment_main(*, args: argparse.Namespace) -> int:
     return 0
 
 
+# Options of `operating-points`: (flag, point, which target, default; None = Youden).
+POINT_TARGETS = (
+    ("--screening-sensitivity", "screening", "covid", 0.97),
+    ("--screening-any-sensitivity", "screening", "any_pneumonia", 0.95),
+    ("--balanced-sensitivity", "balanced", "covid", None),
+    ("--balanced-any-sensitivity", "balanced", "any_pneumonia", None),
+)
+
+
+def operating_arguments_add(*, parser: argparse.ArgumentParser) -> None:
+    """Add the `operating-points` options."""
+    parser.add_argument("--model", default=None, help="model name (default: registry default)")
+    parser.add_argument("--weights-dir", type=Path, default=None, help="overrides CXR_WEIGHTS_DIR")
+    parser.add_argument("--data", type=Path, nargs="+", required=True, help="e.g. cxr and siim")
+    for flag, point, target, default in POINT_TARGETS:
+        what = "covid pattern" if target == "covid" else "any pneumonia"
+        parser.add_argument(
+            flag,
+            type=float,
+            default=default,
+            help=f"{point}: {what} sensitivity to reach on val (default %(default)s; "
+            "None: Youden index)",
+        )
+    parser.add_argument("--default", default="screening", help="the point screens run at")
+    parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def operating_main(*, args: argparse.Namespace) -> int:
+    """Run `operating-points` and print each point's thresholds."""
+    from training.evaluate import EvaluationError
+    from training.operating import PointTargets, operating_points_run
+
+    wanted: dict[str, dict] = {}
+    for flag, point, target, _ in POINT_TARGETS:
+        wanted.setdefault(point, {})[target] = getattr(args, flag[2:].replace("-", "_"))
+    try:
+        result = operating_points_run(
+            model=args.model,
+            weights_dir=args.weights_dir,
+            data=list(args.data),
+            targets=[PointTargets(name=name, **t) for name, t in wanted.items()],
+            default=args.default,
+            n_boot=args.bootstrap,
+            seed=args.seed,
+        )
+    except (EvaluationError, ValueError) as exc:
+        parser_build().error(str(exc))
+    thresholds = {
+        name: {k: p[k] for k in ("covid_min", "pneumonia_min")}
+        for name, p in result["points"].items()
+    }
+    print(json.dumps({"model": result["model"], "default": result["default"], **thresholds}))
+    return 0
+
+
 def parser_build() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -253,6 +309,12 @@ def parser_build() -> argparse.ArgumentParser:
         help="more CSVs of chest films the gate must accept (e.g. siim/unlabelled.csv)",
     )
     e.add_argument("--card", action="store_true", help="store the figures in the model's card.json")
+
+    o = sub.add_parser(
+        "operating-points",
+        help="fit the screening and balanced points on val, judge them on test, write the card",
+    )
+    operating_arguments_add(parser=o)
     return p
 
 
@@ -282,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         report = gate_run(model_dir=args.model_dir, data=list(args.data), ood=args.ood)
         print(json.dumps({k: report[k] for k in ("test", "leave_one_source_out")}))
         return 0
+    if args.command == "operating-points":
+        return operating_main(args=args)
     if args.command == "recalibrate":
         from training.recalibrate import recalibrate_run
 

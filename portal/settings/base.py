@@ -187,6 +187,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # The model: which registry entry the worker loads (None: mlcore's default).
 CXR_MODEL_NAME = env("CXR_MODEL_NAME", default=None)
+# The operating point of the model's card that decisions are made at, unless an admin has
+# chosen another for the model (screening.OperatingPointChoice): "screening" runs at a high
+# sensitivity, "balanced" at the Youden point.
+CXR_OPERATING_POINT = env("CXR_OPERATING_POINT", default="screening")
 # A prediction whose worker died this many times fails instead of being sent again.
 CXR_PREDICTION_MAX_ATTEMPTS = env.int("CXR_PREDICTION_MAX_ATTEMPTS", default=5)
 # The periodic sweep requeues predictions queued or running for longer than this.
@@ -235,6 +239,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A prediction's label (argmax) and decision share one set of classes.
+    "ENUM_NAME_OVERRIDES": {"LabelEnum": "screening.models.Label"},
 }
 
 # Content security policy (django-csp): everything from our own origin, no inline script.

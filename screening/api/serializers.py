@@ -30,6 +30,27 @@ class ModelSerializer(serializers.Serializer):
     version = serializers.CharField()
 
 
+class ThresholdsSerializer(serializers.Serializer):
+    covid_min = serializers.FloatField()
+    pneumonia_min = serializers.FloatField()
+
+
+class OperatingPointSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    thresholds = ThresholdsSerializer()
+
+
+def _operating_point(prediction: Prediction) -> dict | None:
+    """The point a done prediction's decision was made at (None before operating points)."""
+    if prediction.status != Prediction.Status.DONE or not prediction.operating_point:
+        return None
+    thresholds = prediction.thresholds or {}
+    return {
+        "name": prediction.operating_point,
+        "thresholds": {k: float(thresholds.get(k, 0.0)) for k in ("covid_min", "pneumonia_min")},
+    }
+
+
 class PredictionOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=Prediction.Status.choices)
@@ -41,10 +62,26 @@ class PredictionOutputSerializer(serializers.Serializer):
     error = serializers.SerializerMethodField()
     heatmap_url = serializers.SerializerMethodField()
     image_url = serializers.SerializerMethodField()
+    # Last, so earlier keys keep their places: the screening decision (at the operating
+    # point) beside the argmax `label`, and where the heatmap lies.
+    decision = serializers.SerializerMethodField()
+    operating_point = serializers.SerializerMethodField()
+    evidence_in_lungs = serializers.FloatField(allow_null=True)
+    evidence_outside_lungs = serializers.BooleanField()
 
     @extend_schema_field(serializers.ChoiceField(choices=Label.choices, allow_null=True))
     def get_label(self, obj: Prediction) -> str | None:
+        """The most likely class (argmax of the probabilities)."""
         return obj.label or None
+
+    @extend_schema_field(serializers.ChoiceField(choices=Label.choices, allow_null=True))
+    def get_decision(self, obj: Prediction) -> str | None:
+        """The screening decision at the operating point (what reviewers judge)."""
+        return obj.decision or None
+
+    @extend_schema_field(OperatingPointSerializer(allow_null=True))
+    def get_operating_point(self, obj: Prediction) -> dict | None:
+        return _operating_point(obj)
 
     @extend_schema_field(ProbabilitiesSerializer(allow_null=True))
     def get_probabilities(self, obj: Prediction) -> dict | None:
@@ -149,6 +186,12 @@ def prediction_output_data(*, prediction: Prediction, context: dict) -> dict:
             else None
         ),
         "image_url": _absolute(context, "api:image-file", prediction.image_id),
+        "decision": prediction.decision or None,
+        "operating_point": _operating_point(prediction),
+        "evidence_in_lungs": (
+            None if prediction.evidence_in_lungs is None else float(prediction.evidence_in_lungs)
+        ),
+        "evidence_outside_lungs": bool(prediction.evidence_outside_lungs),
     }
 
 

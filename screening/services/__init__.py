@@ -9,9 +9,10 @@ study_submit` works:
     execution    prediction_execute (claims a batch, screens it in one pass, ends each alone)
     queueing     prediction_enqueue and friends (after commit; a broker outage is logged)
     reviews      review_record
+    operating    operating_point_choose, operating_point_reset (the point in force, audited)
     studies      study_status_refresh
     audit        audit_record, audit_request_record, request_meta_from, RequestMeta
-    errors       SubmissionError, ReviewError
+    errors       SubmissionError, ReviewError, OperatingPointChoiceError
 """
 
 from screening.services.audit import (
@@ -20,8 +21,13 @@ from screening.services.audit import (
     audit_request_record,
     request_meta_from,
 )
-from screening.services.errors import ReviewError, SubmissionError
+from screening.services.errors import OperatingPointChoiceError, ReviewError, SubmissionError
 from screening.services.execution import prediction_execute
+from screening.services.operating import (
+    operating_point_choose,
+    operating_point_reset,
+    operating_point_thresholds_resolve,
+)
 from screening.services.predictions import (
     prediction_fail,
     prediction_rerun,
@@ -40,12 +46,16 @@ from screening.services.submission import reference_clean, reference_generate, s
 from screening.services.text import filename_sanitise, text_clean
 
 __all__ = [
+    "OperatingPointChoiceError",
     "RequestMeta",
     "ReviewError",
     "SubmissionError",
     "audit_record",
     "audit_request_record",
     "filename_sanitise",
+    "operating_point_choose",
+    "operating_point_reset",
+    "operating_point_thresholds_resolve",
     "prediction_enqueue",
     "prediction_enqueue_on_commit",
     "prediction_execute",

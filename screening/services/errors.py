@@ -20,3 +20,11 @@ class ReviewError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+class OperatingPointChoiceError(Exception):
+    """An operating point that cannot be put in force (unknown name, thresholds out of range)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -26,7 +26,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from mlcore.errors import ImageError, ModelUnavailableError
+from mlcore.operating_point import OperatingPointError
 from screening.models import Prediction
+from screening.selectors import operating_point_in_force
 from screening.services.predictions import (
     prediction_attempts_exhausted,
     prediction_fail,
@@ -121,11 +123,13 @@ def _batch_run(*, leader_id: Any, predictions: Sequence[Prediction]) -> None:
     """Screen the claimed predictions in one pass and store each outcome on its own."""
     from screening.inference import screener_get
 
+    # Read per batch: an admin's change of point holds from the next batch on.
+    point = operating_point_in_force().screen_argument()
     try:
         screener = screener_get()
         readable, items = _images_read(leader_id=leader_id, predictions=predictions)
-        results = screener.screen_many(items=items) if items else []
-    except ModelUnavailableError as exc:
+        results = screener.screen_many(items=items, operating_point=point) if items else []
+    except (ModelUnavailableError, OperatingPointError) as exc:
         for prediction in predictions:
             prediction_fail(prediction_id=prediction.id, reason=f"The model is unavailable: {exc}")
         return
@@ -218,8 +222,22 @@ def _prediction_outcome_store(*, prediction: Prediction, result: Any) -> Predict
         locked.label = str(result.label or "")
         locked.probabilities = {k: float(v) for k, v in (result.probabilities or {}).items()}
         locked.heatmap.name = heatmap_name
+        _decision_copy(prediction=locked, result=result)
         return prediction_status_set(
             prediction=locked,
             status=Prediction.Status.DONE,
-            also_saved=[*fields, "label", "probabilities", "heatmap"],
+            also_saved=[*fields, "label", "probabilities", "heatmap", *DECISION_FIELDS],
         )
+
+
+DECISION_FIELDS = ("decision", "operating_point", "thresholds", "evidence_in_lungs")
+
+
+def _decision_copy(*, prediction: Prediction, result: Any) -> None:
+    """Copy the screening decision, the point it was made at and the lung evidence."""
+    prediction.decision = str(result.decision or "")
+    prediction.operating_point = str(result.operating_point or "")[:32]
+    thresholds = result.thresholds
+    prediction.thresholds = {k: float(v) for k, v in thresholds.items()} if thresholds else None
+    evidence = result.evidence_in_lungs
+    prediction.evidence_in_lungs = None if evidence is None else float(evidence)

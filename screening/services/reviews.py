@@ -1,4 +1,8 @@
-"""Reviews: a reviewer confirms or corrects a finished prediction."""
+"""Reviews: a reviewer confirms or corrects a finished prediction's finding.
+
+The finding is the screening decision (Prediction.finding; the argmax label of a prediction
+made before operating points): what the reader was shown and what the case history lists.
+"""
 
 from __future__ import annotations
 
@@ -59,11 +63,11 @@ def review_label_check(
     if label in (None, ""):
         if verdict == Review.Verdict.DISAGREE:
             raise ReviewError("Say which label is correct when you disagree.")
-        label = prediction.label
+        label = prediction.finding
     if label not in Label.values:
         raise ReviewError(f"Unknown label {label!r}: choose one of {', '.join(Label.values)}.")
-    if verdict == Review.Verdict.AGREE and label != prediction.label:
-        raise ReviewError("An agreeing review keeps the predicted label.")
-    if verdict == Review.Verdict.DISAGREE and label == prediction.label:
+    if verdict == Review.Verdict.AGREE and label != prediction.finding:
+        raise ReviewError("An agreeing review keeps the screening decision.")
+    if verdict == Review.Verdict.DISAGREE and label == prediction.finding:
         raise ReviewError("A disagreeing review names a different label.")
     return label

@@ -1,4 +1,4 @@
-"""A study's derived fields: status, labels found and whether anyone reviewed it."""
+"""A study's derived fields: status, findings (decisions) and whether anyone reviewed it."""
 
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ def study_status_refresh(*, study: Study) -> Study:
         current = (
             Prediction.objects.filter(image__study=locked, is_current=True)
             .annotate(reviewed=Exists(Review.objects.filter(prediction=OuterRef("pk"))))
-            .values_list("status", "label", "reviewed")
+            .values_list("status", "decision", "label", "reviewed")
         )
         rows = list(current)
         pending = any(row[0] not in Prediction.FINAL_STATUSES for row in rows)
         status = Study.Status.PROCESSING if pending else Study.Status.DONE
-        found = {row[1] for row in rows if row[1]}
+        found = {Prediction.finding_of(decision=row[1], label=row[2]) for row in rows} - {""}
         labels = "".join(f"|{label}" for label in sorted(found)) + "|" if found else ""
-        reviewed = any(row[2] for row in rows)
+        reviewed = any(row[3] for row in rows)
         if (locked.status, locked.labels, locked.reviewed) != (status, labels, reviewed):
             locked.status, locked.labels, locked.reviewed = status, labels, reviewed
             locked.save(update_fields=["status", "labels", "reviewed", "updated"])

@@ -19,6 +19,7 @@ from screening.forms import (
 )
 from screening.models import Prediction, Study
 from screening.permissions import user_may_review
+from screening.roc_chart import chart_frame, roc_charts_build
 from screening.views.common import image_cards, login_required_htmx, wants_json
 
 
@@ -62,7 +63,11 @@ def study_create(request: HttpRequest) -> HttpResponse:
 def model_card(request: HttpRequest) -> HttpResponse:
     """Show what the model is, how it scored on held-out images, and what it cannot do."""
     card = selectors.model_card_summary()
-    return render(request, "screening/model_card.html", {"card": card}, status=200 if card else 503)
+    context = {"card": card}
+    if card and card["operating"]:
+        context["charts"] = roc_charts_build(operating=card["operating"])
+        context["frame"] = chart_frame()
+    return render(request, "screening/model_card.html", context, status=200 if card else 503)
 
 
 @login_required

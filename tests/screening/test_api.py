@@ -23,7 +23,8 @@ pytestmark = pytest.mark.django_db
 DISCLAIMER = settings.CXR_DISCLAIMER
 PREDICTION_KEYS = {
     "id", "status", "label", "probabilities", "model", "accepted", "reason", "error",
-    "heatmap_url", "image_url",
+    "heatmap_url", "image_url", "decision", "operating_point", "evidence_in_lungs",
+    "evidence_outside_lungs",
 }  # fmt: skip
 
 

@@ -211,6 +211,7 @@ def test_a_batch_stores_each_outcome_in_a_few_statements(submit, fake_screener):
     with CaptureQueriesContext(connection) as queries:
         prediction_execute(prediction_id=predictions[0].id, batch_max=8)
     assert {_row(p).status for p in predictions} == {"done"}
-    # Claim: 3 reads and an UPDATE each. Each outcome: lock, one UPDATE, the study's lock,
-    # one read of what it derives, its UPDATE (+ savepoints here, BEGIN/COMMIT in a worker).
-    assert len(queries.captured_queries) <= 3 + 4 + 4 * 7 + 3
+    # Claim: 3 reads and an UPDATE each. The point in force: one read. Each outcome: lock,
+    # one UPDATE, the study's lock, one read of what it derives, its UPDATE (+ savepoints
+    # here, BEGIN/COMMIT in a worker).
+    assert len(queries.captured_queries) <= 3 + 4 + 1 + 4 * 7 + 3

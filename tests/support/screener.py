@@ -13,6 +13,12 @@ class FakeResult:
     accepted: bool = True
     reason: str | None = None
     label: str | None = "pneumonia"
+    decision: str | None = None  # None: the label's (the point agrees with the argmax)
+    operating_point: str | None = "screening"
+    thresholds: dict | None = field(
+        default_factory=lambda: {"covid_min": 0.2, "pneumonia_min": 0.4}
+    )
+    evidence_in_lungs: float | None = None
     probabilities: dict | None = field(
         default_factory=lambda: {"covid": 0.1, "pneumonia": 0.7, "normal": 0.2}
     )
@@ -21,6 +27,10 @@ class FakeResult:
     model_name: str = "fake-model"
     model_version: str = "9.9.9"
     timings_ms: dict = field(default_factory=lambda: {"decode": 1.0, "classify": 2.0})
+
+    def __post_init__(self) -> None:
+        if self.decision is None and self.accepted:
+            self.decision = self.label
 
 
 class FakeScreener:
@@ -32,6 +42,7 @@ class FakeScreener:
         self.error = error
         self.calls: list[str] = []
         self.batches: list[list[str]] = []
+        self.points: list[object] = []  # the operating point each screen_many was asked for
 
     def screen(self, *, data: bytes, filename: str) -> FakeResult:
         self.calls.append(filename)
@@ -39,9 +50,12 @@ class FakeScreener:
             raise self.error
         return self.result
 
-    def screen_many(self, *, items: list[tuple[bytes, str]]) -> list[FakeResult | ImageError]:
+    def screen_many(
+        self, *, items: list[tuple[bytes, str]], operating_point: object = None
+    ) -> list[FakeResult | ImageError]:
         """Screen each item as `screen` does; an ImageError comes back in its item's place."""
         self.batches.append([filename for _, filename in items])
+        self.points.append(operating_point)
         results: list[FakeResult | ImageError] = []
         for data, filename in items:
             try:
