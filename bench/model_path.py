@@ -19,7 +19,7 @@ import numpy as np
 from bench.common import bench_images_load, json_write, percentiles_summarise, profile_text
 from bench.targets import STAGES
 
-FULL_STAGES = ("gate", "classify", "gradcam", "overlay")
+FULL_STAGES = ("gate", "classify", "lungs", "gradcam", "overlay")
 
 
 def _input_size(*, screener: Any) -> int:

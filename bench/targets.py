@@ -30,7 +30,7 @@ TARGETS = (
     Target("classify_ms_p50", "classify p50 (batch 1)", 15.0, "max", "ms", "model"),
     Target(
         "full_ms_p50",
-        "full p50 (gate + classify + Grad-CAM + overlay)",
+        "full p50 (gate + classify + lung fields + Grad-CAM + overlay)",
         40.0,
         "max",
         "ms",

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from mlcore.gradcam import heatmap_to_source
 from mlcore.preprocess import Preprocessed, radiograph_preprocess
 
 SEGMENTER_INPUT_SIZE = 128
@@ -159,6 +160,20 @@ def evidence_in_lungs_share(*, heatmap: np.ndarray, mask: np.ndarray) -> float |
     if total <= 0 or heat.shape != mask.shape:
         return None
     return float(heat[mask].sum() / total)
+
+
+def lung_evidence_map(
+    *,
+    cam: np.ndarray,
+    prep: Preprocessed,
+    lung: np.ndarray,
+    lung_prep: Preprocessed,
+    max_side: int,
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """The heatmap on the film, the lung mask in its frame, and the share of mass inside."""
+    heatmap = heatmap_to_source(cam=cam, prep=prep, max_side=max_side)
+    mask = mask_to_source(probability=lung, prep=lung_prep, shape=heatmap.shape)
+    return heatmap, mask, evidence_in_lungs_share(heatmap=heatmap, mask=mask)
 
 
 def mask_outline(*, mask: np.ndarray, width: int = 1) -> np.ndarray:

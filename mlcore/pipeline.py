@@ -52,10 +52,9 @@ from mlcore.imageio import image_decode
 from mlcore.labels import GATE_LABELS
 from mlcore.lungs import (
     LungFields,
-    evidence_in_lungs_share,
     lung_box,
+    lung_evidence_map,
     lung_fields_measure,
-    mask_to_source,
     segmenter_input_prepare,
 )
 from mlcore.operating_point import (
@@ -369,13 +368,18 @@ class Screener:
         probs = out.probabilities[row]
         winner = int(np.argmax(probs))
         t = time.perf_counter()
-        heatmap = heatmap_to_source(
-            cam=out.cams[row, :, :, winner], prep=staged.prep, max_side=OVERLAY_MAX_SIDE
-        )
+        cam = out.cams[row, :, :, winner]
         mask = evidence = None
         if lung is not None and staged.lung_prep is not None:
-            mask = mask_to_source(probability=lung, prep=staged.lung_prep, shape=heatmap.shape)
-            evidence = evidence_in_lungs_share(heatmap=heatmap, mask=mask)
+            heatmap, mask, evidence = lung_evidence_map(
+                cam=cam,
+                prep=staged.prep,
+                lung=lung,
+                lung_prep=staged.lung_prep,
+                max_side=OVERLAY_MAX_SIDE,
+            )
+        else:
+            heatmap = heatmap_to_source(cam=cam, prep=staged.prep, max_side=OVERLAY_MAX_SIDE)
         timings["gradcam"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         overlay = overlay_jpeg(pixels=staged.pixels, heatmap=heatmap, lungs=mask)

@@ -87,6 +87,33 @@ def shortcut_check(*, screener: Any, screened: Screened, rows: list[dict]) -> di
     return {
         "masked": headline(figures=figures_compute(probs=probs, rows=[rows[i] for i in ok])),
         "cam_outside_lungs": outside_lungs_report(shares=shares, sources=sources),
+        "evidence_in_lungs": evidence_report(
+            shares=[screened.evidence_in_lungs[i] for i in ok], sources=sources
+        ),
+    }
+
+
+def evidence_report(*, shares: list[float | None], sources: list[str]) -> dict[str, Any] | None:
+    """Grad-CAM mass inside the segmented lung fields: mean and share flagged, per source."""
+    from mlcore.evidence import EVIDENCE_IN_LUNGS_MIN
+
+    values = np.array([np.nan if s is None else s for s in shares], np.float64)
+    if np.isnan(values).all():
+        return None
+    src = np.asarray(sources)
+
+    def summary(m: np.ndarray) -> dict[str, Any]:
+        v = values[m & ~np.isnan(values)]
+        return {
+            "n": len(v),
+            "mean": float(v.mean()) if len(v) else None,
+            "flagged": float((v < EVIDENCE_IN_LUNGS_MIN).mean()) if len(v) else None,
+        }
+
+    return {
+        "flag_below": EVIDENCE_IN_LUNGS_MIN,
+        "all": summary(np.ones(len(values), bool)),
+        "by_source": {s: summary(src == s) for s in sorted(set(sources))},
     }
 
 
@@ -185,6 +212,7 @@ def card_figures_update(*, model_dir: Path, report: dict[str, Any]) -> None:
         "gate_negatives_n": neg.get("n"),
         "masked": report["shortcut"]["masked"],
         "cam_outside_lungs": report["shortcut"]["cam_outside_lungs"],
+        "evidence_in_lungs": report["shortcut"].get("evidence_in_lungs"),
     }
     if "cxr" in report:
         card.evaluation["test"] = report["cxr"]

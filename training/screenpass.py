@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from mlcore.errors import ImageError
 from mlcore.gate import gate_rules_check
-from mlcore.lungs import lung_fields_measure, segmenter_input_prepare
+from mlcore.lungs import lung_evidence_map, lung_fields_measure, segmenter_input_prepare
 from mlcore.preprocess import grey_channels_merge
 
 BATCH = 32
@@ -29,6 +29,8 @@ class Screened:
     cams: list[np.ndarray | None]  # predicted-class map per item, model space
     arrays: np.ndarray  # (N, S, S) model inputs (zeros when unreadable)
     boxes: list[tuple[int, int, int, int] | None]  # content box of each input
+    # Share of the predicted class's Grad-CAM mass inside the segmented lung fields.
+    evidence_in_lungs: list[float | None]
 
     @property
     def readable(self) -> np.ndarray:
@@ -52,6 +54,8 @@ def _inputs_prepare(*, screener: Any, items: list[tuple[Any, ...]], desc: str):
     boxes: list[tuple[int, int, int, int] | None] = [None] * len(items)
     rule_reasons: list[str | None] = [None] * len(items)
     lung_preps: list[Any] = [None] * len(items)
+    lungs: list[Any] = [None] * len(items)
+    preps: list[Any] = [None] * len(items)
     readable = np.zeros(len(items), bool)
     for i, (pixels, is_colour, dicom) in enumerate(tqdm(items, desc=desc, unit="img")):
         if pixels is None:
@@ -60,19 +64,17 @@ def _inputs_prepare(*, screener: Any, items: list[tuple[Any, ...]], desc: str):
         px = grey_channels_merge(pixels=pixels, is_colour=is_colour)
         rules = gate_rules_check(pixels=px, thresholds=screener.thresholds, dicom=dicom)
         rule_reasons[i] = None if rules.accepted else rules.reason
-        lung = None
         if screener.segmenter is not None:
             lung_preps[i] = segmenter_input_prepare(pixels=px)
-            if screener.card.lung_crop:
-                lung = screener.lungs_run(preps=[lung_preps[i]])[0]
-        prep = screener.classifier_input_prepare(pixels=px, lung=lung, lung_prep=lung_preps[i])
-        arrays[i], boxes[i], readable[i] = prep.array, prep.content_box, True
-    return arrays, boxes, rule_reasons, readable, lung_preps
+            lungs[i] = screener.lungs_run(preps=[lung_preps[i]])[0]
+        prep = screener.classifier_input_prepare(pixels=px, lung=lungs[i], lung_prep=lung_preps[i])
+        arrays[i], boxes[i], preps[i], readable[i] = prep.array, prep.content_box, prep, True
+    return arrays, boxes, rule_reasons, readable, (preps, lung_preps, lungs)
 
 
 def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> Screened:
     """Gate and classify decoded items; metrics get probabilities even for refused ones."""
-    arrays, boxes, rule_reasons, readable, lung_preps = _inputs_prepare(
+    arrays, boxes, rule_reasons, readable, (preps, lung_preps, lungs) = _inputs_prepare(
         screener=screener, items=items, desc=desc
     )
     n = len(items)
@@ -80,15 +82,19 @@ def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> S
     reasons = list(rule_reasons)
     probs = np.full((n, 3), np.nan, np.float32)
     cams: list[np.ndarray | None] = [None] * n
+    evidence: list[float | None] = [None] * n
     idx = np.flatnonzero(readable)
     for start in range(0, len(idx), BATCH):
         part = idx[start : start + BATCH]
         out = screener.classifier.run(batch=arrays[part])
-        lungs = screener.lungs_run(preps=[lung_preps[i] for i in part if lung_preps[i]])
         for j, i in enumerate(part):
             fields = None
-            if lungs is not None:
-                fields = lung_fields_measure(probability=lungs[j], prep=lung_preps[i])
+            cams[i] = out.cams[j, :, :, int(out.probabilities[j].argmax())]
+            if lungs[i] is not None:
+                fields = lung_fields_measure(probability=lungs[i], prep=lung_preps[i])
+                *_, evidence[i] = lung_evidence_map(
+                    cam=cams[i], prep=preps[i], lung=lungs[i], lung_prep=lung_preps[i], max_side=256
+                )
             decision = screener.gate_learned_check(
                 gate_probabilities=out.gate_probabilities[j],
                 features=out.features[j],
@@ -98,11 +104,12 @@ def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> S
             maha = distance > screener.thresholds.mahalanobis_max
             maha_refused[i] = maha
             probs[i] = out.probabilities[j]
-            cams[i] = out.cams[j, :, :, int(out.probabilities[j].argmax())]
             if rule_reasons[i] is None:
                 accepted[i], reasons[i] = decision.accepted, decision.reason
     rule_refused = np.array([r is not None for r in rule_reasons])
-    return Screened(accepted, reasons, probs, rule_refused, maha_refused, cams, arrays, boxes)
+    return Screened(
+        accepted, reasons, probs, rule_refused, maha_refused, cams, arrays, boxes, evidence
+    )
 
 
 def probs_of_arrays(*, screener: Any, arrays: np.ndarray) -> np.ndarray:
