@@ -17,6 +17,7 @@ from mlcore.preprocess import Preprocessed, radiograph_preprocess
 
 SEGMENTER_INPUT_SIZE = 128
 SEGMENTER_FILENAME = "lungs.keras"
+SEGMENTER_REPORT = "lungs.json"  # how it was trained and its Dice per split
 MASK_THRESHOLD = 0.5
 # A component smaller than this share of the content is a speck, not a lung field.
 FIELD_MIN_SHARE = 0.01

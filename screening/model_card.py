@@ -70,8 +70,41 @@ def model_card_summary(*, in_force: Any | None = None) -> dict[str, Any] | None:
         "test": _card_test_figures(test=test, labels=card.labels, figures=figures),
         "inside_source": {k: figures.get(k) for k in _INSIDE_SOURCE_FIGURES} if figures else None,
         "evidence_outside_lungs": (figures.get("cam_outside_lungs") or {}).get("by_source"),
-        "limitations": _card_limitations(test=test, figures=figures),
+        "lung_fields": _card_lung_fields(evaluation=card.evaluation, figures=figures),
+        "gate": _card_gate(gate2=card.evaluation.get("gate2")),
+        "limitations": [
+            *_card_limitations(test=test, figures=figures),
+            *card.evaluation.get("known_failures", []),
+        ],
         "operating": operating_summary(card=card, in_force=in_force),
+    }
+
+
+def _card_lung_fields(*, evaluation: dict, figures: dict) -> dict[str, Any] | None:
+    """The lung segmenter's test Dice and where the heatmaps' evidence lies on test films."""
+    segmenter = evaluation.get("lung_segmenter")
+    if not segmenter:
+        return None
+    evidence = figures.get("evidence_in_lungs") or {}
+    return {
+        "dice_test": segmenter.get("dice_test"),
+        "dice_test_n": segmenter.get("n_test"),
+        "flag_below": evidence.get("flag_below"),
+        "evidence_all": evidence.get("all"),
+        "evidence_by_source": evidence.get("by_source") or {},
+    }
+
+
+def _card_gate(*, gate2: dict | None) -> dict[str, Any] | None:
+    """Gate 2's refuse rate per negative source, each left out of its fit."""
+    if not gate2:
+        return None
+    loso = gate2.get("leave_one_source_out") or {}
+    return {
+        "test": gate2.get("test") or {},
+        "sources": loso.get("sources") or {},
+        "worst_source": loso.get("worst_source"),
+        "worst_refused": loso.get("worst_refused"),
     }
 
 

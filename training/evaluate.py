@@ -9,6 +9,7 @@ Grad-CAM evidence falls outside the lung fields.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mlcore.labels import LABELS
+from mlcore.lungs import SEGMENTER_REPORT
 from training.data import Table, table_filter, table_read
 from training.distill import unlabelled_rows_split
 from training.gatereport import gate_negatives_report
@@ -214,6 +216,10 @@ def card_figures_update(*, model_dir: Path, report: dict[str, Any]) -> None:
         "cam_outside_lungs": report["shortcut"]["cam_outside_lungs"],
         "evidence_in_lungs": report["shortcut"].get("evidence_in_lungs"),
     }
+    segmenter = model_dir / SEGMENTER_REPORT
+    if segmenter.is_file():
+        trained = json.loads(segmenter.read_text())
+        card.evaluation["lung_segmenter"] = {k: v for k, v in trained.items() if k != "history"}
     if "cxr" in report:
         card.evaluation["test"] = report["cxr"]
     if "siim" in report:

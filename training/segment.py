@@ -23,10 +23,9 @@ from mlcore.lungs import (
     MASK_THRESHOLD,
     SEGMENTER_FILENAME,
     SEGMENTER_INPUT_SIZE,
+    SEGMENTER_REPORT,
     segmenter_input_prepare,
 )
-
-SEGMENTER_REPORT = "lungs.json"
 
 
 @dataclass
@@ -67,10 +66,12 @@ def pair_prepare(*, image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.n
     return prep.array, out
 
 
-def segment_sets_load(*, root: Path) -> dict[str, SegmentSet]:
-    """Read `metadata.csv` of the lungs set into one SegmentSet per split."""
+def segment_sets_load(
+    *, root: Path, splits: tuple[str, ...] = ("train", "val", "test")
+) -> dict[str, SegmentSet]:
+    """Read `metadata.csv` of the lungs set into one SegmentSet per split asked for."""
     with (root / "metadata.csv").open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = [r for r in csv.DictReader(fh) if r["split"] in splits]
     out: dict[str, tuple[list, list]] = {}
     for row in rows:
         arr, mask = pair_prepare(image_path=root / row["file"], mask_path=root / row["mask"])
@@ -188,6 +189,7 @@ def segment_run(*, config: SegmentConfig) -> dict[str, Any]:
         dice = dice_scores(truth=subset.masks, probability=segment_predict(model, subset))
         report[f"dice_{split}"] = round(float(dice.mean()), 4)
         report[f"dice_{split}_p05"] = round(float(np.quantile(dice, 0.05)), 4)
+        report[f"n_{split}"] = len(dice)
     report.update(
         parameters=int(model.count_params()),
         input_size=SEGMENTER_INPUT_SIZE,

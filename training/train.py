@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from mlcore.card import GATE_STATS_FILENAME, MODEL_FILENAME, ModelCard, card_save
 from mlcore.labels import GATE_LABELS, LABELS
-from mlcore.lungs import SEGMENTER_FILENAME
+from mlcore.lungs import SEGMENTER_FILENAME, SEGMENTER_REPORT
 from mlcore.preprocess import PREPROCESSING_DESCRIPTION
 from training.config import TrainConfig, config_check
 from training.finish import Finished, gate_stats_save, trainset_finish
@@ -291,7 +291,9 @@ def train_run(*, config: TrainConfig) -> ModelCard:
     )
     gate_stats_save(path=config.out / GATE_STATS_FILENAME, finished=finished)
     if config.lung_crop is not None:
-        shutil.copyfile(config.lung_crop / SEGMENTER_FILENAME, config.out / SEGMENTER_FILENAME)
+        for name in (SEGMENTER_FILENAME, SEGMENTER_REPORT):
+            if (config.lung_crop / name).is_file():
+                shutil.copyfile(config.lung_crop / name, config.out / name)
     card = card_make(
         config=config,
         data=data,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mlcore.registry import DEFAULT_MODEL_NAME, model_card_read
 from tests.support.services import REPO_ROOT
@@ -106,3 +108,35 @@ def test_shipped_model_runs_without_training_code_or_the_weights_wheel():
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[0] == DEFAULT_MODEL_NAME
+
+
+def test_lung_segmenter_meets_dice_on_lungs_test(shipped, shared_data):
+    from training.segment import dice_scores, segment_sets_load
+
+    assert shipped.segmenter is not None
+    test = segment_sets_load(root=shared_data / "lungs", splits=("test",))["test"]
+    dice = dice_scores(truth=test.masks, probability=shipped.segmenter.run(batch=test.arrays))
+    assert dice.mean() >= 0.93
+
+
+def test_gate2_ships_small_with_its_leave_one_source_out_report():
+    from mlcore.gatemodel import GATE_MODEL_FILENAME
+    from mlcore.registry import model_dir_resolve
+
+    card = model_card_read()
+    assert (model_dir_resolve() / GATE_MODEL_FILENAME).stat().st_size < 500_000
+    loso = card.evaluation["gate2"]["leave_one_source_out"]
+    assert {"mias", "busi", "spine", "radoss", "msk", "totalseg"} <= set(loso["sources"])
+    assert set(card.operating_points) >= {"screening", "balanced"}
+
+
+def test_lung_evidence_and_outline_on_a_real_film(shipped, shared_data):
+    from mlcore.overlay import LUNG_OUTLINE_RGB
+
+    path = sorted((shared_data / "siim" / "images").glob("*.jpg"))[0]
+    result = shipped.screen(data=path.read_bytes(), filename=path.name)
+    assert result.accepted and result.lung_fields.fields >= 2
+    assert 0.0 <= result.evidence_in_lungs <= 1.0
+    assert result.decision in ("covid", "pneumonia", "normal")
+    overlay = np.asarray(Image.open(io.BytesIO(result.overlay_jpeg)).convert("RGB"), np.int16)
+    assert (np.abs(overlay - np.array(LUNG_OUTLINE_RGB)).sum(axis=2) < 90).mean() > 0.002
