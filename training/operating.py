@@ -130,7 +130,14 @@ def point_fit(*, val: Scored, targets: PointTargets) -> OperatingPoint:
     if targets.covid is None:
         covid_min = threshold_youden(y=y, score=covid_score)
     else:
-        covid_min = threshold_for_sensitivity(positive_scores=covid_score[y], target=targets.covid)
+        # The target holds inside each source's val films (SIIM, the mixed collection), so
+        # that the larger source cannot carry the smaller one's sensitivity.
+        siim = np.array([_is_siim(r) for r, m in zip(val.rows, mask, strict=True) if m], bool)
+        covid_min = min(
+            threshold_for_sensitivity(positive_scores=covid_score[y & part], target=targets.covid)
+            for part in (siim, ~siim)
+            if (y & part).any()
+        )
     mask, y, _ = val.task(task=ANY_VS_NORMAL)
     probs = val.probs[mask]
     pneumonia_min = pneumonia_threshold_fit(
@@ -146,7 +153,7 @@ def point_fit(*, val: Scored, targets: PointTargets) -> OperatingPoint:
         pneumonia_min=pneumonia_min,
         targets={k: v for k, v in wanted.items() if v is not None},
         rule=(
-            "sensitivity targets on the validation films"
+            "sensitivity targets on the validation films (covid: inside each source)"
             if targets.covid is not None
             else "Youden index (sensitivity + specificity - 1) on the validation films"
         ),
