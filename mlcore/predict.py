@@ -2,10 +2,10 @@
 
     python -m mlcore.predict FILE... [--json] [--heatmap-dir DIR] [--model NAME]
 
-Prints one line per file (a JSON object with --json): file, accepted, reason, label,
-probabilities, model, ms; an unreadable file gets `error` instead. Exit status: 0 when at
-least one file was screened (accepted or refused), 1 when every file failed to decode,
-2 when the model cannot be loaded.
+Prints one line per file (a JSON object with --json): file, accepted, reason, label (argmax),
+decision and operating_point, probabilities, evidence_in_lungs, model, ms; an unreadable
+file gets `error` instead. Exit status: 0 when at least one file was screened (accepted or
+refused), 1 when every file failed to decode, 2 when the model cannot be loaded.
 """
 
 from __future__ import annotations
@@ -35,7 +35,13 @@ def record_format(*, record: dict, as_json: bool) -> str:
     if not record["accepted"]:
         return f"{record['file']}: refused ({record['reason']})"
     probs = " ".join(f"{k}={v:.3f}" for k, v in record["probabilities"].items())
-    return f"{record['file']}: {record['label']} [{probs}] {record['ms']:.0f} ms"
+    decided = f"{record['decision']} at {record['operating_point']}" if record["decision"] else ""
+    check = (
+        " (check: the heatmap is outside the lung fields)"
+        if record["evidence_outside_lungs"]
+        else ""
+    )
+    return f"{record['file']}: {decided or record['label']} [{probs}]{check} {record['ms']:.0f} ms"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +76,14 @@ def main(argv: list[str] | None = None) -> int:
             continue
         record.update(accepted=result.accepted, reason=result.reason, model=model)
         if result.accepted:
-            record.update(label=result.label, probabilities=result.probabilities)
+            record.update(
+                label=result.label,
+                decision=result.decision,
+                operating_point=result.operating_point,
+                probabilities=result.probabilities,
+                evidence_in_lungs=result.evidence_in_lungs,
+                evidence_outside_lungs=result.evidence_outside_lungs,
+            )
             if args.heatmap_dir and result.overlay_jpeg:
                 (args.heatmap_dir / f"{path.stem}.overlay.jpg").write_bytes(result.overlay_jpeg)
         record["ms"] = round((time.perf_counter() - t) * 1000, 2)
