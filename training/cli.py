@@ -288,6 +288,7 @@ def parser_build() -> argparse.ArgumentParser:
     g.add_argument("--model-dir", type=Path, required=True, help="with model.keras + lungs.keras")
     g.add_argument("--data", type=Path, nargs="+", required=True, help="chest film sets")
     g.add_argument("--ood", type=Path, default=DEFAULT_OOD if DEFAULT_OOD.is_dir() else None)
+    g.add_argument("--items-cache", type=Path, default=None, help="featurised items (.npz)")
 
     e = sub.add_parser("evaluate", help="evaluate a model; write report.json/.md and plots")
     e.add_argument("--model", default=None, help="model name (default: registry default)")
@@ -341,7 +342,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "gate":
         from training.gatefit import gate_run
 
-        report = gate_run(model_dir=args.model_dir, data=list(args.data), ood=args.ood)
+        report = gate_run(
+            model_dir=args.model_dir,
+            data=list(args.data),
+            ood=args.ood,
+            items_cache=args.items_cache,
+        )
         print(json.dumps({k: report[k] for k in ("test", "leave_one_source_out")}))
         return 0
     if args.command == "operating-points":

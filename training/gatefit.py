@@ -19,7 +19,7 @@ from mlcore.card import card_load, card_save
 from mlcore.gate import GateThresholds
 from mlcore.gatemodel import FRONTAL_KIND, GATE_MODEL_FILENAME, GateModel
 from training.finish import GATE_VAL_REFUSE_SHARE, frontal_min_fit
-from training.gateitems import GateItems, gate_items_collect
+from training.gateitems import GateItems, gate_items_collect, gate_items_load, gate_items_save
 
 COMPONENTS = 64
 # The lung bounds reach this far past the val chest films' 0.5 % / 99.5 % quantiles.
@@ -100,8 +100,8 @@ def thresholds_fit(*, model: GateModel, val: GateItems) -> dict[str, float]:
 
 
 def gate_fit(*, items: GateItems) -> FittedGate:
-    """Fit on the train split, thresholds on val."""
-    model = gate_model_fit(train=items.subset(items.splits == "train"))
+    """Fit on the readable train items, thresholds on val."""
+    model = gate_model_fit(train=items.subset((items.splits == "train") & items.readable))
     return FittedGate(model, thresholds_fit(model=model, val=items.subset(items.splits == "val")))
 
 
@@ -148,14 +148,24 @@ def split_report(*, fitted: FittedGate, items: GateItems, split: str) -> dict[st
     }
 
 
-def gate_run(*, model_dir: Path, data: list[Path], ood: Path) -> dict[str, Any]:
-    """Featurise, fit, report and write `gate.npz` + the card's gate thresholds and report."""
-    from mlcore.pipeline import Screener
+def gate_run(
+    *, model_dir: Path, data: list[Path], ood: Path, items_cache: Path | None = None
+) -> dict[str, Any]:
+    """Featurise, fit, report and write `gate.npz` + the card's gate thresholds and report.
 
-    screener = Screener.load(name=model_dir.name, weights_dir=model_dir.parent)
-    if screener.segmenter is None:
-        raise ValueError(f"{model_dir} has no lung segmenter: run `python -m training segment`")
-    items = gate_items_collect(screener=screener, data=data, ood=ood)
+    `items_cache`: an .npz of the featurised items, read when it exists, else written.
+    """
+    if items_cache is not None and items_cache.is_file():
+        items = gate_items_load(path=items_cache)
+    else:
+        from mlcore.pipeline import Screener
+
+        screener = Screener.load(name=model_dir.name, weights_dir=model_dir.parent)
+        if screener.segmenter is None:
+            raise ValueError(f"{model_dir} has no lung segmenter: run `training segment`")
+        items = gate_items_collect(screener=screener, data=data, ood=ood)
+        if items_cache is not None:
+            gate_items_save(items=items, path=items_cache)
     fitted = gate_fit(items=items)
     report = {
         "val": split_report(fitted=fitted, items=items, split="val"),

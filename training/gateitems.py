@@ -32,6 +32,7 @@ class GateItems:
     kinds: np.ndarray  # (N,) str: FRONTAL_KIND or a negative kind
     sources: np.ndarray  # (N,) str
     splits: np.ndarray  # (N,) str
+    readable: np.ndarray  # (N,) bool: decoded (an unreadable file has zero features)
 
     @property
     def negative(self) -> np.ndarray:
@@ -113,12 +114,24 @@ def gate_items_collect(*, screener: Any, data: list[Path], ood: Path) -> GateIte
             sources.append(f"synthetic-{kind}")
             splits.append(split)
     feats, lungs, refused, readable = items_featurise(screener=screener, items=items, desc="gate")
-    keep = readable
+    # A file the portal cannot decode is refused before the gate: it stays, marked refused,
+    # so that each source's refuse rate counts all of its images.
     return GateItems(
-        feats[keep],
-        lungs[keep],
-        refused[keep],
-        np.array(kinds)[keep],
-        np.array(sources)[keep],
-        np.array(splits)[keep],
+        feats,
+        lungs,
+        refused | ~readable,
+        np.array(kinds),
+        np.array(sources),
+        np.array(splits),
+        readable,
     )
+
+
+def gate_items_save(*, items: GateItems, path: Path) -> None:
+    """Keep featurised items so that the gate can be refitted without the networks."""
+    np.savez_compressed(path, **{f: getattr(items, f) for f in GateItems.__dataclass_fields__})
+
+
+def gate_items_load(*, path: Path) -> GateItems:
+    with np.load(path, allow_pickle=False) as z:
+        return GateItems(*(z[f] for f in GateItems.__dataclass_fields__))

@@ -38,6 +38,7 @@ def items_make(*, n: int = 90, seed: int = 0) -> GateItems:
         np.array(kinds),
         np.array(sources),
         np.array(splits),
+        np.ones(len(kinds), bool),
     )
 
 
