@@ -161,6 +161,7 @@ def secondary_capture_build(
     ds.Rows, ds.Columns = int(rgb.shape[0]), int(rgb.shape[1])
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     ds.PatientOrientation = ""
+    ds.Laterality = ""  # type 2C in General Series, which dciodvfy requires present
     ds.PixelData = np.ascontiguousarray(rgb).tobytes()
     return ds
 
