@@ -31,8 +31,11 @@ def _association(*, peer: Any, contexts: Sequence[str]):
         assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
     except OSError as exc:
         raise PacsSendError(f"the peer {peer.ae_title} is unreachable: {exc}") from exc
+    where = f"{peer.ae_title} at {peer.host}:{peer.port}"
+    if assoc.is_rejected:
+        raise PacsSendError(f"the peer {where} rejected the association")
     if not assoc.is_established:
-        raise PacsSendError(f"the peer {peer.ae_title} at {peer.host}:{peer.port} refused us")
+        raise PacsSendError(f"the peer {where} is unreachable")
     return assoc
 
 

@@ -141,3 +141,80 @@ def test_a_pdf_and_a_truncated_film_get_a_failure_status_and_the_listener_lives(
     assert log_line(listener, "1 failed (0xC000")
     assert Study.objects.count() == 0 and Image.objects.count() == 0
     assert echo(listener) == 0 and listener.process.poll() is None
+
+
+# --------------------------------------------------------------------------- Orthanc by C-STORE
+
+
+def orthanc_as_peer(*, orthanc, listener, account) -> None:
+    """Orthanc knows the listener as modality `cxrscreen`; the portal knows Orthanc as a peer."""
+    orthanc.modality_put(name="cxrscreen", ae_title=AE_TITLE, port=listener.port)
+    call_command("dicom_peer", "--ae-title", orthanc.AE_TITLE, "--user", account.username,
+                 "--host", "127.0.0.1", "--port", str(orthanc.dicom_port))  # fmt: skip
+
+
+def results_in(orthanc, study_uid: str):
+    def check():
+        found = study_objects(orthanc, study_uid=study_uid)
+        return found if "SR" in found else None
+
+    return check
+
+
+def kinds(found: dict[str, list]) -> dict[str, int]:
+    return {kind: len(objects) for kind, objects in found.items()}
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+def test_orthanc_pushes_by_c_store_and_gets_results_back_by_c_store(
+    listener, empty_orthanc, pacs_account, tiny_model, tmp_path, record_property
+):
+    orthanc = empty_orthanc
+    orthanc_as_peer(orthanc=orthanc, listener=listener, account=pacs_account)
+    env = {
+        **tiny_model,
+        "CXR_PACS_DICOMWEB_URL": "",  # results go back to the peer, by C-STORE
+        "CXR_PACS_RETRY_DELAY_S": "1",
+        "CXR_PACS_RETRY_MAX_DELAY_S": "2",
+    }
+    log = tmp_path / "worker.log"
+    late, first = chest_dicom(seed=42), chest_dicom(seed=41)
+    late_uid, first_uid = uids_of(late)["StudyInstanceUID"], uids_of(first)["StudyInstanceUID"]
+    # Orthanc down while results are due: a study pushed, Orthanc stopped, then screened.
+    late_study = orthanc.instance_upload(late)["ParentStudy"]
+    response = orthanc.modality_store(name="cxrscreen", resources=[late_study])
+    assert response.ok, (response.text, orthanc.log(), listener.log()[-2000:])
+    orthanc.stop()
+    with worker_running(log_path=log, **env):
+        failed = PacsStudyLink.objects.filter(study_instance_uid=late_uid).exclude(results_error="")
+        until(failed.exists, timeout=180, message="a failed delivery")
+        assert "unreachable" in failed.get().results_error
+        orthanc.start()
+        orthanc.modality_put(name="cxrscreen", ae_title=AE_TITLE, port=listener.port)
+        message = f"results after Orthanc came back\n{log.read_text()[-3000:]}"
+        late_found = until(results_in(orthanc, late_uid), timeout=120, interval=0.5,
+                           message=message)  # fmt: skip
+
+        started = time.monotonic()
+        orthanc_study = orthanc.instance_upload(first)["ParentStudy"]
+        assert orthanc.modality_store(name="cxrscreen", resources=[orthanc_study]).ok
+        found = until(results_in(orthanc, first_uid), timeout=120, interval=0.2,
+                      message=f"results by C-STORE\n{log.read_text()[-3000:]}")  # fmt: skip
+        record_property("c_store_round_trip_s", round(time.monotonic() - started, 2))
+        assert log_line(listener, "AE 'ORTHANC'", "released; 1 stored")
+
+        # A second push (the film and our three results) adds nothing anywhere.
+        assert orthanc.modality_store(name="cxrscreen", resources=[orthanc_study]).ok
+        assert log_line(listener, "AE 'ORTHANC'", "0 stored, 1 already received")
+        assert Image.objects.count() == 2
+        assert kinds(study_objects(orthanc, study_uid=first_uid)) == kinds(found)
+    for objects in (late_found, found):
+        assert kinds(objects) == {"DX": 1, "SC": 1, "PM": 1, "SR": 1}
+    link = PacsStudyLink.objects.get(study_instance_uid=late_uid)
+    assert link.results_sent is not None and link.results_error == ""
+    (sr,), (pm,) = found["SR"], found["PM"]
+    images, _ = report_read(ds=sr)
+    assert images[0]["source_sop_instance_uid"] == uids_of(first)["SOPInstanceUID"]
+    assert images[0]["model_name"] == "tiny" and images[0]["gate_decision"] == "accepted"
+    assert parametric_map_read(ds=pm).shape == (found["DX"][0].Rows, found["DX"][0].Columns)
