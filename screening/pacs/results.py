@@ -94,3 +94,17 @@ def results_send(*, study_id: str) -> str:
 def results_failed_record(*, study_id: str, reason: str) -> None:
     """Remember why results could not be delivered (the sweep tries again later)."""
     PacsStudyLink.objects.filter(study_id=study_id).update(results_error=reason[:500])
+
+
+def results_resend(*, study_ids: list[str]) -> int:
+    """Forget what was delivered for these studies and queue their results once committed."""
+    from django.db import transaction
+
+    from screening.pacs.signals import results_enqueue
+
+    links = PacsStudyLink.objects.filter(study_id__in=study_ids, study__status=Study.Status.DONE)
+    ids = [str(pk) for pk in links.values_list("study_id", flat=True)]
+    links.update(results_key="", results_error="")
+    for study_id in ids:
+        transaction.on_commit(lambda study_id=study_id: results_enqueue(study_id=study_id))
+    return len(ids)
