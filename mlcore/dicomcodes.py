@@ -14,7 +14,8 @@ PRIVATE = "99CXRSCREEN"
 
 # SNOMED CT 399208008 "Plain X-ray of chest": the procedure the report is about.
 PROCEDURE = Code("399208008", "SCT", "Plain X-ray of chest")
-# The label of each class as a SNOMED CT finding. "covid" is the RSNA pattern typical of
+# The label of each class as a SNOMED CT finding (the measurement group's DCM 121071 "Finding",
+# TID 1501; one per class of mlcore.labels.LABELS). "covid" is the RSNA pattern typical of
 # COVID-19 pneumonia; the international edition's closest concept is the disease itself
 # (840539006). "normal" means no pneumonia visible: 17621005 "Normal" (qualifier value).
 LABEL_CODES = {

@@ -15,10 +15,11 @@ from typing import Any
 
 from django.db import close_old_connections, connection
 from pynetdicom import AE, AllStoragePresentationContexts, evt
+from pynetdicom.events import Event
 from pynetdicom.sop_class import Verification
 from pynetdicom.utils import set_ae
 
-from screening.pacs.peers import peer_association_record, peer_for_association
+from screening.pacs.peers import peer_allowed_get, peer_association_record
 from screening.pacs.receive import SUCCESS, dimse_instance_store, outcome_status
 from screening.pacs.stow import PROCESSING_FAILURE
 
@@ -58,17 +59,17 @@ class Listener:
         self.tallies: dict[Any, AssociationTally] = {}
         self.lock = threading.Lock()
 
-    def _tally(self, event) -> AssociationTally | None:
+    def _tally(self, event: Event) -> AssociationTally | None:
         with self.lock:
             return self.tallies.get(event.assoc)
 
-    def requested_handle(self, event) -> None:
+    def requested_handle(self, event: Event) -> None:
         """Reject an association whose calling AE title is not a registered peer."""
         close_old_connections()
         ae_title = str(event.assoc.requestor.primitive.calling_ae_title).strip()
         address = f"{event.assoc.requestor.address}:{event.assoc.requestor.port}"
         tally = AssociationTally(ae_title=ae_title, address=address)
-        peer = peer_for_association(ae_title=ae_title)
+        peer = peer_allowed_get(ae_title=ae_title)
         if peer is None:
             logger.warning(
                 "DICOM association from AE %r at %s refused: not a registered peer",
@@ -84,10 +85,11 @@ class Listener:
         with self.lock:
             self.tallies[event.assoc] = tally
 
-    def echo_handle(self, event) -> int:
+    def echo_handle(self, event: Event) -> int:
+        """Answer C-ECHO: success."""
         return SUCCESS
 
-    def store_handle(self, event) -> int:
+    def store_handle(self, event: Event) -> int:
         """Screen one instance like a STOW-RS one; answer its status."""
         tally = self._tally(event)
         if tally is None or tally.peer_id is None:
@@ -108,13 +110,14 @@ class Listener:
             tally.stored += 1
         return outcome_status(outcome=outcome)
 
-    def ended_handle(self, event, *, ending: str) -> None:
+    def ended_handle(self, event: Event, *, ending: str) -> None:
+        """Log the association once, as it ends."""
         tally = self._tally(event)
         if tally is not None and not tally.logged:
             tally.logged = True
             logger.info(tally.line(ending=ending))
 
-    def closed_handle(self, event) -> None:
+    def closed_handle(self, event: Event) -> None:
         """Log an association that ended without release or abort; free its connection."""
         self.ended_handle(event, ending="connection closed")
         with self.lock:
@@ -132,7 +135,7 @@ class Listener:
         ]
 
 
-def listener_ae(*, ae_title: str) -> AE:
+def listener_ae_build(*, ae_title: str) -> AE:
     """Return an AE that accepts Verification and every storage SOP class and syntax."""
     from pydicom.uid import AllTransferSyntaxes
 
@@ -146,7 +149,7 @@ def listener_ae(*, ae_title: str) -> AE:
 
 def listener_start(*, ae_title: str, host: str, port: int):
     """Start listening in the background; return the server (call shutdown() to stop)."""
-    ae = listener_ae(ae_title=ae_title)
+    ae = listener_ae_build(ae_title=ae_title)
     listener = Listener()
     server = ae.start_server((host, port), block=False, evt_handlers=listener.handlers())
     logger.info("DICOM listener %r on %s:%d (C-STORE, C-ECHO)", ae_title, host, port)

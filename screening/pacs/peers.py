@@ -46,7 +46,7 @@ def peer_register(
     return peer
 
 
-def peer_for_association(*, ae_title: str) -> PacsPeer | None:
+def peer_allowed_get(*, ae_title: str) -> PacsPeer | None:
     """Return the peer that may associate with this calling AE title, or None."""
     peer = PacsPeer.objects.select_related("user").filter(ae_title=ae_title.strip()).first()
     if peer is None or not user_may_stow(user=peer.user):

@@ -33,9 +33,11 @@ def results_enqueue(*, study_id: str) -> bool:
 
 
 def _sent_by_dimse_peer(*, study_id) -> bool:
-    from screening.pacs.models import PacsStudyLink
+    from screening.pacs.models import PacsPeer, PacsStudyLink
 
-    return PacsStudyLink.objects.filter(study_id=study_id, peer__results_by="dimse").exists()
+    return PacsStudyLink.objects.filter(
+        study_id=study_id, peer__results_by=PacsPeer.ResultsBy.DIMSE
+    ).exists()
 
 
 @receiver(post_save, sender=Study, dispatch_uid="pacs.study_results_enqueue")

@@ -112,3 +112,26 @@ def test_orthanc_down_raises_for_a_retry_and_healthz_says_so(
     assert health.status_code == 503 and health.json()["pacs"].startswith("error")
     orthanc.start()
     assert results_send(study_id=str(Study.objects.get().pk)) == "sent 3"
+
+
+def test_a_peer_takes_its_results_by_dicomweb_or_c_store_as_registered(
+    pacs_study, empty_orthanc, settings, pacs_account
+):
+    from screening.pacs.peers import peer_register
+
+    orthanc = empty_orthanc
+    for data in (pacs_study["dx"], pacs_study["ct"]):
+        orthanc.instance_upload(data)
+    settings.CXR_PACS_DICOMWEB_URL = orthanc.dicomweb_url
+    peer = peer_register(ae_title="VIAWEB", username=pacs_account.username, host="127.0.0.1",
+                         port=9, results_by="dicomweb")  # fmt: skip
+    PacsStudyLink.objects.update(peer=peer)
+    study_id = str(Study.objects.get().pk)
+    assert results_send(study_id=study_id) == "sent 3"
+    assert len(study_objects(orthanc, study_uid=pacs_study["study_uid"])["SR"]) == 1
+
+    peer.results_by = peer.ResultsBy.DIMSE  # now by C-STORE to 127.0.0.1:9, where nothing listens
+    peer.save()
+    PacsStudyLink.objects.update(results_key="")
+    with pytest.raises(PacsSendError, match=r"VIAWEB at 127\.0\.0\.1:9 is unreachable"):
+        results_send(study_id=study_id)
