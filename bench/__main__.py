@@ -1,4 +1,4 @@
-"""`python -m bench [--only model,baseline,pipeline,history,memory] [--quick] [--record]`.
+"""`python -m bench [--only model,baseline,pipeline,history,memory,pacs] [--quick] [--record]`.
 
 Writes results.json, RESULTS.md and results.png to bench/out/ (ignored by git), or with --record
 to bench/, the committed figures of record. Sections run in this order:
@@ -27,7 +27,7 @@ from bench.common import BENCH_DIR, bench_images_load, machine_describe, section
 from bench.report import report_write, results_load
 from bench.targets import SUSTAINED_CLIENTS, SUSTAINED_WINDOW
 
-SECTIONS = ("model", "baseline", "pipeline", "history", "memory")
+SECTIONS = ("model", "baseline", "pipeline", "history", "memory", "pacs")
 
 COUNTS = {
     #                    full    quick
@@ -270,11 +270,22 @@ def _history_section_run(*, args: argparse.Namespace) -> dict[str, Any]:
     return sec
 
 
+def _pacs_section_run(*, args: argparse.Namespace, config: Any) -> dict[str, Any]:
+    from bench import pacs
+
+    n = 3 if args.quick else 10
+    return _section_timed(
+        args=args,
+        message=f"pacs: {n} round trips each over DICOMweb and DIMSE with Orthanc",
+        run=lambda: pacs.pacs_run(config=config, n=n, data_dir=args.data_dir),
+    )
+
+
 def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], save: Any) -> None:
-    """Sections 3-5 on a fresh bench database; always stops the stack and drops the database."""
+    """Sections 3-6 on a fresh bench database; always stops the stack and drops the database."""
     from bench import history, stack
 
-    wanted = [s for s in ("pipeline", "memory", "history") if s in args.sections]
+    wanted = [s for s in ("pipeline", "memory", "history", "pacs") if s in args.sections]
     if not wanted:
         return
     if args.weights_dir:
@@ -293,6 +304,9 @@ def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], sav
             _api_sections_run(args=args, config=config, wanted=wanted, results=results, save=save)
         if "history" in wanted:
             results["sections"]["history"] = _history_section_run(args=args)
+            save()
+        if "pacs" in wanted:
+            results["sections"]["pacs"] = _pacs_section_run(args=args, config=config)
             save()
     shutil.rmtree(config.tmp, ignore_errors=True)  # kept (with the logs) only after a failure
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import json_write
+from bench.pacs import pacs_render
 from bench.render import (
     baseline_render,
     diagnosis_lines,
@@ -37,6 +38,7 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
         "pipeline": lambda s: pipeline_render(pipe=s),
         "history": lambda s: history_render(hist=s),
         "memory": lambda s: memory_render(mem=s),
+        "pacs": lambda s: pacs_render(pacs=s),
     }
     for name, render in renderers.items():
         if sections.get(name):

@@ -1,17 +1,16 @@
-"""Build the DICOM objects that carry screening results back to a PACS (pure Python, no Django).
+"""The common parts of the DICOM results sent back to a PACS, and the Secondary Capture.
 
-CONTRACT:
+Pure Python, no Django. CONTRACT:
+- Finding: one image's result, the input of every builder (this module, mlcore.dicomreport,
+  mlcore.dicommap).
 - uid_derive(*, parts) -> str: the same parts always give the same UID, so a re-sent object
   replaces (never duplicates) the one already on the PACS.
 - secondary_capture_build(*, context, finding, overlay, series_uid, sop_uid,
   instance_number) -> Dataset: the heatmap overlay with the result and "NOT FOR DIAGNOSTIC USE"
   burned in (Secondary Capture, RGB, 8 bit).
-- report_build(*, context, findings, series_uid, sop_uid, instance_number) -> Dataset: a
-  Comprehensive SR (highdicom) with each image's label, probabilities, gate decision and reason,
-  the model and its version, and the disclaimer.
 - dataset_bytes(*, ds) -> bytes: a Part 10 file.
 
-Both objects go into the original study (`context.study_instance_uid`) with the patient and
+Every object goes into the original study (`context.study_instance_uid`) with the patient and
 study attributes the PACS itself holds for that study (`StudyContext`, read at send time).
 """
 
@@ -33,13 +32,13 @@ from pydicom.uid import (
     generate_uid,
 )
 
+from mlcore.labels import LABELS
+
 NOT_FOR_DIAGNOSTIC_USE = "NOT FOR DIAGNOSTIC USE"
 MANUFACTURER = "cxrscreen"
 SC_SERIES_DESCRIPTION = "cxrscreen heatmap - NOT FOR DIAGNOSTIC USE"
 SR_SERIES_DESCRIPTION = "cxrscreen report - NOT FOR DIAGNOSTIC USE"
-SCHEME = "99CXRSCREEN"  # private coding scheme for the report's concepts
 SC_MIN_WIDTH = 768
-LABEL_ORDER = ("covid", "pneumonia", "normal")
 STUDY_KEYWORDS = (
     "PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
     "StudyDate", "StudyTime", "ReferringPhysicianName",
@@ -67,6 +66,11 @@ class Finding:
     reason: str = ""
     model_name: str = ""
     model_version: str = ""
+    # The screening decision at a named operating point, and the share of Grad-CAM mass inside
+    # the lung fields, when the prediction has them.
+    decision: str | None = None
+    operating_point: str | None = None
+    evidence_in_lungs: float | None = None
 
     @property
     def gate_decision(self) -> str:
@@ -83,7 +87,7 @@ def finding_lines(*, finding: Finding) -> list[str]:
     lines = [NOT_FOR_DIAGNOSTIC_USE, "cxrscreen educational screening output"]
     if finding.status == "done":
         lines.append(f"Label: {finding.label}")
-        probs = "  ".join(f"{key} {finding.probabilities.get(key, 0.0):.2f}" for key in LABEL_ORDER)
+        probs = "  ".join(f"{key} {finding.probabilities.get(key, 0.0):.2f}" for key in LABELS)
         lines.append(f"Probabilities: {probs}")
     else:
         lines.append(f"Gate: {finding.gate_decision}: {finding.reason}"[:120])
@@ -113,7 +117,8 @@ def overlay_annotate(*, overlay: bytes, lines: Sequence[str]) -> np.ndarray:
     return np.asarray(canvas, dtype=np.uint8)
 
 
-def _study_attributes_copy(*, ds: Dataset, context: StudyContext) -> None:
+def study_attributes_copy(*, ds: Dataset, context: StudyContext) -> None:
+    """Put the original study's UID and the PACS's patient and study attributes on `ds`."""
     ds.StudyInstanceUID = context.study_instance_uid
     for keyword in STUDY_KEYWORDS:
         setattr(ds, keyword, context.attributes.get(keyword, "") or "")
@@ -144,7 +149,7 @@ def secondary_capture_build(
     ds.file_meta = meta
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, sop_uid
-    _study_attributes_copy(ds=ds, context=context)
+    study_attributes_copy(ds=ds, context=context)
     ds.SeriesInstanceUID, ds.SeriesNumber, ds.InstanceNumber = series_uid, 9901, instance_number
     ds.Modality, ds.ConversionType = "OT", "WSD"
     ds.ContentDate, ds.ContentTime = _now()
@@ -156,6 +161,7 @@ def secondary_capture_build(
     ds.Rows, ds.Columns = int(rgb.shape[0]), int(rgb.shape[1])
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     ds.PatientOrientation = ""
+    ds.Laterality = ""  # type 2C in General Series, which dciodvfy requires present
     ds.PixelData = np.ascontiguousarray(rgb).tobytes()
     return ds
 
@@ -165,101 +171,3 @@ def dataset_bytes(*, ds: Dataset) -> bytes:
     buf = BytesIO()
     dcmwrite(buf, ds, enforce_file_format=True)
     return buf.getvalue()
-
-
-# --------------------------------------------------------------------------- structured report
-
-
-def _code(value: str, meaning: str):
-    from highdicom.sr import CodedConcept
-
-    return CodedConcept(value=value, scheme_designator=SCHEME, meaning=meaning)
-
-
-def _text(value: str, meaning: str, text: str):
-    from highdicom.sr import TextContentItem
-
-    return TextContentItem(
-        name=_code(value, meaning), value=text[:1000] or "-", relationship_type="CONTAINS"
-    )
-
-
-def _finding_items(*, finding: Finding) -> list:
-    """Return the content items of one image: reference, gate, label, probabilities, model."""
-    from highdicom.sr import CodedConcept, ImageContentItem, NumContentItem
-
-    items: list = [
-        ImageContentItem(
-            name=_code("CXR-SOURCE", "Source image"),
-            referenced_sop_class_uid=finding.source_sop_class_uid,
-            referenced_sop_instance_uid=finding.source_sop_instance_uid,
-            relationship_type="CONTAINS",
-        ),
-        _text("CXR-GATE", "Input gate decision", finding.gate_decision),
-    ]
-    if finding.reason:
-        items.append(_text("CXR-REASON", "Input gate reason", finding.reason))
-    if finding.status == "done":
-        items.append(_text("CXR-LABEL", "Screening label", finding.label))
-        unit = CodedConcept(value="1", scheme_designator="UCUM", meaning="no units")
-        for key in LABEL_ORDER:
-            items.append(
-                NumContentItem(
-                    name=_code(f"CXR-P-{key.upper()}", f"Probability of {key}"),
-                    value=round(float(finding.probabilities.get(key, 0.0)), 6),
-                    unit=unit,
-                    relationship_type="CONTAINS",
-                )
-            )
-    items.append(_text("CXR-MODEL", "Model name", finding.model_name))
-    items.append(_text("CXR-VERSION", "Model version", finding.model_version))
-    return items
-
-
-def _evidence(*, context: StudyContext, findings: Sequence[Finding]) -> list[Dataset]:
-    evidence = []
-    for finding in findings:
-        ds = Dataset()
-        _study_attributes_copy(ds=ds, context=context)
-        ds.SeriesInstanceUID = finding.source_series_instance_uid
-        ds.SOPClassUID = finding.source_sop_class_uid
-        ds.SOPInstanceUID = finding.source_sop_instance_uid
-        evidence.append(ds)
-    return evidence
-
-
-def report_build(
-    *,
-    context: StudyContext,
-    findings: Sequence[Finding],
-    disclaimer: str,
-    series_uid: str,
-    sop_uid: str,
-    instance_number: int,
-) -> Dataset:
-    """Return a Comprehensive SR with every image's result and the disclaimer."""
-    from highdicom.sr import ComprehensiveSR, ContainerContentItem, ContentSequence
-
-    if not findings:
-        raise ValueError("a report needs at least one finding")
-    root = ContainerContentItem(name=_code("CXR-REPORT", "Chest X-ray screening report"))
-    children = [_text("CXR-DISCLAIMER", "Disclaimer", f"{NOT_FOR_DIAGNOSTIC_USE}. {disclaimer}")]
-    for number, finding in enumerate(findings, start=1):
-        container = ContainerContentItem(
-            name=_code("CXR-IMAGE", f"Image {number} result"), relationship_type="CONTAINS"
-        )
-        container.ContentSequence = ContentSequence(_finding_items(finding=finding))
-        children.append(container)
-    root.ContentSequence = ContentSequence(children)
-    sr = ComprehensiveSR(
-        evidence=_evidence(context=context, findings=findings),
-        content=root,
-        series_instance_uid=series_uid,
-        series_number=9902,
-        sop_instance_uid=sop_uid,
-        instance_number=instance_number,
-        manufacturer=MANUFACTURER,
-        is_complete=True,
-    )
-    sr.SeriesDescription = SR_SERIES_DESCRIPTION
-    return sr

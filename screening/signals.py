@@ -10,12 +10,14 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from screening.models import Image, Prediction
-from screening.storage import storage_delete_quietly
+from screening.storage import heatmap_values_name, storage_delete_quietly
 
 
-def _files_delete_on_commit(*, field_files) -> None:
-    """Delete the files once the deletion commits (a rollback must keep them)."""
+def _files_delete_on_commit(*, field_files, also: tuple[str, ...] = ()) -> None:
+    """Delete the files (and the names in `also`, in the first file's storage) once the
+    deletion commits (a rollback must keep them)."""
     targets = [(f.storage, f.name) for f in field_files if f and f.name]
+    targets += [(field_files[0].storage, name) for name in also]
 
     def delete() -> None:
         for storage, name in targets:
@@ -32,4 +34,7 @@ def image_files_delete(sender, instance: Image, **kwargs) -> None:
 
 @receiver(post_delete, sender=Prediction, dispatch_uid="screening.prediction_files_delete")
 def prediction_files_delete(sender, instance: Prediction, **kwargs) -> None:
-    _files_delete_on_commit(field_files=[instance.heatmap])
+    also = ()
+    if instance.heatmap and instance.heatmap.name:
+        also = (heatmap_values_name(heatmap_name=instance.heatmap.name),)
+    _files_delete_on_commit(field_files=[instance.heatmap], also=also)

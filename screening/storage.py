@@ -22,6 +22,11 @@ FILE_CACHE_CONTROL = "private, no-store"
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "dicom": "application/dicom"}
 
 
+def heatmap_values_name(*, heatmap_name: str) -> str:
+    """The stored name of a heatmap's values (mlcore.heatmapfile) beside its JPEG overlay."""
+    return f"{heatmap_name}.values.png"
+
+
 def rendering_suffix(*, name: str) -> str:
     """The suffix of a stored thumbnail or heatmap: "jpg" for new ones, "png" for older ones."""
     return "jpg" if name.endswith(".jpg") else "png"

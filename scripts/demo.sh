@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the web server and a Celery worker together; Ctrl-C stops both.
+# Run the web server (scripts/demo-web.sh: gunicorn) and a Celery worker together; Ctrl-C stops
+# both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -18,4 +19,4 @@ stop() {
   wait "$worker" $beat 2>/dev/null || true
 }
 trap stop EXIT INT TERM
-"$BIN/python" manage.py runserver "${CXR_DEMO_ADDR:-127.0.0.1:8000}" --noreload
+bash scripts/demo-web.sh

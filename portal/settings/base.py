@@ -289,6 +289,11 @@ CXR_PACS_RETRY_MAX_DELAY_S = env.float("CXR_PACS_RETRY_MAX_DELAY_S", default=600
 CXR_PACS_MAX_RETRIES = env.int("CXR_PACS_MAX_RETRIES", default=12)
 # One STOW-RS request may carry a whole study: every instance within CXR_MAX_UPLOAD_BYTES.
 CXR_PACS_MAX_REQUEST_BYTES = env.int("CXR_PACS_MAX_REQUEST_BYTES", default=200 * 1024 * 1024)
+# PACS over DIMSE (screening.pacs.listener): `manage.py dicom_listener` listens as this AE on
+# this address and port; results go back by C-STORE with this AE as the calling AE title.
+CXR_DICOM_AE_TITLE = env("CXR_DICOM_AE_TITLE", default="CXRSCREEN")
+CXR_DICOM_HOST = env("CXR_DICOM_HOST", default="0.0.0.0")  # noqa: S104 (a listener's bind)
+CXR_DICOM_PORT = env.int("CXR_DICOM_PORT", default=11112)
 
 LOGGING = {
     "version": 1,
@@ -296,5 +301,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"axes": {"level": "WARNING"}, "highdicom": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        "highdicom": {"level": "WARNING"},
+        "pynetdicom": {"level": "WARNING"},
+    },
 }

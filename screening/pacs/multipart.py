@@ -52,6 +52,8 @@ def body_read(*, request: Any, limit: int) -> bytes:
     chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
     if length.isdigit() and int(length) > limit:
         raise StowRequestError(f"The request is larger than {limit} bytes.", status=413)
+    # Django reads at most Content-Length bytes (none when chunked); the server de-chunks
+    # wsgi.input itself (gunicorn, the demo's and production's server).
     stream = request.META["wsgi.input"] if chunked and not length else request
     chunks, total = [], 0
     while True:

@@ -32,11 +32,19 @@ def results_enqueue(*, study_id: str) -> bool:
     return True
 
 
+def _sent_by_dimse_peer(*, study_id) -> bool:
+    from screening.pacs.models import PacsPeer, PacsStudyLink
+
+    return PacsStudyLink.objects.filter(
+        study_id=study_id, peer__results_by=PacsPeer.ResultsBy.DIMSE
+    ).exists()
+
+
 @receiver(post_save, sender=Study, dispatch_uid="pacs.study_results_enqueue")
 def study_results_enqueue(sender, instance: Study, created: bool, **kwargs) -> None:
     if created or instance.origin != Study.Origin.PACS or instance.status != Study.Status.DONE:
         return
-    if not settings.CXR_PACS_DICOMWEB_URL:
+    if not settings.CXR_PACS_DICOMWEB_URL and not _sent_by_dimse_peer(study_id=instance.pk):
         return
     study_id = str(instance.pk)
     transaction.on_commit(lambda: results_enqueue(study_id=study_id))

@@ -155,19 +155,27 @@ def instance_check(*, part: Part, study_uid: str | None = None) -> Outcome:
 # --------------------------------------------------------------------------- storing
 
 
-def _study_link_lock(*, owner: Any, study_uid: str) -> PacsStudyLink:
-    """Return the locked link of `study_uid`, creating its Study (origin pacs) the first time."""
+def _study_link_lock(*, owner: Any, study_uid: str, peer: Any = None) -> PacsStudyLink:
+    """Return the locked link of `study_uid`, creating its Study (origin pacs) the first time.
+
+    A study sent by a DIMSE `peer` remembers it: its results go back there.
+    """
     from screening.services import reference_generate
 
     link = PacsStudyLink.objects.select_for_update().filter(study_instance_uid=study_uid).first()
     if link is not None:
+        if peer is not None and link.peer_id != peer.pk:
+            link.peer = peer
+            link.save(update_fields=["peer"])
         return link
     study = Study.objects.create(
         owner=owner, reference=reference_generate(), origin=Study.Origin.PACS
     )
     try:
         with transaction.atomic():
-            return PacsStudyLink.objects.create(study=study, study_instance_uid=study_uid)
+            return PacsStudyLink.objects.create(
+                study=study, study_instance_uid=study_uid, peer=peer
+            )
     except IntegrityError:  # another request created it meanwhile
         study.delete()
         return PacsStudyLink.objects.select_for_update().get(study_instance_uid=study_uid)
@@ -208,11 +216,13 @@ def _image_store(*, link: PacsStudyLink, outcome: Outcome, stored: list[str]) ->
     )
 
 
-def _study_store(*, owner: Any, study_uid: str, outcomes: Sequence[Outcome], meta: Any, stored):
+def _study_store(
+    *, owner: Any, study_uid: str, outcomes: Sequence[Outcome], meta: Any, stored, peer: Any
+):
     """Store the new instances of one study; mark re-sent ones duplicate. Return predictions."""
     from screening.services import audit_record, study_status_refresh
 
-    link = _study_link_lock(owner=owner, study_uid=study_uid)
+    link = _study_link_lock(owner=owner, study_uid=study_uid, peer=peer)
     known = set(
         PacsInstanceLink.objects.filter(
             sop_instance_uid__in=[o.sop_instance_uid for o in outcomes]
@@ -238,9 +248,17 @@ def _study_store(*, owner: Any, study_uid: str, outcomes: Sequence[Outcome], met
 
 
 def stow_store(
-    *, owner: Any, parts: Sequence[Part], meta: Any = None, study_uid: str | None = None
+    *,
+    owner: Any,
+    parts: Sequence[Part],
+    meta: Any = None,
+    study_uid: str | None = None,
+    peer: Any = None,
 ) -> list[Outcome]:
-    """Check every part (against `study_uid` if given), then store all accepted ones atomically."""
+    """Check every part (against `study_uid` if given), then store all accepted ones atomically.
+
+    `peer` is the DIMSE AE (PacsPeer) that sent them, None for STOW-RS.
+    """
     from screening.services import predictions_enqueue_on_commit
 
     outcomes = [instance_check(part=part, study_uid=study_uid) for part in parts]
@@ -254,7 +272,12 @@ def stow_store(
             predictions = []
             for study_uid, accepted in by_study.items():
                 predictions += _study_store(
-                    owner=owner, study_uid=study_uid, outcomes=accepted, meta=meta, stored=stored
+                    owner=owner,
+                    study_uid=study_uid,
+                    outcomes=accepted,
+                    meta=meta,
+                    stored=stored,
+                    peer=peer,
                 )
             predictions_enqueue_on_commit(prediction_ids=[p.id for p in predictions])
     except BaseException:

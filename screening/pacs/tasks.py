@@ -12,7 +12,7 @@ from django.db.models import F, Q
 
 from screening.models import Study
 from screening.pacs.client import PacsSendError, pacs_configured
-from screening.pacs.models import PacsStudyLink
+from screening.pacs.models import PacsPeer, PacsStudyLink
 from screening.pacs.results import results_failed_record, results_send
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def retry_delay(*, retries: int) -> float:
 
 @shared_task(bind=True, name="pacs.results_send", acks_late=True, ignore_result=True)
 def pacs_results_send(self, study_id: str) -> str:
-    """Send one study's SR and Secondary Captures; safe to run any number of times."""
+    """Send one study's result objects; safe to run any number of times."""
     try:
         return results_send(study_id=study_id)
     except RETRYABLE as exc:
@@ -46,11 +46,11 @@ def pacs_results_send(self, study_id: str) -> str:
 @shared_task(name="pacs.results_sweep", ignore_result=True)
 def pacs_results_sweep() -> int:
     """Queue finished PACS studies whose results were never sent or changed since (beat)."""
-    if not pacs_configured():
-        return 0
     due = PacsStudyLink.objects.filter(study__status=Study.Status.DONE).filter(
         Q(results_sent__isnull=True) | Q(study__updated__gt=F("results_sent"))
     )
+    if not pacs_configured():  # only studies whose results go back by C-STORE
+        due = due.filter(peer__results_by=PacsPeer.ResultsBy.DIMSE)
     study_ids = [str(pk) for pk in due.values_list("study_id", flat=True)[:500]]
     for study_id in study_ids:
         pacs_results_send.delay(study_id)

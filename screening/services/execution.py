@@ -35,7 +35,7 @@ from screening.services.predictions import (
     prediction_status_set,
 )
 from screening.services.queueing import predictions_enqueue_on_commit
-from screening.storage import storage_delete_quietly
+from screening.storage import heatmap_values_name, storage_delete_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +193,16 @@ def _members_hand_back(*, leader_id: Any, only: Sequence[Any] | None = None) -> 
         logger.exception("Could not hand back the batch of prediction %s", leader_id)
 
 
+def heatmap_values_save(*, heatmap_name: str, heatmap: Any) -> None:
+    """Keep the heatmap's values beside its overlay (the PACS's Parametric Map uses them)."""
+    from mlcore.heatmapfile import heatmap_encode
+
+    if heatmap is None:
+        return
+    name = heatmap_values_name(heatmap_name=heatmap_name)
+    default_storage.save(name, ContentFile(heatmap_encode(heatmap=heatmap)))
+
+
 def _prediction_outcome_store(*, prediction: Prediction, result: Any) -> Prediction:
     """Store the heatmap and the result, unless another delivery finished first."""
     heatmap_name = ""
@@ -201,11 +211,13 @@ def _prediction_outcome_store(*, prediction: Prediction, result: Any) -> Predict
             prediction.heatmap.field.generate_filename(prediction, "heatmap.jpg"),
             ContentFile(result.overlay_jpeg),
         )
+        heatmap_values_save(heatmap_name=heatmap_name, heatmap=getattr(result, "heatmap", None))
     with transaction.atomic():
         locked = _locked().get(id=prediction.id)
         if locked.is_final:  # another delivery of the same prediction finished first
             if heatmap_name:
                 storage_delete_quietly(name=heatmap_name)
+                storage_delete_quietly(name=heatmap_values_name(heatmap_name=heatmap_name))
             return locked
         locked.model_name = str(result.model_name or locked.model_name)[:64]
         locked.model_version = str(result.model_version or locked.model_version)[:64]

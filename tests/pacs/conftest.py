@@ -74,11 +74,50 @@ def pacs_token(pacs_account) -> str:
     return Token.objects.get_or_create(user=pacs_account)[0].key
 
 
+KINDS = {
+    "1.2.840.10008.5.1.4.1.1.7": "SC",
+    "1.2.840.10008.5.1.4.1.1.30": "PM",
+    "1.2.840.10008.5.1.4.1.1.88.34": "SR",
+}
+
+
+def study_objects(orthanc, *, study_uid: str) -> dict[str, list]:
+    """Return the instances of `study_uid` in Orthanc by kind (SC, PM, SR or the modality)."""
+    found: dict[str, list] = {}
+    for study_id in orthanc.studies():
+        for instance in orthanc.study_instances(study_id):
+            ds = pydicom.dcmread(BytesIO(orthanc.instance_file(instance["ID"])))
+            if str(ds.StudyInstanceUID) == study_uid:
+                kind = KINDS.get(str(ds.SOPClassUID), str(ds.get("Modality", "")))
+                found.setdefault(kind, []).append(ds)
+    return found
+
+
+def orthanc_missing() -> None:
+    if orthanc_binary() is None or dicomweb_plugin() is None:
+        service_missing("Orthanc with its DICOMweb plugin is not installed")
+
+
+@pytest.fixture(scope="module")
+def orthanc(tmp_path_factory):
+    """One Orthanc (DICOMweb and DICOM) for a test module; each test starts it empty."""
+    orthanc_missing()
+    with orthanc_running(folder=tmp_path_factory.mktemp("orthanc")) as server:
+        yield server
+
+
+@pytest.fixture
+def empty_orthanc(orthanc):
+    if orthanc.process is None:
+        orthanc.start()
+    orthanc.studies_clear()
+    return orthanc
+
+
 @pytest.fixture
 def orthanc_factory(tmp_path: Path):
     """Start Orthanc servers on demand: orthanc_factory(servers={...}) -> OrthancServer."""
-    if orthanc_binary() is None or dicomweb_plugin() is None:
-        service_missing("Orthanc with its DICOMweb plugin is not installed")
+    orthanc_missing()
     from contextlib import ExitStack
 
     with ExitStack() as stack:

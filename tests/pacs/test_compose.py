@@ -1,4 +1,5 @@
-"""docker-compose.yml runs Orthanc with DICOMweb, wired both ways (no Docker engine here)."""
+"""docker-compose.yml runs Orthanc (DICOMweb and DIMSE) and the portal's DICOM listener, wired
+both ways (no Docker engine here)."""
 
 from __future__ import annotations
 
@@ -51,5 +52,14 @@ def test_entrypoint_writes_a_valid_config_with_the_token(tmp_path):
     server = config["DicomWeb"]["Servers"]["cxrscreen"]
     assert server["Url"] == "http://web:8000/dicomweb/"
     assert server["HttpHeaders"]["Authorization"] == "Token tok123"
-    assert server["ChunkedTransfers"] is False
+    assert "ChunkedTransfers" not in server  # Orthanc's default (chunked) works
     assert config["RegisteredUsers"] == {"orthanc": "secret-pw"}
+    modality = config["DicomModalities"]["cxrscreen"]
+    assert modality == {"AET": "CXRSCREEN", "Host": "dicom", "Port": 11112}
+
+
+def test_the_dicom_listener_runs_beside_web():
+    dicom = SERVICES["dicom"]
+    assert dicom["command"] == ["python", "manage.py", "dicom_listener"]
+    assert dicom["environment"]["CXR_DICOM_PORT"] == "11112" and "11112:11112" in dicom["ports"]
+    assert dicom["environment"]["DATABASE_URL"] == SERVICES["web"]["environment"]["DATABASE_URL"]

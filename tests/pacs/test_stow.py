@@ -151,7 +151,8 @@ def test_only_the_pacs_role_may_stow(clinician, reviewer, admin_user, enqueued):
 
 
 def test_our_own_result_objects_are_acknowledged_not_stored(pacs_token, enqueued):
-    from mlcore.dicomout import Finding, StudyContext, dataset_bytes, report_build
+    from mlcore.dicomout import Finding, StudyContext, dataset_bytes
+    from mlcore.dicomreport import report_build
 
     finding = Finding(
         source_sop_class_uid="1.2.840.10008.5.1.4.1.1.1.1",

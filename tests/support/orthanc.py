@@ -47,8 +47,10 @@ def free_port() -> int:
 
 
 class OrthancServer:
+    AE_TITLE = "ORTHANC"
+
     def __init__(self, *, folder: Path, servers: dict[str, dict]) -> None:
-        self.folder, self.port = folder, free_port()
+        self.folder, self.port, self.dicom_port = folder, free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.dicomweb_url = f"{self.url}/dicom-web"
         self.log_path = folder / "orthanc.log"
@@ -63,7 +65,9 @@ class OrthancServer:
             "StorageDirectory": storage,
             "IndexDirectory": storage,
             "HttpPort": self.port,
-            "DicomServerEnabled": False,
+            "DicomServerEnabled": True,
+            "DicomAet": self.AE_TITLE,
+            "DicomPort": self.dicom_port,
             "RemoteAccessAllowed": False,
             "AuthenticationEnabled": False,
             "HttpTimeout": 120,
@@ -126,6 +130,28 @@ class OrthancServer:
 
     def studies(self) -> list[str]:
         return requests.get(f"{self.url}/studies", timeout=30).json()
+
+    def studies_clear(self) -> None:
+        """Delete every study (a module's tests share one Orthanc)."""
+        for study_id in self.studies():
+            requests.delete(f"{self.url}/studies/{study_id}", timeout=30).raise_for_status()
+
+    def server_put(self, *, name: str, url: str, headers: dict[str, str]) -> None:
+        """Point Orthanc's DICOMweb server `name` at `url` (its default chunked transfers)."""
+        body = {"Url": url, "HttpHeaders": headers}
+        requests.put(
+            f"{self.url}/dicom-web/servers/{name}", json=body, timeout=30
+        ).raise_for_status()
+
+    def modality_put(self, *, name: str, ae_title: str, port: int) -> None:
+        """Declare a DICOM modality (AE title on 127.0.0.1:port) Orthanc may talk to."""
+        body = {"AET": ae_title, "Host": "127.0.0.1", "Port": port}
+        requests.put(f"{self.url}/modalities/{name}", json=body, timeout=30).raise_for_status()
+
+    def modality_store(self, *, name: str, resources: list[str]) -> requests.Response:
+        """Send resources to the modality `name` by C-STORE (Orthanc's /modalities/{id}/store)."""
+        body = {"Resources": resources, "Synchronous": True}
+        return requests.post(f"{self.url}/modalities/{name}/store", json=body, timeout=120)
 
 
 @contextmanager

@@ -39,17 +39,26 @@ def web_server(transactional_db, tmp_path):
 
     started: list[WebServer] = []
 
-    def start(*, workers: int = 2, threads: int = 4, **env: str) -> WebServer:
+    def start(*, workers: int = 2, threads: int = 4, demo: bool = False, **env: str) -> WebServer:
+        """Start gunicorn; with `demo`, exactly as `make demo` does (scripts/demo-web.sh)."""
         port = free_port()
         log_path = tmp_path / f"gunicorn-{port}.log"
         log = log_path.open("wb")
+        command = [
+            sys.executable, "-m", "gunicorn", "portal.wsgi:application",
+            "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+            "--threads", str(threads), "--timeout", "120", "--log-level", "warning",
+        ]  # fmt: skip
+        if demo:
+            command = ["bash", str(REPO_ROOT / "scripts" / "demo-web.sh")]
+            env = {
+                **env,
+                "CXR_DEMO_ADDR": f"127.0.0.1:{port}",
+                "CXR_DEMO_WEB_WORKERS": str(workers),
+                "CXR_DEMO_WEB_THREADS": str(threads),
+            }
         process = subprocess.Popen(
-            [
-                sys.executable, "-m", "gunicorn", "portal.wsgi:application",
-                "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-                "--threads", str(threads), "--timeout", "120", "--log-level", "warning",
-            ],
-            cwd=REPO_ROOT, env=worker_env(**env), stdout=log, stderr=subprocess.STDOUT,
+            command, cwd=REPO_ROOT, env=worker_env(**env), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
         server = WebServer(f"http://127.0.0.1:{port}", process, log_path)
