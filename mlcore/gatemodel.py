@@ -1,8 +1,10 @@
-"""Gate 2: a kind classifier on the trunk's features and the lung fields, plus a distance test.
+"""Gate 2: a kind classifier on the trunk's features and the image's evidence, plus a distance.
 
-`gate.npz` (written by `python -m training gate`) holds a PCA whitening of the classifier's
-pooled features (half precision), the lung-feature scaling and a multinomial logistic
-regression over image kinds. The card's `gate` dict holds its thresholds. Pure numpy.
+The evidence is what the lung fields look like (mlcore.lungs) and the cheap image statistics
+the rules read (mlcore.gate.rule_scores). `gate.npz` (written by `python -m training gate`)
+holds a PCA whitening of the classifier's pooled features (half precision), the evidence
+scaling and a multinomial logistic regression over image kinds. The card's `gate` dict holds
+its thresholds. Pure numpy.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from mlcore.gate import (
     GateDecision,
     GateThresholds,
 )
-from mlcore.lungs import LungFields, lung_fields_plausible
+from mlcore.lungs import LUNG_FEATURE_COUNT, LungFields, lung_fields_plausible
 
 GATE_MODEL_FILENAME = "gate.npz"
+# The rules' image statistics the kind classifier also reads (speckle, contrast, exposure).
+IMAGE_STAT_KEYS = ("std", "noise_ratio", "white", "mid")
+EVIDENCE_COUNT = LUNG_FEATURE_COUNT + len(IMAGE_STAT_KEYS)
 FRONTAL_KIND = "frontal_cxr"
 REASON_NO_LUNGS = "no lung fields"
 REASON_OTHER_PART = "radiograph of another body part"
@@ -49,9 +54,9 @@ class GateModel:
     feature_mean: np.ndarray  # (K,)
     components: np.ndarray  # (P, K) principal axes
     component_scale: np.ndarray  # (P,) their standard deviations on train chest films
-    lung_mean: np.ndarray  # (L,)
-    lung_scale: np.ndarray  # (L,)
-    weights: np.ndarray  # (P + L, C)
+    evidence_mean: np.ndarray  # (E,)
+    evidence_scale: np.ndarray  # (E,)
+    weights: np.ndarray  # (P + E, C)
     bias: np.ndarray  # (C,)
     kinds: tuple[str, ...]  # (C,) class names, FRONTAL_KIND first
 
@@ -60,9 +65,10 @@ class GateModel:
         centred = np.asarray(features, np.float32) - self.feature_mean
         return (centred @ self.components.T) / self.component_scale
 
-    def kind_probabilities(self, *, projected: np.ndarray, lungs: np.ndarray) -> np.ndarray:
-        """(N, C) softmax over kinds from whitened scores and (N, L) lung features."""
-        x = np.concatenate([projected, (lungs - self.lung_mean) / self.lung_scale], axis=1)
+    def kind_probabilities(self, *, projected: np.ndarray, evidence: np.ndarray) -> np.ndarray:
+        """(N, C) softmax over kinds from whitened scores and (N, E) evidence vectors."""
+        scaled = (evidence - self.evidence_mean) / self.evidence_scale
+        x = np.concatenate([projected, scaled], axis=1)
         logits = x @ self.weights + self.bias
         logits -= logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
@@ -74,8 +80,8 @@ class GateModel:
             feature_mean=self.feature_mean.astype(np.float16),
             components=self.components.astype(np.float16),
             component_scale=self.component_scale.astype(np.float32),
-            lung_mean=self.lung_mean.astype(np.float32),
-            lung_scale=self.lung_scale.astype(np.float32),
+            evidence_mean=self.evidence_mean.astype(np.float32),
+            evidence_scale=self.evidence_scale.astype(np.float32),
             weights=self.weights.astype(np.float32),
             bias=self.bias.astype(np.float32),
             kinds=np.array(self.kinds),
@@ -97,6 +103,12 @@ def gate_model_load(*, path: Path) -> GateModel | None:
         raise ModelUnavailableError(f"gate model unreadable: {path}: {exc}") from exc
 
 
+def gate_evidence(*, fields: LungFields, image_stats: dict[str, float]) -> np.ndarray:
+    """The lung-field measures and the image statistics as one float32 vector."""
+    stats = [float(image_stats.get(k, 0.0)) for k in IMAGE_STAT_KEYS]
+    return np.concatenate([fields.features(), np.array(stats, np.float32)])
+
+
 def kind_reason(*, kind: str, fields: LungFields, thresholds: GateThresholds) -> str:
     """Name what the gate saw: the kind, or for another radiograph whether lungs are there."""
     if kind == "other_radiograph":
@@ -112,11 +124,13 @@ def gate_model_check(
     model: GateModel,
     features: np.ndarray,
     fields: LungFields,
+    image_stats: dict[str, float],
     thresholds: GateThresholds,
 ) -> GateDecision:
     """Judge one image: refuse when P(frontal chest film) is low or its features unfamiliar."""
     projected = model.project(features=features[None])
-    probs = model.kind_probabilities(projected=projected, lungs=fields.features()[None])[0]
+    evidence = gate_evidence(fields=fields, image_stats=image_stats)[None]
+    probs = model.kind_probabilities(projected=projected, evidence=evidence)[0]
     distance = float((projected[0] ** 2).sum())
     scores = {f"p_{k}": float(p) for k, p in zip(model.kinds, probs, strict=True)}
     scores["distance_sq"] = distance

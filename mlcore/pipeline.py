@@ -197,11 +197,16 @@ class Screener:
         gate_probabilities: np.ndarray,
         features: np.ndarray,
         fields: LungFields | None = None,
+        image_stats: dict[str, float] | None = None,
     ) -> GateDecision:
         """Judge one image by gate 2 (kinds + lung fields) or, for older models, the gate head."""
         if self.gate_model is not None and fields is not None:
             return gate_model_check(
-                model=self.gate_model, features=features, fields=fields, thresholds=self.thresholds
+                model=self.gate_model,
+                features=features,
+                fields=fields,
+                image_stats=image_stats or {},
+                thresholds=self.thresholds,
             )
         distance = 0.0
         if self.gate_mean is not None and self.gate_precision is not None:
@@ -359,6 +364,7 @@ class Screener:
             gate_probabilities=out.gate_probabilities[row],
             features=out.features[row],
             fields=fields,
+            image_stats=staged.scores,
         )
         timings["gate"] += (time.perf_counter() - t) * 1000
         scores = {**staged.scores, **learned.scores}

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mlcore.gate import gate_rules_check
-from mlcore.gatemodel import FRONTAL_KIND
-from mlcore.lungs import LUNG_FEATURE_COUNT, lung_fields_measure, segmenter_input_prepare
+from mlcore.gate import gate_rules_check, rule_scores
+from mlcore.gatemodel import EVIDENCE_COUNT, FRONTAL_KIND, gate_evidence
+from mlcore.lungs import lung_fields_measure, segmenter_input_prepare
 from mlcore.preprocess import grey_channels_merge
 from training.data import hash_split, table_read
 from training.negatives import negatives_generate
@@ -27,7 +27,7 @@ class GateItems:
     """Per item: trunk features, lung features, the rules' verdict, kind, source and split."""
 
     features: np.ndarray  # (N, K)
-    lungs: np.ndarray  # (N, L)
+    evidence: np.ndarray  # (N, E): lung-field measures and image statistics
     rule_refused: np.ndarray  # (N,) bool
     kinds: np.ndarray  # (N,) str: FRONTAL_KIND or a negative kind
     sources: np.ndarray  # (N,) str
@@ -69,14 +69,14 @@ def items_featurise(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -
     """Trunk features, lung features and rule verdicts of decoded (pixels, colour, dicom)."""
     n = len(items)
     feats = np.zeros((n, 0), np.float32)
-    lungs = np.zeros((n, LUNG_FEATURE_COUNT), np.float32)
+    evidence = np.zeros((n, EVIDENCE_COUNT), np.float32)
     refused = np.zeros(n, bool)
     readable = np.array([it[0] is not None for it in items])
     for start in tqdm(range(0, n, BATCH), desc=desc, unit="batch"):
         idx = [i for i in range(start, min(n, start + BATCH)) if readable[i]]
         if not idx:
             continue
-        greys, lung_preps = [], []
+        greys, lung_preps, stats = [], [], []
         for i in idx:
             pixels, is_colour, dicom = items[i]
             px = grey_channels_merge(pixels=pixels, is_colour=is_colour)
@@ -84,6 +84,7 @@ def items_featurise(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -
                 pixels=px, thresholds=screener.thresholds, dicom=dicom
             ).accepted
             greys.append(px)
+            stats.append(rule_scores(pixels=px))
             lung_preps.append(segmenter_input_prepare(pixels=px))
         probs = screener.lungs_run(preps=lung_preps)
         preps = [
@@ -95,8 +96,9 @@ def items_featurise(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -
             feats = np.zeros((n, out.features.shape[1]), np.float32)
         for j, i in enumerate(idx):
             feats[i] = out.features[j]
-            lungs[i] = lung_fields_measure(probability=probs[j], prep=lung_preps[j]).features()
-    return feats, lungs, refused, readable
+            fields = lung_fields_measure(probability=probs[j], prep=lung_preps[j])
+            evidence[i] = gate_evidence(fields=fields, image_stats=stats[j])
+    return feats, evidence, refused, readable
 
 
 def gate_items_collect(*, screener: Any, data: list[Path], ood: Path) -> GateItems:
@@ -113,12 +115,14 @@ def gate_items_collect(*, screener: Any, data: list[Path], ood: Path) -> GateIte
             kinds.append("other")
             sources.append(f"synthetic-{kind}")
             splits.append(split)
-    feats, lungs, refused, readable = items_featurise(screener=screener, items=items, desc="gate")
+    feats, evidence, refused, readable = items_featurise(
+        screener=screener, items=items, desc="gate"
+    )
     # A file the portal cannot decode is refused before the gate: it stays, marked refused,
     # so that each source's refuse rate counts all of its images.
     return GateItems(
         feats,
-        lungs,
+        evidence,
         refused | ~readable,
         np.array(kinds),
         np.array(sources),

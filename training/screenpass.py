@@ -55,6 +55,7 @@ def _inputs_prepare(*, screener: Any, items: list[tuple[Any, ...]], desc: str):
     rule_reasons: list[str | None] = [None] * len(items)
     lung_preps: list[Any] = [None] * len(items)
     lungs: list[Any] = [None] * len(items)
+    rule_stats: list[dict] = [{} for _ in items]
     preps: list[Any] = [None] * len(items)
     readable = np.zeros(len(items), bool)
     for i, (pixels, is_colour, dicom) in enumerate(tqdm(items, desc=desc, unit="img")):
@@ -64,17 +65,18 @@ def _inputs_prepare(*, screener: Any, items: list[tuple[Any, ...]], desc: str):
         px = grey_channels_merge(pixels=pixels, is_colour=is_colour)
         rules = gate_rules_check(pixels=px, thresholds=screener.thresholds, dicom=dicom)
         rule_reasons[i] = None if rules.accepted else rules.reason
+        rule_stats[i] = rules.scores
         if screener.segmenter is not None:
             lung_preps[i] = segmenter_input_prepare(pixels=px)
             lungs[i] = screener.lungs_run(preps=[lung_preps[i]])[0]
         prep = screener.classifier_input_prepare(pixels=px, lung=lungs[i], lung_prep=lung_preps[i])
         arrays[i], boxes[i], preps[i], readable[i] = prep.array, prep.content_box, prep, True
-    return arrays, boxes, rule_reasons, readable, (preps, lung_preps, lungs)
+    return arrays, boxes, rule_reasons, readable, (preps, lung_preps, lungs, rule_stats)
 
 
 def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> Screened:
     """Gate and classify decoded items; metrics get probabilities even for refused ones."""
-    arrays, boxes, rule_reasons, readable, (preps, lung_preps, lungs) = _inputs_prepare(
+    arrays, boxes, rule_reasons, readable, (preps, lung_preps, lungs, rule_stats) = _inputs_prepare(
         screener=screener, items=items, desc=desc
     )
     n = len(items)
@@ -99,6 +101,7 @@ def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> S
                 gate_probabilities=out.gate_probabilities[j],
                 features=out.features[j],
                 fields=fields,
+                image_stats=rule_stats[i],
             )
             distance = decision.scores.get("mahalanobis_sq", decision.scores.get("distance_sq", 0))
             maha = distance > screener.thresholds.mahalanobis_max

@@ -38,7 +38,7 @@ class Screened:
 def finding_from(*, prediction: Prediction) -> Finding:
     """Return the report builder's input for one prediction of a PACS image."""
     link = prediction.image.pacs_link
-    evidence = getattr(prediction, "evidence_in_lungs", None)
+    evidence = prediction.evidence_in_lungs
     return Finding(
         source_sop_class_uid=link.sop_class_uid,
         source_sop_instance_uid=link.sop_instance_uid,
@@ -49,8 +49,8 @@ def finding_from(*, prediction: Prediction) -> Finding:
         reason=prediction.reason,
         model_name=prediction.model_name,
         model_version=prediction.model_version,
-        decision=getattr(prediction, "decision", None) or None,
-        operating_point=getattr(prediction, "operating_point", None) or None,
+        decision=prediction.decision or None,
+        operating_point=prediction.operating_point or None,
         evidence_in_lungs=float(evidence) if evidence is not None else None,
     )
 

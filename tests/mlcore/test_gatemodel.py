@@ -11,6 +11,7 @@ from PIL import Image
 
 from mlcore.gate import GateThresholds
 from mlcore.gatemodel import (
+    EVIDENCE_COUNT,
     GATE_MODEL_FILENAME,
     REASON_MAMMOGRAM,
     REASON_NO_LUNGS,
@@ -20,7 +21,7 @@ from mlcore.gatemodel import (
     gate_model_check,
     gate_model_load,
 )
-from mlcore.lungs import LUNG_FEATURE_COUNT, LungFields, segmenter_input_prepare
+from mlcore.lungs import LungFields, segmenter_input_prepare
 from mlcore.overlay import LUNG_OUTLINE_RGB
 from mlcore.pipeline import Screener
 from tests.mlcore.test_lungs import two_fields
@@ -36,9 +37,9 @@ def gate_of(*, winner: int, features: int = 8) -> GateModel:
         feature_mean=np.zeros(features, np.float32),
         components=np.eye(4, features, dtype=np.float32),
         component_scale=np.ones(4, np.float32),
-        lung_mean=np.zeros(LUNG_FEATURE_COUNT, np.float32),
-        lung_scale=np.ones(LUNG_FEATURE_COUNT, np.float32),
-        weights=np.zeros((4 + LUNG_FEATURE_COUNT, len(KINDS)), np.float32),
+        evidence_mean=np.zeros(EVIDENCE_COUNT, np.float32),
+        evidence_scale=np.ones(EVIDENCE_COUNT, np.float32),
+        weights=np.zeros((4 + EVIDENCE_COUNT, len(KINDS)), np.float32),
         bias=bias,
         kinds=KINDS,
     )
@@ -56,6 +57,7 @@ def test_reason_names_the_kind():
         model=gate_of(winner=1),
         features=np.zeros(8),
         fields=fields_of(share=0.1),
+        image_stats={},
         thresholds=THRESHOLDS,
     )
     assert not decision.accepted and decision.reason == REASON_MAMMOGRAM
@@ -68,13 +70,19 @@ def test_other_radiograph_is_named_by_its_lung_fields(share, reason):
         model=gate_of(winner=2),
         features=np.zeros(8),
         fields=fields_of(share=share),
+        image_stats={"std": 0.2},
         thresholds=THRESHOLDS,
     )
     assert decision.reason == reason
 
 
 def test_frontal_film_accepted_unless_unfamiliar():
-    kwargs = {"model": gate_of(winner=0), "fields": fields_of(share=0.1), "thresholds": THRESHOLDS}
+    kwargs = {
+        "model": gate_of(winner=0),
+        "fields": fields_of(share=0.1),
+        "image_stats": {},
+        "thresholds": THRESHOLDS,
+    }
     assert gate_model_check(features=np.zeros(8), **kwargs).accepted
     far = gate_model_check(features=np.full(8, 3.0), **kwargs)
     assert not far.accepted and far.reason == REASON_UNFAMILIAR
@@ -83,7 +91,7 @@ def test_frontal_film_accepted_unless_unfamiliar():
 def test_gate_file_round_trip_is_small(tmp_path):
     gate = replace(gate_of(winner=0, features=1280), components=np.ones((64, 1280), np.float32))
     gate = replace(gate, component_scale=np.ones(64, np.float32))
-    gate = replace(gate, weights=np.zeros((64 + LUNG_FEATURE_COUNT, 3), np.float32))
+    gate = replace(gate, weights=np.zeros((64 + EVIDENCE_COUNT, 3), np.float32))
     gate.save(path=tmp_path / GATE_MODEL_FILENAME)
     assert (tmp_path / GATE_MODEL_FILENAME).stat().st_size < 200_000
     loaded = gate_model_load(path=tmp_path / GATE_MODEL_FILENAME)

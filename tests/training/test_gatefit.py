@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlcore.gatemodel import FRONTAL_KIND
-from mlcore.lungs import LUNG_FEATURE_COUNT
+from mlcore.gatemodel import EVIDENCE_COUNT, FRONTAL_KIND
 from training.gatefit import gate_fit, loso_report, pca_fit, refused_of, split_report
 from training.gateitems import GateItems
 
 # (kind, source, centre of its features)
 GROUPS = [
     (FRONTAL_KIND, "siim", 0.0),
-    ("mammogram", "mias", 4.0),
+    ("mammogram", "mias", 8.0),
     ("other_radiograph", "ca1len", -4.0),
     ("other_radiograph", "radoss", -3.0),
 ]
@@ -25,7 +24,7 @@ def items_make(*, n: int = 90, seed: int = 0) -> GateItems:
         count = n * 3 if kind == FRONTAL_KIND else n
         f = rng.normal(0, 1, (count, 32))
         f[:, :4] += centre
-        lung = rng.normal(0.15 if kind == FRONTAL_KIND else 0.02, 0.02, (count, LUNG_FEATURE_COUNT))
+        lung = rng.normal(0.15 if kind == FRONTAL_KIND else 0.02, 0.02, (count, EVIDENCE_COUNT))
         feats.append(f)
         lungs.append(np.clip(lung, 0, 1))
         kinds += [kind] * count
