@@ -32,6 +32,7 @@ OBJECT_KINDS = [
     ("admin/auth/group/", "group"), ("admin/authtoken/token", "token"),
     ("admin/axes/", "axes"), ("admin/r/", "contenttype"),
     ("admin/pacs/pacspeer/", "pacspeer"), ("admin/pacs/pacsstudylink/", "pacslink"),
+    ("admin/screening/operatingpointchoice/", "pointchoice"),
     ("studies/", "study"), ("images/", "image"), ("predictions/", "prediction"),
 ]  # fmt: skip
 
@@ -64,6 +65,7 @@ def world(done_prediction, clinician, other_clinician, reviewer):
         "study": study.pk, "image": prediction.image_id, "prediction": prediction.pk,
         "review": review.pk, "audit": event.pk, "user": clinician.pk,
         "group": 1, "token": "x", "axes": 1, "contenttype": 1, "pacspeer": 1, "pacslink": 1,
+        "pointchoice": 1,
     }  # fmt: skip
 
 
