@@ -171,10 +171,24 @@ def lung_evidence_map(
     lung_prep: Preprocessed,
     max_side: int,
 ) -> tuple[np.ndarray, np.ndarray, float | None]:
-    """The heatmap on the film, the lung mask in its frame, and the share of mass inside."""
+    """The heatmap on the film, the lung mask in its frame, and the share of mass inside.
+
+    The share is taken over the fields widened by half a heatmap cell: a map of a few cells
+    cannot place evidence more finely than that, and the visible fields leave out the lung
+    behind the heart and below the domes. The mask returned (the outline drawn) is the fields.
+    """
     heatmap = heatmap_to_source(cam=cam, prep=prep, max_side=max_side)
     mask = mask_to_source(probability=lung, prep=lung_prep, shape=heatmap.shape)
-    return heatmap, mask, evidence_in_lungs_share(heatmap=heatmap, mask=mask)
+    widened = lung_region_widen(probability=lung, cells=max(cam.shape[:2]))
+    region = mask_to_source(probability=widened, prep=lung_prep, shape=heatmap.shape)
+    return heatmap, mask, evidence_in_lungs_share(heatmap=heatmap, mask=region)
+
+
+def lung_region_widen(*, probability: np.ndarray, cells: int) -> np.ndarray:
+    """The fields of a (S, S) map widened by half a cell of a `cells`-wide heatmap, as 0/1."""
+    fields = np.asarray(probability) >= MASK_THRESHOLD
+    radius = 0.5 * probability.shape[0] / max(cells, 1)
+    return (ndimage.distance_transform_edt(~fields) <= radius).astype(np.float32)
 
 
 def mask_outline(*, mask: np.ndarray, width: int = 1) -> np.ndarray:

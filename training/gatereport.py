@@ -11,7 +11,7 @@ from pydicom.data import get_testdata_file
 from tqdm import tqdm
 
 from mlcore.testing.arrays import negative_samples, tiny_image
-from training.data import hash_split, table_read
+from training.gateitems import ood_rows
 from training.screenpass import file_decode, items_screen
 
 
@@ -20,12 +20,11 @@ def negatives_collect(
 ) -> tuple[list[tuple], list[str], list[str]]:
     """Negative items + kind + group ('ood-heldout', 'ood-train', 'synthetic', 'dicom')."""
     items, kinds, groups = [], [], []
-    if ood is not None and (ood / "metadata.csv").is_file():
-        t = table_read(root=ood)
-        for r in tqdm(t.rows, desc="ood decode", unit="img"):
-            items.append(file_decode(path=ood / r["file"]))
-            kinds.append(f"{r.get('kind', 'ood')}/{r.get('source', '')}")
-            split = hash_split(key=r["file"])
+    if ood is not None:
+        # Both lists: the first set and the kinds added later (ood/more).
+        for path, kind, source, split in tqdm(ood_rows(ood=ood), desc="ood decode", unit="img"):
+            items.append(file_decode(path=path))
+            kinds.append(f"{kind}/{source}")
             groups.append("ood-heldout" if split == "test" else f"ood-{split}")
     for kind, pixels in negative_samples(n=60, seed=seed, size=(320, 256)):
         items.append((pixels, pixels.ndim == 3, {}))
