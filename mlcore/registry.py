@@ -18,7 +18,7 @@ from pathlib import Path
 from mlcore.card import CARD_FILENAME, MODEL_FILENAME, ModelCard, card_load
 from mlcore.errors import ModelUnavailableError
 
-DEFAULT_MODEL_NAME = "cxr-v2"
+DEFAULT_MODEL_NAME = "cxr-v3"
 WEIGHTS_ENV = "CXR_WEIGHTS_DIR"
 
 # Names become folder names: refuse anything that could walk out of the weights root.

@@ -45,7 +45,7 @@ def train_arguments_add(*, parser: argparse.ArgumentParser) -> None:
         required=True,
         help="one or more folders with metadata.csv (e.g. cxr and siim)",
     )
-    t.add_argument("--out", type=Path, required=True, help="e.g. mlcore/weights/cxr-v2")
+    t.add_argument("--out", type=Path, required=True, help="e.g. mlcore/weights/cxr-v3")
     t.add_argument("--backbone", choices=BACKBONES, default=d.backbone)
     for flag, help_text in SWITCHES:
         t.add_argument(
@@ -272,7 +272,7 @@ def parser_build() -> argparse.ArgumentParser:
         "recalibrate",
         help="refit temperature and gate of a trained model for other test-time views",
     )
-    r.add_argument("--model-dir", type=Path, required=True, help="e.g. mlcore/weights/cxr-v2")
+    r.add_argument("--model-dir", type=Path, required=True, help="e.g. mlcore/weights/cxr-v3")
     r.add_argument("--data", type=Path, nargs="+", required=True, help="the data it was trained on")
     r.add_argument("--view-shift", type=int, required=True, help="+-N px views (0 = off)")
     r.add_argument("--ood", type=Path, default=DEFAULT_OOD if DEFAULT_OOD.is_dir() else None)

@@ -15,7 +15,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class TrainConfig:
-    """Settings of one training run. Defaults are the shipped cxr-v2 recipe."""
+    """Settings of one training run. Defaults are the recipe of the shipped classifier."""
 
     data: list[Path]
     out: Path

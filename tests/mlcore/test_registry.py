@@ -19,7 +19,7 @@ from mlcore.registry import (
 
 
 def test_default_and_env_override(monkeypatch, tmp_path):
-    assert DEFAULT_MODEL_NAME == "cxr-v2"
+    assert DEFAULT_MODEL_NAME == "cxr-v3"
     monkeypatch.setenv("CXR_WEIGHTS_DIR", str(tmp_path))
     assert weights_root() == tmp_path
 
