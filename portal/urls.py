@@ -8,6 +8,7 @@ from portal.ops.health import healthz
 from portal.views import home
 
 handler400 = "portal.views.bad_request"
+handler500 = "portal.views.server_error"
 
 urlpatterns = [
     path("", home, name="home"),

@@ -184,6 +184,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# The one beat schedule (run exactly one beat process). Stuck predictions (broker down or
+# emptied, a worker lost mid-task) are sent again; so are PACS results not yet delivered.
+CXR_SWEEP_INTERVAL_S = env.float("CXR_SWEEP_INTERVAL_S", default=20.0)
+CELERY_BEAT_SCHEDULE = {
+    "predictions-sweep": {"task": "screening.predictions_sweep", "schedule": CXR_SWEEP_INTERVAL_S},
+    "pacs-results-sweep": {"task": "pacs.results_sweep", "schedule": 300.0},
+}
 
 # The model: which registry entry the worker loads (None: mlcore's default).
 CXR_MODEL_NAME = env("CXR_MODEL_NAME", default=None)
@@ -191,6 +198,8 @@ CXR_MODEL_NAME = env("CXR_MODEL_NAME", default=None)
 CXR_PREDICTION_MAX_ATTEMPTS = env.int("CXR_PREDICTION_MAX_ATTEMPTS", default=5)
 # The periodic sweep requeues predictions queued or running for longer than this.
 CXR_SWEEP_OLDER_THAN_S = env.int("CXR_SWEEP_OLDER_THAN_S", default=300)
+# A queued prediction whose message never reached the broker is sent again after this.
+CXR_SWEEP_UNSENT_AFTER_S = env.int("CXR_SWEEP_UNSENT_AFTER_S", default=15)
 # A worker screens up to this many waiting images in one batched pass (1: one at a time).
 CXR_WORKER_BATCH_MAX = env.int("CXR_WORKER_BATCH_MAX", default=8)
 
