@@ -57,14 +57,20 @@ def pacs_down(ctx: FaultContext) -> None:
 
 
 def worker_killed(ctx: FaultContext) -> None:
-    """SIGKILL a whole worker host while it holds a task; it never comes back."""
-    deadline = time.monotonic() + 20
-    while "Task screening.predict_image" not in ctx.stack.log(name="worker0", chars=4000):
-        if time.monotonic() > deadline:
-            break
+    """SIGKILL a whole worker host while it runs a prediction and holds prefetched tasks;
+    it never comes back. Its unacked messages return after the visibility timeout."""
+    stack = ctx.stack
+    stack.worker_start(name="doomed", prefetch=4, hold_s=600)
+    stack.workers_wait(names=["doomed"])
+    marker, deadline = stack.held_marker(name="doomed"), time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
-    ctx.stack.kill(name="worker0")
-    ctx.notes.append("worker0 killed for good; the other workers carry on")
+    time.sleep(1)  # it takes its prefetched messages while the first one waits
+    held = stack.log(name="doomed", chars=200_000).count("Task screening.predict_image[")
+    stack.kill(name="doomed")
+    ctx.notes.append(
+        f"the killed worker had received {held} tasks (1 running, the rest prefetched)"
+    )
 
 
 def web_killed_mid_upload(ctx: FaultContext) -> None:

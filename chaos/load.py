@@ -26,7 +26,7 @@ class Tally:
     statuses: Counter = field(default_factory=Counter)
     connection_errors: int = 0
     ok_times: list[float] = field(default_factory=list)
-    bodies_5xx: list[str] = field(default_factory=list)
+    codes_5xx: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -43,11 +43,19 @@ class Tally:
                 self.connection_errors += 1
                 return
             self.statuses[response.status_code] += 1
-            if response.status_code >= 500 and len(self.bodies_5xx) < 20:
-                self.bodies_5xx.append(f"{response.status_code} {response.text[:200]}")
+            if response.status_code >= 500:
+                self.codes_5xx[f"{response.status_code} {_code_of(response)}"] += 1
             if study:
                 self.accepted.append(study)
                 self.ok_times.append(time.monotonic())
+
+
+def _code_of(response: requests.Response) -> str:
+    """The answer's "code" (what the user was told), or "no code" for a bare error page."""
+    try:
+        return str(response.json().get("code") or "no code")
+    except ValueError:
+        return "no code"
 
 
 def token_get(*, base_url: str, username: str, password: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -123,10 +124,8 @@ def fault_measure(
         ctx.notes.append(f"{len(uids)} studies over STOW-RS, results delivered to Orthanc")
     half = ledger.half_written_files(database_url=stack.database_url, media_root=stack.media.root)
     tally = load.tally
-    if tally.bodies_5xx:
-        codes = sorted({body.split('"code":"')[-1].split('"')[0] for body in tally.bodies_5xx
-                        if '"code":"' in body})  # fmt: skip
-        ctx.notes.append("5xx: " + (", ".join(codes) or tally.bodies_5xx[0][:120]))
+    if tally.codes_5xx:
+        ctx.notes.append("5xx: " + ", ".join(f"{n}x {c}" for c, n in tally.codes_5xx.items()))
     return Row(
         fault=name,
         submitted=counts.submitted,
@@ -152,6 +151,7 @@ def chaos_run(
     root = temp_root()
     rows: list[Row] = []
     with ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, root, ignore_errors=True)
         postgres = PostgresCluster(root=root / "postgres")
         cleanup.callback(postgres.close)
         postgres.create()
@@ -183,9 +183,6 @@ def chaos_run(
             )  # fmt: skip
             log(f"chaos: {name}: {row}")
             rows.append(row)
-            if name == "worker_killed":  # a new host joins, for the faults that follow
-                stack.worker_start(name="worker0")
-                stack.workers_wait(names=["worker0"])
     return rows
 
 

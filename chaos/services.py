@@ -165,22 +165,14 @@ class MediaTmpfs:
         return self.root / ".chaos-filler"
 
     def fill(self) -> None:
-        """Write a filler file until the filesystem refuses with ENOSPC."""
-        block = b"\0" * (1 << 20)
-        with self.filler.open("wb") as handle:
-            try:
-                while True:
-                    handle.write(block)
-                    handle.flush()
-            except OSError:
-                pass
-        with self.filler.open("ab") as handle:  # the last partial block too
-            try:
-                for _ in range(1 << 20):
-                    handle.write(b"\0" * 4096)
-                    handle.flush()
-            except OSError:
-                pass
+        """Write a filler file until the filesystem refuses even a small block (ENOSPC)."""
+        with self.filler.open("wb", buffering=0) as handle:
+            for block in (b"\0" * (1 << 20), b"\0" * 4096, b"\0" * 64):
+                try:
+                    while True:
+                        handle.write(block)
+                except OSError:
+                    continue
 
     def free(self) -> None:
         self.filler.unlink(missing_ok=True)

@@ -94,14 +94,16 @@ class ChaosStack:
             env["CXR_MODEL_NAME"] = self.shape.model
         return env
 
-    def _spawn(self, *, name: str, command: list[str]) -> subprocess.Popen:
+    def _spawn(
+        self, *, name: str, command: list[str], extra_env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         log = self.root / "logs" / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         cwd = self.root / "hosts" / name
         cwd.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as handle:
             process = subprocess.Popen(
-                command, cwd=cwd, env=self.env(name=name), stdout=handle,
+                command, cwd=cwd, env={**self.env(name=name), **(extra_env or {})}, stdout=handle,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         self.processes[name] = process
@@ -171,16 +173,32 @@ class ChaosStack:
         self._spawn(name="balancer", command=command)
         port_wait(port=self.port)
 
-    def worker_start(self, *, name: str, concurrency: int = 1) -> None:
+    def worker_start(
+        self, *, name: str, concurrency: int = 1, prefetch: int = 1, hold_s: float = 0
+    ) -> None:
+        """Start a worker; with `hold_s`, its first screening waits that long once running
+        (tests.support.held_worker), so it can be killed while it holds tasks."""
+        entry, extra_env = "celery", {}
+        if hold_s:
+            entry = "tests.support.held_worker"
+            extra_env = {
+                "CXR_TEST_HOLD_S": str(hold_s),
+                "CXR_TEST_HOLD_MARKER": str(self.held_marker(name=name)),
+            }
         self._spawn(
             name=name,
             command=[
-                sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=prefork",
-                f"--concurrency={concurrency}", "-Q", QUEUE, "--without-gossip",
-                "--without-mingle", "--without-heartbeat", "--loglevel=INFO",
-                f"--hostname={name}@%h",
+                sys.executable, "-m", entry, "-A", "portal", "worker", "--pool=prefork",
+                f"--concurrency={concurrency}", f"--prefetch-multiplier={prefetch}", "-Q", QUEUE,
+                "--without-gossip", "--without-mingle", "--without-heartbeat",
+                "--loglevel=INFO", f"--hostname={name}@%h",
             ],
+            extra_env=extra_env,
         )  # fmt: skip
+
+    def held_marker(self, *, name: str) -> Path:
+        """The file a held worker creates when its first screening starts waiting."""
+        return self.root / "hosts" / name / "held"
 
     def workers_wait(self, *, names: list[str], timeout: float = 300) -> None:
         """Wait until every named worker's child has loaded the model."""

@@ -161,8 +161,13 @@ def broker_transport_options(*, url: str, folder: Path) -> dict:
             "store_processed": False,
             "polling_interval": 0.1,
         }
-    # acks_late tasks are redelivered after this many seconds if a worker dies holding them.
-    return {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)}
+    # acks_late tasks are redelivered after this many seconds if a worker dies holding them;
+    # each worker looks for such messages every few seconds (kombu's default is ~100 s).
+    return {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300),
+        "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL_S", default=5),
+        "unacked_restore_throttle": 1,
+    }
 
 
 # Celery: Redis in CI and production; the filesystem broker under var/ needs no server.
