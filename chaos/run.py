@@ -122,6 +122,10 @@ def fault_measure(
             *(getattr(counts, f) + getattr(pacs, f) for f in ledger.Ledger.__dataclass_fields__)
         )
         ctx.notes.append(f"{len(uids)} studies over STOW-RS, results delivered to Orthanc")
+    # What beat's hourly media sweep does, now: files a killed process left behind go.
+    swept = stack.manage("media_orphans_sweep", "--older-than", "0").split()[1]
+    if swept != "0":
+        ctx.notes.append(f"{swept} file(s) of uploads cut off mid-write removed by the media sweep")
     half = ledger.half_written_files(database_url=stack.database_url, media_root=stack.media.root)
     tally = load.tally
     if tally.codes_5xx:

@@ -11,6 +11,7 @@ from django.db import InterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 
 from screening.services import prediction_execute, prediction_fail, predictions_requeue_stale
+from screening.services.media import media_orphans_sweep
 from screening.services.queueing import broker_messages_lost
 
 logger = logging.getLogger(__name__)
@@ -77,3 +78,9 @@ def predictions_sweep() -> int:
         unsent_older_than=timedelta(seconds=settings.CXR_SWEEP_UNSENT_AFTER_S),
         sent_older_than=timedelta(0) if broker_messages_lost() else None,
     )
+
+
+@shared_task(name="screening.media_orphans_sweep", ignore_result=True)
+def media_files_sweep() -> int:
+    """Delete stored files no row names, older than CXR_ORPHAN_AFTER_S (beat, hourly)."""
+    return media_orphans_sweep(older_than=timedelta(seconds=settings.CXR_ORPHAN_AFTER_S))

@@ -195,6 +195,7 @@ CXR_SWEEP_INTERVAL_S = env.float("CXR_SWEEP_INTERVAL_S", default=20.0)
 CELERY_BEAT_SCHEDULE = {
     "predictions-sweep": {"task": "screening.predictions_sweep", "schedule": CXR_SWEEP_INTERVAL_S},
     "pacs-results-sweep": {"task": "pacs.results_sweep", "schedule": 300.0},
+    "media-orphans-sweep": {"task": "screening.media_orphans_sweep", "schedule": 3600.0},
 }
 
 # The model: which registry entry the worker loads (None: mlcore's default).
@@ -205,6 +206,8 @@ CXR_PREDICTION_MAX_ATTEMPTS = env.int("CXR_PREDICTION_MAX_ATTEMPTS", default=5)
 CXR_SWEEP_OLDER_THAN_S = env.int("CXR_SWEEP_OLDER_THAN_S", default=300)
 # A queued prediction whose message never reached the broker is sent again after this.
 CXR_SWEEP_UNSENT_AFTER_S = env.int("CXR_SWEEP_UNSENT_AFTER_S", default=15)
+# A stored file no row names (a process killed mid-write) is deleted once this old.
+CXR_ORPHAN_AFTER_S = env.int("CXR_ORPHAN_AFTER_S", default=3600)
 # A worker screens up to this many waiting images in one batched pass (1: one at a time).
 CXR_WORKER_BATCH_MAX = env.int("CXR_WORKER_BATCH_MAX", default=8)
 
