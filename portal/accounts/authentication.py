@@ -16,7 +16,6 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
 from portal.accounts.models import ROLE_NAMES_READ, User, role_names_annotate
-from portal.compiled_sql import compiled_rows_read
 
 
 def token_with_roles_queryset(*, key: str):
@@ -38,11 +37,7 @@ class RoleReadingModelBackend(ModelBackend):
             user_id = User._meta.pk.to_python(user_id)
         except ValidationError:
             return None
-        # Every signed-in page reads its user: the query's SQL is compiled once per process.
-        users = compiled_rows_read(
-            key=("user_with_roles",), build=user_with_roles_queryset, values={"user_id": user_id}
-        )
-        user = users[0] if users else None
+        user = user_with_roles_queryset(user_id=user_id).first()
         return user if user is not None and self.user_can_authenticate(user) else None
 
 
@@ -50,11 +45,7 @@ class RoleReadingTokenAuthentication(TokenAuthentication):
     """DRF's token authentication; the token's user comes with its role names."""
 
     def authenticate_credentials(self, key: str) -> tuple[User, Token]:
-        # Every API request reads its token: the query's SQL is compiled once per process.
-        tokens = compiled_rows_read(
-            key=("token_with_roles",), build=token_with_roles_queryset, values={"key": key}
-        )
-        token = tokens[0] if tokens else None
+        token = token_with_roles_queryset(key=key).first()
         if token is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         if not token.user.is_active:

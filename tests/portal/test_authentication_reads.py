@@ -1,0 +1,32 @@
+"""A session's user and a token's user come with their roles in one query."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+
+from portal.accounts.authentication import (
+    RoleReadingModelBackend,
+    RoleReadingTokenAuthentication,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_session_reads_its_user_with_roles_in_one_query(reviewer):
+    backend = RoleReadingModelBackend()
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            user = backend.get_user(str(reviewer.pk))
+        assert user.pk == reviewer.pk and user.has_role("reviewer")
+        assert len(queries.captured_queries) == 1
+    assert backend.get_user("not-a-number") is None
+    assert backend.get_user(str(reviewer.pk + 10_000)) is None
+
+
+def test_a_token_reads_its_user_with_roles_in_one_query(reviewer):
+    token = Token.objects.create(user=reviewer)
+    with CaptureQueriesContext(connection) as queries:
+        user, found = RoleReadingTokenAuthentication().authenticate_credentials(token.key)
+        assert user.has_role("reviewer") and found.key == token.key
+    assert len(queries.captured_queries) == 1
