@@ -16,6 +16,7 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
 from portal.accounts.models import ROLE_NAMES_READ, User, role_names_annotate
+from portal.accounts.tokens import token_is_expired
 
 
 def token_with_roles_queryset(*, key: str):
@@ -51,4 +52,8 @@ class RoleReadingTokenAuthentication(TokenAuthentication):
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         token.user.__dict__[ROLE_NAMES_READ] = getattr(token, ROLE_NAMES_READ, None)
+        if token_is_expired(token=token):
+            raise exceptions.AuthenticationFailed(
+                "The token has expired: request a new one from /api/v1/auth/token/."
+            )
         return token.user, token

@@ -75,6 +75,16 @@ TEMPLATES = [
     },
 ]
 
+# The cache holds rate-limit counts: Redis in production (one count across web replicas).
+CACHE_URL = env("CACHE_URL", default="")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # Database: PostgreSQL in CI and production; SQLite under var/ needs no server.
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
@@ -102,6 +112,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# API tokens stop working this long after they were issued (0: never); sign in again.
+CXR_API_TOKEN_LIFETIME_S = env.int("CXR_API_TOKEN_LIFETIME_S", default=12 * 3600)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -234,13 +246,16 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 25,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "portal.throttling.AnonRateThrottle",
+        "portal.throttling.UserRateThrottle",
+        "portal.throttling.SubmissionRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="60/min"),
         "user": env("API_THROTTLE_USER", default="1200/min"),
         "auth": env("API_THROTTLE_AUTH", default="20/min"),
+        "login": env("API_THROTTLE_LOGIN", default="10/min"),
+        "submit": env("API_THROTTLE_SUBMIT", default="120/min"),
     },
 }
 SPECTACULAR_SETTINGS = {

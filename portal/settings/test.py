@@ -47,4 +47,6 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "anon": env("API_THROTTLE_ANON", default="10000/min"),
     "user": env("API_THROTTLE_USER", default="10000/min"),
     "auth": env("API_THROTTLE_AUTH", default="10000/min"),
+    "login": env("API_THROTTLE_LOGIN", default="10000/min"),
+    "submit": env("API_THROTTLE_SUBMIT", default="10000/min"),
 }

@@ -9,7 +9,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import NotAcceptable, PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -18,9 +17,10 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from portal.accounts.tokens import token_expires_at, token_issue
+from portal.throttling import LoginRateThrottle, ScopedRateThrottle
 from screening.api.disclaimer import disclaimer_add
 from screening.api.parsers import JSONParser
 from screening.api.serializers import (
@@ -76,7 +76,7 @@ class TokenObtainApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedRateThrottle, LoginRateThrottle]
     throttle_scope = "auth"
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
@@ -99,17 +99,18 @@ class TokenObtainApi(APIView):
             )
         if user is None or not user.is_active:
             raise ValidationError("Unable to log in with the given username and password.")
-        token, _ = Token.objects.get_or_create(user=user)
+        token = token_issue(user=user)
         audit_record(
             actor=user, action="auth.token", obj=user, meta=request_meta_from(request=request)
         )
-        return Response({"token": token.key})
+        return Response({"token": token.key, "expires": token_expires_at(token=token)})
 
 
 class StudyListCreateApi(GenericAPIView):
     """List the studies you may see; submit a new study of one or more images."""
 
     parser_classes = [MultiPartParser, FormParser, JSONParser]
+    throttle_submissions = True
     pagination_class = StudyPagination
     filterset_class = StudyFilter
     serializer_class = StudyOutputSerializer
