@@ -78,7 +78,10 @@ class ChaosStack:
             "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_S),
             "CXR_VAR_DIR": str(var),
             "MEDIA_ROOT": str(self.media.root),
+            # Rate counts in Redis as in production (a Redis outage must not fail requests).
+            "CACHE_URL": self.redis.url.rsplit("/", 1)[0] + "/1",
             "API_THROTTLE_USER": "1000000/min",
+            "API_THROTTLE_SUBMIT": "1000000/min",
             "API_THROTTLE_AUTH": "10000/min",
             "CXR_PACS_DICOMWEB_URL": self.shape.pacs_url,
             "CXR_PACS_RETRY_DELAY_S": "5",
