@@ -98,6 +98,16 @@ def pending_count(*, database_url: str, tag: str) -> int:
         return -1
 
 
+def status_counts(*, database_url: str, tag: str) -> dict[str, int]:
+    """How many images of `tag` ended in each status."""
+    sql = """
+    SELECT p.status, count(*) FROM screening_image i JOIN screening_study s ON s.id = i.study_id
+    JOIN screening_prediction p ON p.image_id = i.id AND p.is_current
+    WHERE s.reference LIKE %s GROUP BY p.status
+    """
+    return dict(_rows(database_url=database_url, sql=sql, params=(f"{tag}-%",)))
+
+
 def pacs_delivered(*, database_url: str, study_uids: list[str]) -> set[str]:
     """Study ids (portal) whose PACS results were sent for their current predictions."""
     sql = """

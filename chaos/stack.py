@@ -127,6 +127,16 @@ class ChaosStack:
             raise RuntimeError(f"manage.py {args[0]} failed:\n{done.stderr[-3000:]}")
         return done.stdout
 
+    def manage_celery(self, *args: str) -> str:
+        """Run `celery -A portal ARGS` against the stack (e.g. remote control)."""
+        done = subprocess.run(
+            [sys.executable, "-m", "celery", "-A", "portal", *args], cwd=REPO_ROOT,
+            env=self.env(name="manage"), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"celery {args[0]} failed:\n{done.stderr[-3000:]}")
+        return done.stdout
+
     # ------------------------------------------------------------------ start
 
     def database_prepare(self) -> str:
