@@ -12,7 +12,7 @@ from rest_framework import status
 from rest_framework.exceptions import NotAcceptable, PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -57,17 +57,43 @@ from screening.services import (
 from screening.serving import image_file_serve, image_thumbnail_serve, prediction_heatmap_serve
 
 
-class StudyPagination(PageNumberPagination):
-    """Pages of studies; `count` is exact up to COUNT_CAP, and COUNT_CAP + 1 means more."""
+class StudyPageNumberPagination(PageNumberPagination):
+    """`?page=N`: counted pages (an OFFSET: a deep page reads every row before it)."""
 
     django_paginator_class = CountCappedPaginator
     page_size_query_param = "page_size"
     max_page_size = 100
 
+
+class StudyPagination(CursorPagination):
+    """Pages of studies by key: `next` and `previous` carry a cursor (the created time of the
+    row they start from), so page 100 costs what page 1 does. `?page=N` still answers counted
+    pages. `count` is exact up to COUNT_CAP, and COUNT_CAP + 1 means more."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 100
+    ordering = ("-created", "-id")
+    _numbered: StudyPageNumberPagination | None = None
+    count: int = 0
+
+    def paginate_queryset(self, queryset, request, view=None):
+        if "page" in request.query_params:
+            self._numbered = StudyPageNumberPagination()
+            return self._numbered.paginate_queryset(queryset, request, view)
+        self.count = CountCappedPaginator(queryset, 1).count
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data) -> Response:
+        if self._numbered is not None:
+            return self._numbered.get_paginated_response(data)
+        links = {"next": self.get_next_link(), "previous": self.get_previous_link()}
+        return Response({"count": self.count, **links, "results": data})
+
     def get_paginated_response_schema(self, schema: dict) -> dict:
         paginated = super().get_paginated_response_schema(schema)
+        paginated["properties"]["count"] = {"type": "integer"}
         paginated["properties"]["disclaimer"] = {"type": "string"}
-        paginated["required"] = [*paginated.get("required", []), "disclaimer"]
+        paginated["required"] = [*paginated.get("required", []), "count", "disclaimer"]
         return paginated
 
 
