@@ -16,6 +16,7 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
 from portal.accounts.models import ROLE_NAMES_READ, User, role_names_annotate
+from portal.accounts.token_cache import token_cached_get, token_remember
 from portal.accounts.tokens import token_is_expired
 
 
@@ -46,12 +47,15 @@ class RoleReadingTokenAuthentication(TokenAuthentication):
     """DRF's token authentication; the token's user comes with its role names."""
 
     def authenticate_credentials(self, key: str) -> tuple[User, Token]:
-        token = token_with_roles_queryset(key=key).first()
+        token = token_cached_get(key=key)
         if token is None:
-            raise exceptions.AuthenticationFailed(_("Invalid token."))
+            token = token_with_roles_queryset(key=key).first()
+            if token is None:
+                raise exceptions.AuthenticationFailed(_("Invalid token."))
+            token.user.__dict__[ROLE_NAMES_READ] = getattr(token, ROLE_NAMES_READ, None)
+            token_remember(token=token)
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        token.user.__dict__[ROLE_NAMES_READ] = getattr(token, ROLE_NAMES_READ, None)
         if token_is_expired(token=token):
             raise exceptions.AuthenticationFailed(
                 "The token has expired: request a new one from /api/v1/auth/token/."

@@ -114,6 +114,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # API tokens stop working this long after they were issued (0: never); sign in again.
 CXR_API_TOKEN_LIFETIME_S = env.int("CXR_API_TOKEN_LIFETIME_S", default=12 * 3600)
+# A web process remembers a token and its user this long (a revoked one works that long more).
+CXR_TOKEN_CACHE_S = env.float("CXR_TOKEN_CACHE_S", default=5.0)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

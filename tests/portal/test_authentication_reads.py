@@ -30,3 +30,22 @@ def test_a_token_reads_its_user_with_roles_in_one_query(reviewer):
         user, found = RoleReadingTokenAuthentication().authenticate_credentials(token.key)
         assert user.has_role("reviewer") and found.key == token.key
     assert len(queries.captured_queries) == 1
+
+
+def test_a_remembered_token_saves_the_query_and_hands_out_a_private_user(reviewer, settings):
+    from portal.accounts.token_cache import token_forget_all
+
+    settings.CXR_TOKEN_CACHE_S = 60
+    token = Token.objects.create(user=reviewer)
+    auth = RoleReadingTokenAuthentication()
+    token_forget_all()
+    try:
+        first, _ = auth.authenticate_credentials(token.key)
+        first.first_name = "changed by a request"
+        with CaptureQueriesContext(connection) as queries:
+            second, _ = auth.authenticate_credentials(token.key)
+        assert len(queries.captured_queries) == 0
+        assert second is not first and second.first_name == reviewer.first_name
+        assert second.has_role("reviewer")
+    finally:
+        token_forget_all()
