@@ -89,6 +89,22 @@ def _drained(*, stack: ChaosStack, tag: str, limit_s: float) -> None:
         time.sleep(0.5)
 
 
+def _counts(*, ctx: FaultContext, tag: str) -> ledger.Ledger:
+    """What became of the images of `tag` (and of the studies pushed over STOW-RS)."""
+    database_url = ctx.stack.database_url
+    counts = ledger.images_ledger(
+        database_url=database_url, tag=tag, accepted=ctx.load.tally.accepted
+    )
+    if ctx.pacs_batch is None:
+        return counts
+    uids = ctx.pacs_batch.accepted_uids
+    delivered = ledger.pacs_delivered(database_url=database_url, study_uids=uids)
+    pacs = ledger.pacs_ledger(database_url=database_url, study_uids=uids, delivered=delivered)
+    ctx.notes.append(f"{len(uids)} studies over STOW-RS, results delivered to Orthanc")
+    fields = ledger.Ledger.__dataclass_fields__
+    return ledger.Ledger(*(getattr(counts, f) + getattr(pacs, f) for f in fields))
+
+
 def fault_measure(
     *, name: str, stack: ChaosStack, orthanc, pacs_token: str, token: str, timing: Timing
 ) -> Row:
@@ -109,19 +125,7 @@ def fault_measure(
     time.sleep(timing.after_s)
     load.stop()
     _drained(stack=stack, tag=tag, limit_s=timing.drain_s)
-    counts = ledger.images_ledger(
-        database_url=stack.database_url, tag=tag, accepted=load.tally.accepted
-    )
-    if ctx.pacs_batch is not None:
-        uids = ctx.pacs_batch.accepted_uids
-        delivered = ledger.pacs_delivered(database_url=stack.database_url, study_uids=uids)
-        pacs = ledger.pacs_ledger(
-            database_url=stack.database_url, study_uids=uids, delivered=delivered
-        )
-        counts = ledger.Ledger(
-            *(getattr(counts, f) + getattr(pacs, f) for f in ledger.Ledger.__dataclass_fields__)
-        )
-        ctx.notes.append(f"{len(uids)} studies over STOW-RS, results delivered to Orthanc")
+    counts = _counts(ctx=ctx, tag=tag)
     # What beat's hourly media sweep does, now: files a killed process left behind go.
     swept = stack.manage("media_orphans_sweep", "--older-than", "0").split()[1]
     if swept != "0":

@@ -9,6 +9,7 @@ alone: they may belong to a write still in progress.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
@@ -67,8 +68,6 @@ def _names_in(*, study_ids: Sequence[str]) -> set[str]:
 
 
 def _uuids(values: Sequence[str]) -> list[str]:
-    import uuid
-
     found = []
     for value in values:
         try:
