@@ -93,6 +93,7 @@ def test_every_replica_keeps_media_on_s3_and_shares_only_the_services():
         env = SERVICES[service]["environment"]
         assert env["AWS_STORAGE_BUCKET_NAME"] and env["AWS_S3_ENDPOINT_URL"] == "http://minio:9000"
         assert not SERVICES[service].get("volumes"), f"{service} must not share a disk"
+        assert env["CACHE_URL"].startswith("redis://redis:6379/")  # one rate count for all
     assert set(COMPOSE["volumes"]) == {"pgdata", "redisdata", "miniodata", "orthancdata"}
 
 
