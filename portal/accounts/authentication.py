@@ -15,8 +15,13 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
+from portal.accounts.auth_memory import (
+    token_cached_get,
+    token_remember,
+    user_cached_get,
+    user_remember,
+)
 from portal.accounts.models import ROLE_NAMES_READ, User, role_names_annotate
-from portal.accounts.token_cache import token_cached_get, token_remember
 from portal.accounts.tokens import token_is_expired
 
 
@@ -39,7 +44,11 @@ class RoleReadingModelBackend(ModelBackend):
             user_id = User._meta.pk.to_python(user_id)
         except ValidationError:
             return None
-        user = user_with_roles_queryset(user_id=user_id).first()
+        user = user_cached_get(user_id=user_id)
+        if user is None:
+            user = user_with_roles_queryset(user_id=user_id).first()
+            if user is not None:
+                user_remember(user=user)
         return user if user is not None and self.user_can_authenticate(user) else None
 
 

@@ -33,12 +33,12 @@ def test_a_token_reads_its_user_with_roles_in_one_query(reviewer):
 
 
 def test_a_remembered_token_saves_the_query_and_hands_out_a_private_user(reviewer, settings):
-    from portal.accounts.token_cache import token_forget_all
+    from portal.accounts.auth_memory import auth_memory_forget
 
     settings.CXR_TOKEN_CACHE_S = 60
     token = Token.objects.create(user=reviewer)
     auth = RoleReadingTokenAuthentication()
-    token_forget_all()
+    auth_memory_forget()
     try:
         first, _ = auth.authenticate_credentials(token.key)
         first.first_name = "changed by a request"
@@ -48,4 +48,22 @@ def test_a_remembered_token_saves_the_query_and_hands_out_a_private_user(reviewe
         assert second is not first and second.first_name == reviewer.first_name
         assert second.has_role("reviewer")
     finally:
-        token_forget_all()
+        auth_memory_forget()
+
+
+def test_a_remembered_session_user_saves_the_query_and_is_private(reviewer, settings):
+    from portal.accounts.auth_memory import auth_memory_forget
+
+    settings.CXR_TOKEN_CACHE_S = 60
+    backend = RoleReadingModelBackend()
+    auth_memory_forget()
+    try:
+        first = backend.get_user(str(reviewer.pk))
+        first.first_name = "changed by a request"
+        with CaptureQueriesContext(connection) as queries:
+            second = backend.get_user(str(reviewer.pk))
+        assert len(queries.captured_queries) == 0
+        assert second is not first and second.first_name == reviewer.first_name
+        assert second.has_role("reviewer")
+    finally:
+        auth_memory_forget()
