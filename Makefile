@@ -9,7 +9,7 @@ DEMO_PASSWORD ?= xray-demo-2026
 CXR_DEMO_ADDR ?= 127.0.0.1:8000
 export CXR_DEMO_ADDR
 
-.PHONY: demo test test-fast lint format bench venv worker web clean
+.PHONY: demo test test-fast lint format bench chaos venv worker web clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,11 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fault suite on services it starts itself (never the machine's PostgreSQL or Redis):
+# full-length outages; `make test` runs its short form (tests/chaos, CXR_CHAOS_OUTAGE_S=6).
+chaos: venv
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
 # Daily work: no Celery worker process, browser, slow or training tests.
 test-fast: venv

@@ -91,6 +91,20 @@ def page_measure(*, client: Any, url: str, n: int, warmup: int = 3) -> dict[str,
     }
 
 
+def deep_cursor_url(*, page: int, page_size: int) -> str:
+    """The API list's URL whose cursor starts where counted page `page` starts."""
+    import base64
+    from urllib.parse import urlencode
+
+    from screening.models import Study
+
+    before = Study.objects.order_by("-created", "-id").values_list("created", flat=True)[
+        (page - 1) * page_size - 1
+    ]
+    cursor = base64.b64encode(urlencode({"p": str(before)}).encode()).decode()
+    return f"/api/v1/studies/?{urlencode({'cursor': cursor})}"
+
+
 def history_measure(*, n: int) -> dict[str, Any]:
     """Time the web history page and the API list per role, filter and deep page.
 
@@ -120,6 +134,8 @@ def history_measure(*, n: int) -> dict[str, Any]:
         "api_clinician": ("clinician", "/api/v1/studies/"),
         "api_reviewer_label_covid": ("reviewer", "/api/v1/studies/?label=covid"),
         "api_reviewer_deep_page": ("reviewer", f"/api/v1/studies/?page={DEEP_PAGE}"),
+        # The same rows reached by key, as the API's `next` links lead there.
+        "api_reviewer_deep_cursor": ("reviewer", deep_cursor_url(page=DEEP_PAGE, page_size=25)),
     }
     out: dict[str, Any] = {}
     for name, (role, url) in cases.items():

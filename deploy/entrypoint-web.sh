@@ -1,5 +1,4 @@
 #!/usr/bin/env sh
-# Web container start: apply migrations, then serve with gunicorn.
+# Web container start: serve with gunicorn (the one-shot `migrate` service migrated already).
 set -e
-python manage.py migrate --noinput
 exec gunicorn portal.wsgi:application --config deploy/gunicorn.conf.py

@@ -23,13 +23,6 @@ app.conf.worker_proc_alive_timeout = 300.0
 # checks), applied around each task below as Django applies them around each request.
 app.conf["CELERY_DB_REUSE_MAX"] = 1000
 
-# Stuck predictions (broker down at submit time, a worker killed mid-task) are sent again.
-app.conf.beat_schedule = {
-    "predictions-sweep": {"task": "screening.predictions_sweep", "schedule": 60.0},
-    # PACS results that could not be delivered (PACS down past the retries) are sent again.
-    "pacs-results-sweep": {"task": "pacs.results_sweep", "schedule": 300.0},
-}
-
 
 @worker_process_init.connect
 def model_load(**kwargs) -> None:

@@ -1,12 +1,17 @@
-"""Project-level pages."""
+"""Project-level pages, and the answers to requests that fail before or outside a view."""
+
+import sys
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.views import defaults
 
+from portal.outage import outage_of
 from screening.api.disclaimer import disclaimer_add
+from screening.services.errors import upload_limit_explain
 
 
 @login_required
@@ -27,16 +32,22 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     return render(request, "400.html", {"detail": detail}, status=400)
 
 
-def upload_limit_explain(*, exception: Exception) -> tuple[str, str]:
-    """Return (code, message) for a request Django refused while parsing it."""
-    if isinstance(exception, TooManyFilesSent):
-        return (
-            "too_many_files",
-            f"Too many files in one upload: at most {settings.CXR_MAX_FILES_PER_STUDY} "
-            "files per study.",
-        )
-    if isinstance(exception, RequestDataTooBig):
-        return "too_large", "The form data is too large (files are limited separately)."
-    if isinstance(exception, TooManyFieldsSent):
-        return "too_many_fields", "The form has too many fields."
-    return "bad_request", "The request could not be understood."
+def server_error(request: HttpRequest) -> HttpResponse:
+    """503 with what is happening and a Retry-After when a part is down, else Django's 500.
+
+    Django calls this inside its handler of the uncaught exception, so that exception is
+    `sys.exc_info()`. The page is rendered without the request's context: with the database
+    down, even reading the signed-in user would fail.
+    """
+    outage = outage_of(exception=sys.exc_info()[1])
+    if outage is None:
+        return defaults.server_error(request)
+    if request.path.startswith(("/api/", "/dicomweb/")):
+        body = disclaimer_add({"detail": outage.detail, "code": outage.code})
+        response: HttpResponse = JsonResponse(body, status=503)
+    else:
+        context = {"detail": outage.detail, "disclaimer": settings.CXR_DISCLAIMER}
+        page = render_to_string("503.html", context)
+        response = HttpResponse(page, status=503)
+    response["Retry-After"] = str(outage.retry_after_s)
+    return response

@@ -42,7 +42,6 @@ from django.conf import settings
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 
-from portal.compiled_sql import compiled_rows_read
 from screening.filters import StudyFilter
 from screening.model_card import model_card_summary as card_summary_read
 from screening.models import Image, OperatingPointChoice, Prediction, Review, Study
@@ -162,12 +161,7 @@ def study_progress_for(*, user: Any, study_id: Any) -> StudyProgress:
     kind = study_scope_kind(user=user)
     if kind == "none":
         raise Http404("No such study.")
-    # Every status poll runs this: its SQL is compiled once per process (per scope kind).
-    rows = compiled_rows_read(
-        key=("study_progress", kind),
-        build=study_progress_queryset,
-        values={"study_id": study_id, "viewer": user},
-    )
+    rows = list(study_progress_queryset(study_id=study_id, viewer=user))
     if rows:
         status, stamp = rows[0][6], rows
     else:  # a study without predictions (never made by services): still only for its viewers

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, default_storage
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
@@ -78,3 +79,16 @@ def storage_delete_quietly(*, name: str, storage: Storage | None = None) -> None
         (storage or default_storage).delete(name)
     except Exception:
         logger.exception("Could not delete stored file %s", name)
+
+
+def storage_save(*, name: str, data: bytes, storage: Storage | None = None) -> str:
+    """Store `data` under `name` (built from ids, so new); return the name stored.
+
+    A write that fails part way (a full disk) leaves no half-written file behind.
+    """
+    storage = storage or default_storage
+    try:
+        return storage.save(name, ContentFile(data))
+    except BaseException:
+        storage_delete_quietly(name=name, storage=storage)
+        raise

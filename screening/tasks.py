@@ -11,6 +11,8 @@ from django.db import InterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 
 from screening.services import prediction_execute, prediction_fail, predictions_requeue_stale
+from screening.services.media import media_orphans_sweep
+from screening.services.queueing import broker_messages_lost
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +53,12 @@ class PredictionTask(Task):
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=TRANSIENT_ERRORS,
+    # Long enough to ride out a database restart or a full disk (about a minute and a half);
+    # short waits, so a prediction goes on soon after the fault ends.
     retry_backoff=2,
-    retry_backoff_max=60,
+    retry_backoff_max=15,
     retry_jitter=True,
-    max_retries=3,
+    max_retries=10,
     ignore_result=True,
 )
 def predict_image(self, prediction_id: str) -> None:
@@ -64,5 +68,19 @@ def predict_image(self, prediction_id: str) -> None:
 
 @shared_task(name="screening.predictions_sweep", ignore_result=True)
 def predictions_sweep() -> int:
-    """Requeue predictions stuck in queued or running (celery beat runs this every minute)."""
-    return predictions_requeue_stale(older_than=timedelta(seconds=settings.CXR_SWEEP_OLDER_THAN_S))
+    """Requeue predictions stuck in queued or running (celery beat, CXR_SWEEP_INTERVAL_S).
+
+    Queued ones never sent go again after CXR_SWEEP_UNSENT_AFTER_S; all queued ones go again
+    at once when the broker lost its messages (a Redis restarted without its data).
+    """
+    return predictions_requeue_stale(
+        older_than=timedelta(seconds=settings.CXR_SWEEP_OLDER_THAN_S),
+        unsent_older_than=timedelta(seconds=settings.CXR_SWEEP_UNSENT_AFTER_S),
+        sent_older_than=timedelta(0) if broker_messages_lost() else None,
+    )
+
+
+@shared_task(name="screening.media_orphans_sweep", ignore_result=True)
+def media_files_sweep() -> int:
+    """Delete stored files no row names, older than CXR_ORPHAN_AFTER_S (beat, hourly)."""
+    return media_orphans_sweep(older_than=timedelta(seconds=settings.CXR_ORPHAN_AFTER_S))

@@ -64,10 +64,14 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def view_shift_check(*, view_shift: int, size: int) -> None:
+    """Raise ConfigError unless `view_shift` suits a `size` px input (checked before work)."""
+    if not 0 <= view_shift < size // 4:
+        raise ConfigError(f"--view-shift must be 0 to {size // 4 - 1} for a {size} px model")
+
+
 def config_check(*, config: TrainConfig) -> None:
     """Raise ConfigError for a setting that cannot work, before any data or TensorFlow."""
-    from training.finish import view_shift_check
-
     if config.backbone not in BACKBONES:
         raise ConfigError(f"--backbone must be one of {', '.join(BACKBONES)}")
     if not config.data:

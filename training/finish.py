@@ -17,15 +17,6 @@ from training.calibrate import gaussian_fit, mahalanobis_sq, temperature_fit
 from training.data import Table, label_indices
 from training.metrics import metrics_compute
 
-
-def view_shift_check(*, view_shift: int, size: int) -> None:
-    """Raise ConfigError unless `view_shift` suits a `size` px input (checked before work)."""
-    from training.config import ConfigError
-
-    if not 0 <= view_shift < size // 4:
-        raise ConfigError(f"--view-shift must be 0 to {size // 4 - 1} for a {size} px model")
-
-
 # Each learned gate test may refuse at most this share of the val films (before a margin):
 # the gate must accept >= 99.5 % of real chest films, and its two tests add up.
 GATE_VAL_REFUSE_SHARE = 0.001

@@ -18,8 +18,8 @@ from mlcore.card import (
     card_load,
     card_save,
 )
-from training.config import ConfigError
-from training.finish import gate_stats_save, trainset_finish, view_shift_check
+from training.config import ConfigError, view_shift_check
+from training.finish import gate_stats_save, trainset_finish
 from training.gateset import gate_negatives_build
 from training.trainset import splits_hash, training_data_build
 

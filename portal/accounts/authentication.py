@@ -15,8 +15,14 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
+from portal.accounts.auth_memory import (
+    token_cached_get,
+    token_remember,
+    user_cached_get,
+    user_remember,
+)
 from portal.accounts.models import ROLE_NAMES_READ, User, role_names_annotate
-from portal.compiled_sql import compiled_rows_read
+from portal.accounts.tokens import token_is_expired
 
 
 def token_with_roles_queryset(*, key: str):
@@ -38,11 +44,11 @@ class RoleReadingModelBackend(ModelBackend):
             user_id = User._meta.pk.to_python(user_id)
         except ValidationError:
             return None
-        # Every signed-in page reads its user: the query's SQL is compiled once per process.
-        users = compiled_rows_read(
-            key=("user_with_roles",), build=user_with_roles_queryset, values={"user_id": user_id}
-        )
-        user = users[0] if users else None
+        user = user_cached_get(user_id=user_id)
+        if user is None:
+            user = user_with_roles_queryset(user_id=user_id).first()
+            if user is not None:
+                user_remember(user=user)
         return user if user is not None and self.user_can_authenticate(user) else None
 
 
@@ -50,14 +56,17 @@ class RoleReadingTokenAuthentication(TokenAuthentication):
     """DRF's token authentication; the token's user comes with its role names."""
 
     def authenticate_credentials(self, key: str) -> tuple[User, Token]:
-        # Every API request reads its token: the query's SQL is compiled once per process.
-        tokens = compiled_rows_read(
-            key=("token_with_roles",), build=token_with_roles_queryset, values={"key": key}
-        )
-        token = tokens[0] if tokens else None
+        token = token_cached_get(key=key)
         if token is None:
-            raise exceptions.AuthenticationFailed(_("Invalid token."))
+            token = token_with_roles_queryset(key=key).first()
+            if token is None:
+                raise exceptions.AuthenticationFailed(_("Invalid token."))
+            token.user.__dict__[ROLE_NAMES_READ] = getattr(token, ROLE_NAMES_READ, None)
+            token_remember(token=token)
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        token.user.__dict__[ROLE_NAMES_READ] = getattr(token, ROLE_NAMES_READ, None)
+        if token_is_expired(token=token):
+            raise exceptions.AuthenticationFailed(
+                "The token has expired: request a new one from /api/v1/auth/token/."
+            )
         return token.user, token

@@ -75,6 +75,21 @@ TEMPLATES = [
     },
 ]
 
+# The cache holds rate-limit counts: Redis in production (one count across web replicas).
+CACHE_URL = env("CACHE_URL", default="")
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            # A Redis that does not answer must not hold requests (rate limits then fail open).
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # Database: PostgreSQL in CI and production; SQLite under var/ needs no server.
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
@@ -102,6 +117,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# API tokens stop working this long after they were issued (0: never); sign in again.
+CXR_API_TOKEN_LIFETIME_S = env.int("CXR_API_TOKEN_LIFETIME_S", default=12 * 3600)
+# A web process remembers a token and its user this long (a revoked one works that long more).
+CXR_TOKEN_CACHE_S = env.float("CXR_TOKEN_CACHE_S", default=5.0)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -161,8 +180,13 @@ def broker_transport_options(*, url: str, folder: Path) -> dict:
             "store_processed": False,
             "polling_interval": 0.1,
         }
-    # acks_late tasks are redelivered after this many seconds if a worker dies holding them.
-    return {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)}
+    # acks_late tasks are redelivered after this many seconds if a worker dies holding them;
+    # each worker looks for such messages every few seconds (kombu's default is ~100 s).
+    return {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300),
+        "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL_S", default=5),
+        "unacked_restore_throttle": 1,
+    }
 
 
 # Celery: Redis in CI and production; the filesystem broker under var/ needs no server.
@@ -184,6 +208,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# The one beat schedule (run exactly one beat process). Stuck predictions (broker down or
+# emptied, a worker lost mid-task) are sent again; so are PACS results not yet delivered.
+CXR_SWEEP_INTERVAL_S = env.float("CXR_SWEEP_INTERVAL_S", default=20.0)
+CELERY_BEAT_SCHEDULE = {
+    "predictions-sweep": {"task": "screening.predictions_sweep", "schedule": CXR_SWEEP_INTERVAL_S},
+    "pacs-results-sweep": {"task": "pacs.results_sweep", "schedule": 300.0},
+    "media-orphans-sweep": {"task": "screening.media_orphans_sweep", "schedule": 3600.0},
+}
 
 # The model: which registry entry the worker loads (None: mlcore's default).
 CXR_MODEL_NAME = env("CXR_MODEL_NAME", default=None)
@@ -195,6 +227,10 @@ CXR_OPERATING_POINT = env("CXR_OPERATING_POINT", default="screening")
 CXR_PREDICTION_MAX_ATTEMPTS = env.int("CXR_PREDICTION_MAX_ATTEMPTS", default=5)
 # The periodic sweep requeues predictions queued or running for longer than this.
 CXR_SWEEP_OLDER_THAN_S = env.int("CXR_SWEEP_OLDER_THAN_S", default=300)
+# A queued prediction whose message never reached the broker is sent again after this.
+CXR_SWEEP_UNSENT_AFTER_S = env.int("CXR_SWEEP_UNSENT_AFTER_S", default=15)
+# A stored file no row names (a process killed mid-write) is deleted once this old.
+CXR_ORPHAN_AFTER_S = env.int("CXR_ORPHAN_AFTER_S", default=3600)
 # A worker screens up to this many waiting images in one batched pass (1: one at a time).
 CXR_WORKER_BATCH_MAX = env.int("CXR_WORKER_BATCH_MAX", default=8)
 
@@ -221,13 +257,16 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 25,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "portal.throttling.AnonRateThrottle",
+        "portal.throttling.UserRateThrottle",
+        "portal.throttling.SubmissionRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="60/min"),
         "user": env("API_THROTTLE_USER", default="1200/min"),
         "auth": env("API_THROTTLE_AUTH", default="20/min"),
+        "login": env("API_THROTTLE_LOGIN", default="10/min"),
+        "submit": env("API_THROTTLE_SUBMIT", default="120/min"),
     },
 }
 SPECTACULAR_SETTINGS = {

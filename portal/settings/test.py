@@ -42,9 +42,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(
     url=CELERY_BROKER_URL, folder=CELERY_BROKER_DIR
 )
 
+# Tests change users and tokens between requests: nothing remembered unless a test says so.
+CXR_TOKEN_CACHE_S = 0.0
+
 REST_FRAMEWORK = {**REST_FRAMEWORK}  # noqa: F405
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "anon": env("API_THROTTLE_ANON", default="10000/min"),
     "user": env("API_THROTTLE_USER", default="10000/min"),
     "auth": env("API_THROTTLE_AUTH", default="10000/min"),
+    "login": env("API_THROTTLE_LOGIN", default="10000/min"),
+    "submit": env("API_THROTTLE_SUBMIT", default="10000/min"),
 }

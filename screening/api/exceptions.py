@@ -10,8 +10,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from portal.views import upload_limit_explain
 from screening.services import ReviewError, SubmissionError
+from screening.services.errors import upload_limit_explain
 
 logger = logging.getLogger(__name__)
 

@@ -275,3 +275,4 @@ class TokenInputSerializer(serializers.Serializer):
 
 class TokenOutputSerializer(serializers.Serializer):
     token = serializers.CharField()
+    expires = serializers.DateTimeField(allow_null=True, help_text="null: never")

@@ -9,18 +9,18 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import NotAcceptable, PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from portal.accounts.tokens import token_expires_at, token_issue
+from portal.throttling import LoginRateThrottle, ScopedRateThrottle
 from screening.api.disclaimer import disclaimer_add
 from screening.api.parsers import JSONParser
 from screening.api.serializers import (
@@ -57,17 +57,43 @@ from screening.services import (
 from screening.serving import image_file_serve, image_thumbnail_serve, prediction_heatmap_serve
 
 
-class StudyPagination(PageNumberPagination):
-    """Pages of studies; `count` is exact up to COUNT_CAP, and COUNT_CAP + 1 means more."""
+class StudyPageNumberPagination(PageNumberPagination):
+    """`?page=N`: counted pages (an OFFSET: a deep page reads every row before it)."""
 
     django_paginator_class = CountCappedPaginator
     page_size_query_param = "page_size"
     max_page_size = 100
 
+
+class StudyPagination(CursorPagination):
+    """Pages of studies by key: `next` and `previous` carry a cursor (the created time of the
+    row they start from), so page 100 costs what page 1 does. `?page=N` still answers counted
+    pages. `count` is exact up to COUNT_CAP, and COUNT_CAP + 1 means more."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 100
+    ordering = ("-created", "-id")
+    _numbered: StudyPageNumberPagination | None = None
+    count: int = 0
+
+    def paginate_queryset(self, queryset, request, view=None):
+        if "page" in request.query_params:
+            self._numbered = StudyPageNumberPagination()
+            return self._numbered.paginate_queryset(queryset, request, view)
+        self.count = CountCappedPaginator(queryset, 1).count
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data) -> Response:
+        if self._numbered is not None:
+            return self._numbered.get_paginated_response(data)
+        links = {"next": self.get_next_link(), "previous": self.get_previous_link()}
+        return Response({"count": self.count, **links, "results": data})
+
     def get_paginated_response_schema(self, schema: dict) -> dict:
         paginated = super().get_paginated_response_schema(schema)
+        paginated["properties"]["count"] = {"type": "integer"}
         paginated["properties"]["disclaimer"] = {"type": "string"}
-        paginated["required"] = [*paginated.get("required", []), "disclaimer"]
+        paginated["required"] = [*paginated.get("required", []), "count", "disclaimer"]
         return paginated
 
 
@@ -76,7 +102,7 @@ class TokenObtainApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedRateThrottle, LoginRateThrottle]
     throttle_scope = "auth"
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
@@ -99,17 +125,18 @@ class TokenObtainApi(APIView):
             )
         if user is None or not user.is_active:
             raise ValidationError("Unable to log in with the given username and password.")
-        token, _ = Token.objects.get_or_create(user=user)
+        token = token_issue(user=user)
         audit_record(
             actor=user, action="auth.token", obj=user, meta=request_meta_from(request=request)
         )
-        return Response({"token": token.key})
+        return Response({"token": token.key, "expires": token_expires_at(token=token)})
 
 
 class StudyListCreateApi(GenericAPIView):
     """List the studies you may see; submit a new study of one or more images."""
 
     parser_classes = [MultiPartParser, FormParser, JSONParser]
+    throttle_submissions = True
     pagination_class = StudyPagination
     filterset_class = StudyFilter
     serializer_class = StudyOutputSerializer

@@ -44,6 +44,7 @@ class StowApi(APIView):
     renderer_classes = [DicomJsonRenderer, JSONRenderer]
     content_negotiation_class = AnyAcceptNegotiation
     parser_classes: list = []  # the body is read by hand: multipart/related is not a form
+    throttle_submissions = True
 
     @extend_schema(exclude=True)
     def post(self, request: Request, *, study_uid: str | None = None) -> Response:

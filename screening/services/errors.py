@@ -1,6 +1,10 @@
-"""Errors the screening services raise for input they refuse (views and the API show them)."""
+"""Errors the screening services raise for input they refuse, and the words for requests
+Django refuses while parsing them (web pages and the API show both)."""
 
 from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 
 
 class SubmissionError(Exception):
@@ -28,3 +32,18 @@ class OperatingPointChoiceError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def upload_limit_explain(*, exception: Exception) -> tuple[str, str]:
+    """Return (code, message) for a request Django refused while parsing it."""
+    if isinstance(exception, TooManyFilesSent):
+        return (
+            "too_many_files",
+            f"Too many files in one upload: at most {settings.CXR_MAX_FILES_PER_STUDY} "
+            "files per study.",
+        )
+    if isinstance(exception, RequestDataTooBig):
+        return "too_large", "The form data is too large (files are limited separately)."
+    if isinstance(exception, TooManyFieldsSent):
+        return "too_many_fields", "The form has too many fields."
+    return "bad_request", "The request could not be understood."

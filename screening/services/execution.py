@@ -20,8 +20,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -35,7 +33,7 @@ from screening.services.predictions import (
     prediction_status_set,
 )
 from screening.services.queueing import predictions_enqueue_on_commit
-from screening.storage import heatmap_values_name, storage_delete_quietly
+from screening.storage import heatmap_values_name, storage_delete_quietly, storage_save
 
 logger = logging.getLogger(__name__)
 
@@ -200,18 +198,33 @@ def heatmap_values_save(*, heatmap_name: str, heatmap: Any) -> None:
     if heatmap is None:
         return
     name = heatmap_values_name(heatmap_name=heatmap_name)
-    default_storage.save(name, ContentFile(heatmap_encode(heatmap=heatmap)))
+    storage_save(name=name, data=heatmap_encode(heatmap=heatmap))
 
 
 def _prediction_outcome_store(*, prediction: Prediction, result: Any) -> Prediction:
     """Store the heatmap and the result, unless another delivery finished first."""
     heatmap_name = ""
     if result.accepted and result.overlay_jpeg:
-        heatmap_name = default_storage.save(
-            prediction.heatmap.field.generate_filename(prediction, "heatmap.jpg"),
-            ContentFile(result.overlay_jpeg),
+        heatmap_name = storage_save(
+            name=prediction.heatmap.field.generate_filename(prediction, "heatmap.jpg"),
+            data=result.overlay_jpeg,
         )
         heatmap_values_save(heatmap_name=heatmap_name, heatmap=getattr(result, "heatmap", None))
+    try:
+        return _prediction_result_write(
+            prediction=prediction, result=result, heatmap_name=heatmap_name
+        )
+    except BaseException:  # the database went away: no heatmap without its prediction
+        if heatmap_name:
+            storage_delete_quietly(name=heatmap_name)
+            storage_delete_quietly(name=heatmap_values_name(heatmap_name=heatmap_name))
+        raise
+
+
+def _prediction_result_write(
+    *, prediction: Prediction, result: Any, heatmap_name: str
+) -> Prediction:
+    """Write the result to the locked prediction unless it is final already."""
     with transaction.atomic():
         locked = _locked().get(id=prediction.id)
         if locked.is_final:  # another delivery of the same prediction finished first

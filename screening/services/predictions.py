@@ -90,16 +90,26 @@ def prediction_attempts_exhausted(*, prediction: Prediction) -> bool:
     return True
 
 
-def predictions_requeue_stale(*, older_than: timedelta) -> int:
-    """Requeue predictions stuck in queued or running for longer than `older_than`.
+def predictions_requeue_stale(
+    *,
+    older_than: timedelta,
+    unsent_older_than: timedelta | None = None,
+    sent_older_than: timedelta | None = None,
+) -> int:
+    """Requeue predictions stuck in queued or running; return how many were requeued.
 
-    A prediction that has already used its attempts fails with a reason instead.
-    Return how many were requeued.
+    Running ones count as stuck after `older_than`; queued ones whose message never reached
+    the broker after `unsent_older_than`, and queued ones whose message did (it may have been
+    lost) after `sent_older_than`, both `older_than` unless given. A prediction that has
+    already used its attempts fails with a reason instead.
     """
-    cutoff = timezone.now() - older_than
+    now = timezone.now()
+    cutoff = now - older_than
+    unsent_cutoff = now - (older_than if unsent_older_than is None else unsent_older_than)
+    sent_cutoff = now - (older_than if sent_older_than is None else sent_older_than)
     stale = models.Q(
-        status=Prediction.Status.QUEUED, enqueued__isnull=True, created__lt=cutoff
-    ) | models.Q(status=Prediction.Status.QUEUED, enqueued__lt=cutoff)
+        status=Prediction.Status.QUEUED, enqueued__isnull=True, created__lt=unsent_cutoff
+    ) | models.Q(status=Prediction.Status.QUEUED, enqueued__lt=sent_cutoff)
     stale |= models.Q(status=Prediction.Status.RUNNING, started__lt=cutoff)
     stale |= models.Q(status=Prediction.Status.RUNNING, started__isnull=True, created__lt=cutoff)
     requeued: list[Any] = []

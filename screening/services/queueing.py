@@ -15,6 +15,8 @@ logger = logging.getLogger(__name__)
 
 # Looked up by name in the Celery registry, so services never import screening.tasks.
 PREDICT_IMAGE_TASK = "screening.predict_image"
+# A key kept in a Redis broker: a Redis that comes back without its data comes back without it.
+BROKER_MARK_KEY = "cxrscreen:broker-mark:{queue}"
 
 
 def prediction_enqueue(*, prediction_id: Any) -> bool:
@@ -54,3 +56,24 @@ def predictions_enqueue_on_commit(*, prediction_ids: Sequence[Any]) -> None:
     ids = list(prediction_ids)
     if ids:
         transaction.on_commit(lambda: predictions_enqueue(prediction_ids=ids))
+
+
+def broker_messages_lost() -> bool:
+    """Say whether the broker lost its messages since the last call (Redis came back empty).
+
+    Only a Redis broker can: the mark key is set when missing, so the first call on a new
+    Redis says True too, and sending a prediction twice is harmless. A broker that cannot be
+    reached says False: there is nothing to send to yet.
+    """
+    from celery import current_app
+
+    conf = current_app.conf
+    if not str(conf.broker_url).startswith(("redis://", "rediss://")):
+        return False
+    key = BROKER_MARK_KEY.format(queue=conf.task_default_queue)
+    try:
+        with current_app.connection_for_write() as connection:
+            return bool(connection.default_channel.client.set(key, "1", nx=True))
+    except Exception as exc:
+        logger.warning("Could not read the broker mark: %s", exc)
+        return False

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import transaction
 
 from screening.models import Image, Prediction, Study
@@ -23,7 +22,7 @@ from screening.services.errors import SubmissionError
 from screening.services.queueing import predictions_enqueue_on_commit
 from screening.services.text import text_clean
 from screening.services.uploads import CheckedUpload, upload_check
-from screening.storage import storage_delete_quietly
+from screening.storage import storage_delete_quietly, storage_save
 
 REFERENCE_MAX_LENGTH = 64
 
@@ -89,9 +88,13 @@ def _images_store(
             dicom_attributes=item.dicom_attributes,
         )
         # The storage path comes from upload_to (ids only); the client name is ignored.
-        image.file.save("upload", ContentFile(item.data), save=False)
+        image.file.name = storage_save(
+            name=image.file.field.generate_filename(image, "upload"), data=item.data
+        )
         stored.append(image.file.name)
-        image.thumbnail.save("thumb.jpg", ContentFile(item.thumbnail), save=False)
+        image.thumbnail.name = storage_save(
+            name=image.thumbnail.field.generate_filename(image, "thumb.jpg"), data=item.thumbnail
+        )
         stored.append(image.thumbnail.name)
         image.save()
         prediction = Prediction.objects.create(

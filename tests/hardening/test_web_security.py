@@ -229,7 +229,9 @@ def small_rates(monkeypatch):
 
     cache.clear()
     monkeypatch.setattr(
-        SimpleRateThrottle, "THROTTLE_RATES", {"anon": "2/min", "user": "3/min", "auth": "2/min"}
+        SimpleRateThrottle,
+        "THROTTLE_RATES",
+        {"anon": "2/min", "user": "3/min", "auth": "2/min", "login": "100/min", "submit": "2/min"},
     )
     yield
     cache.clear()

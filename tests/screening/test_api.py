@@ -58,7 +58,7 @@ def test_token_obtain_and_use(clinician, submit):
     )
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"token", "disclaimer"} and body["disclaimer"] == DISCLAIMER
+    assert set(body) == {"token", "expires", "disclaimer"} and body["disclaimer"] == DISCLAIMER
     client.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
     listing = client.get("/api/v1/studies/")
     assert listing.status_code == 200 and listing.json()["count"] == 1

@@ -51,3 +51,25 @@ def test_history_and_api_list_run_a_constant_number_of_queries(client, reviewer,
     _studies(owner=other, count=30)
     assert _queries(get, url) == few, url
     assert _queries(get, url + ("&" if "?" in url else "?") + "page=2") == few
+
+
+def test_the_api_list_pages_by_key_and_walks_every_study_once(clinician):
+    """`next` carries a cursor: each page is read from its key (no OFFSET), however deep."""
+    _studies(owner=clinician, count=7)
+    api = api_client_for(clinician)
+    seen, url, offsets = [], "/api/v1/studies/?page_size=3", []
+    while url:
+        with CaptureQueriesContext(connection) as captured:
+            body = api.get(url).json()
+        listing = [q["sql"] for q in captured if 'FROM "screening_study"' in q["sql"]]
+        offsets += [sql for sql in listing if "OFFSET" in sql.upper()]
+        assert body["count"] == 7
+        seen += [study["id"] for study in body["results"]]
+        url = body["next"]
+    expected = [
+        str(i) for i in Study.objects.order_by("-created", "-id").values_list("id", flat=True)
+    ]
+    assert seen == expected
+    assert not offsets, offsets
+    numbered = api.get("/api/v1/studies/?page=3&page_size=3").json()  # counted pages still work
+    assert numbered["count"] == 7 and [s["id"] for s in numbered["results"]] == expected[6:]

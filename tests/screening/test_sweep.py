@@ -99,4 +99,51 @@ def test_sweep_task_and_beat_schedule(prediction, enqueued, settings):
     _set(prediction, created=OLD)
     assert predictions_sweep() == 1
     entry = app.conf.beat_schedule["predictions-sweep"]
-    assert entry["task"] == predictions_sweep.name and entry["schedule"] == 60.0
+    assert entry["task"] == predictions_sweep.name
+    assert entry["schedule"] == settings.CXR_SWEEP_INTERVAL_S
+
+
+def test_never_sent_goes_again_after_the_short_wait(
+    submit, enqueued, django_capture_on_commit_callbacks
+):
+    """The broker was down at submit time: sent again after unsent_older_than, not 5 min."""
+    unsent, sent = (Prediction.objects.get(image__study=submit()) for _ in range(2))
+    a_minute_ago = timezone.now() - timedelta(minutes=1)
+    _set(unsent, created=a_minute_ago, enqueued=None)
+    _set(sent, created=a_minute_ago, enqueued=a_minute_ago)
+    with django_capture_on_commit_callbacks(execute=True):
+        count = predictions_requeue_stale(
+            older_than=timedelta(minutes=5), unsent_older_than=timedelta(seconds=15)
+        )
+    assert count == 1 and enqueued == [str(unsent.id)]
+
+
+def test_broker_lost_its_messages_every_queued_one_goes_again(
+    submit, enqueued, django_capture_on_commit_callbacks
+):
+    sent = Prediction.objects.get(image__study=submit())
+    _set(sent, enqueued=timezone.now() - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        count = predictions_requeue_stale(
+            older_than=timedelta(minutes=5), sent_older_than=timedelta(0)
+        )
+    assert count == 1 and enqueued == [str(sent.id)]
+
+
+def test_broker_mark_says_lost_once_per_empty_redis(settings):
+    """A Redis that loses its data loses the mark: the next sweep sends every queued one."""
+    from portal.celery import app
+    from screening.services.queueing import BROKER_MARK_KEY, broker_messages_lost
+
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        assert broker_messages_lost() is False  # a folder broker keeps its messages
+        return
+    key = BROKER_MARK_KEY.format(queue=app.conf.task_default_queue)
+    with app.connection_for_write() as connection:
+        connection.default_channel.client.delete(key)
+    try:
+        assert broker_messages_lost() is True
+        assert broker_messages_lost() is False
+    finally:
+        with app.connection_for_write() as connection:
+            connection.default_channel.client.delete(key)

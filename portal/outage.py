@@ -1,0 +1,46 @@
+"""What the user is told when a part the portal needs is down: one rule, web pages and API.
+
+A database restart or a full media disk is not a bug in the request: it is answered 503 with
+a message that says what is happening and a Retry-After, never a bare 500.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+
+from django.db import InterfaceError
+from django.db import OperationalError as DatabaseOperationalError
+
+RETRY_AFTER_S = 10
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A part that is down, as the user is told about it."""
+
+    code: str
+    detail: str
+    retry_after_s: int = RETRY_AFTER_S
+
+
+DATABASE_DOWN = Outage(
+    code="database_unavailable",
+    detail="The service is briefly unavailable (its database is restarting). Nothing was "
+    "lost; please try again in a few seconds.",
+)
+STORAGE_FULL = Outage(
+    code="storage_full",
+    detail="The image store is full, so nothing was stored. Please try again later; the "
+    "operators have been alerted.",
+    retry_after_s=60,
+)
+
+
+def outage_of(*, exception: BaseException | None) -> Outage | None:
+    """Return the outage `exception` stands for, or None when it is an ordinary error."""
+    if isinstance(exception, DatabaseOperationalError | InterfaceError):
+        return DATABASE_DOWN
+    if isinstance(exception, OSError) and exception.errno in (errno.ENOSPC, errno.EDQUOT):
+        return STORAGE_FULL
+    return None
