@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -15,7 +14,7 @@ from pathlib import Path
 from chaos import ledger
 from chaos.faults import FAULTS, FaultContext
 from chaos.load import ApiLoad, token_get
-from chaos.services import MediaTmpfs, PostgresCluster, RedisServer, temp_root
+from chaos.services import MediaTmpfs, owned_services_start, temp_root
 from chaos.stack import CLINICIAN, PASSWORD, ChaosStack, StackShape
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "chaos.json"
@@ -159,13 +158,7 @@ def chaos_run(
     root = temp_root()
     rows: list[Row] = []
     with ExitStack() as cleanup:
-        cleanup.callback(shutil.rmtree, root, ignore_errors=True)
-        postgres = PostgresCluster(root=root / "postgres")
-        cleanup.callback(postgres.close)
-        postgres.create()
-        redis = RedisServer(root=root / "redis")
-        cleanup.callback(redis.close)
-        redis.start()
+        postgres, redis = owned_services_start(cleanup=cleanup, root=root)
         media = MediaTmpfs(root=root / "media")
         media.mount()
         cleanup.callback(media.close)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import threading
 import time
@@ -26,7 +25,7 @@ import requests
 
 from chaos import ledger
 from chaos.load import API, token_get
-from chaos.services import PostgresCluster, RedisServer, temp_root
+from chaos.services import owned_services_start, temp_root
 from chaos.stack import CLINICIAN, PASSWORD, QUEUE, ChaosStack, StackShape
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "scale.json"
@@ -125,13 +124,7 @@ def scale_run(*, counts: list[int], images_n: int, model: str | None) -> tuple[l
     root = temp_root()
     steps = []
     with ExitStack() as cleanup:
-        cleanup.callback(shutil.rmtree, root, ignore_errors=True)
-        postgres = PostgresCluster(root=root / "postgres")
-        cleanup.callback(postgres.close)
-        postgres.create()
-        redis = RedisServer(root=root / "redis")
-        cleanup.callback(redis.close)
-        redis.start()
+        postgres, redis = owned_services_start(cleanup=cleanup, root=root)
         shape = StackShape(webs=2, workers=0, model=model)
         stack = ChaosStack(root=root, shape=shape, postgres=postgres, redis=redis,
                            media=LocalMedia(root / "media"))  # fmt: skip

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,3 +187,15 @@ def temp_root() -> Path:
     root = Path(tempfile.mkdtemp(prefix="cxr-chaos-"))
     root.chmod(0o755)
     return root
+
+
+def owned_services_start(*, cleanup: ExitStack, root: Path) -> tuple[PostgresCluster, RedisServer]:
+    """Start the suite's own PostgreSQL and Redis under `root`, closed when `cleanup` ends."""
+    cleanup.callback(shutil.rmtree, root, ignore_errors=True)
+    postgres = PostgresCluster(root=root / "postgres")
+    cleanup.callback(postgres.close)
+    postgres.create()
+    redis = RedisServer(root=root / "redis")
+    cleanup.callback(redis.close)
+    redis.start()
+    return postgres, redis

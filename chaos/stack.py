@@ -17,6 +17,7 @@ from pathlib import Path
 import requests
 
 from chaos.services import MediaTmpfs, PostgresCluster, RedisServer, port_free, port_wait
+from tests.support.worker import worker_stop
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_MODEL_DIR = REPO_ROOT / "tests" / "fixtures" / "models"
@@ -256,14 +257,8 @@ class ChaosStack:
 
     def stop(self, *, name: str, timeout: float = 20) -> None:
         process = self.processes.pop(name, None)
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        if process is not None:
+            worker_stop(process=process, timeout=timeout)
 
     def close(self) -> None:
         for name in list(self.processes):
