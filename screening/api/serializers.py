@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -51,66 +50,42 @@ def _operating_point(prediction: Prediction) -> dict | None:
     }
 
 
+# The fields describe the schema; the one representation is `prediction_output_data` (a
+# status read is hot: DRF's field walk is not).
 class PredictionOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=Prediction.Status.choices)
-    label = serializers.SerializerMethodField()
-    probabilities = serializers.SerializerMethodField()
-    model = serializers.SerializerMethodField()
+    label = serializers.ChoiceField(
+        choices=Label.choices,
+        allow_null=True,
+        read_only=True,
+        help_text="The most likely class (argmax).",
+    )
+    probabilities = ProbabilitiesSerializer(allow_null=True, read_only=True)
+    model = ModelSerializer(read_only=True)
     accepted = serializers.BooleanField(allow_null=True)
-    reason = serializers.SerializerMethodField()
-    error = serializers.SerializerMethodField()
-    heatmap_url = serializers.SerializerMethodField()
-    image_url = serializers.SerializerMethodField()
+    reason = serializers.CharField(
+        allow_null=True,
+        read_only=True,
+        help_text="The input gate's reason when the image was refused.",
+    )
+    error = serializers.CharField(allow_null=True, read_only=True)
+    heatmap_url = serializers.URLField(allow_null=True, read_only=True)
+    image_url = serializers.URLField(read_only=True)
     # Last, so earlier keys keep their places: the screening decision (at the operating
     # point) beside the argmax `label`, and where the heatmap lies.
-    decision = serializers.SerializerMethodField()
-    operating_point = serializers.SerializerMethodField()
+    decision = serializers.ChoiceField(
+        choices=Label.choices,
+        allow_null=True,
+        read_only=True,
+        help_text="The screening decision at the operating point (what reviewers judge).",
+    )
+    operating_point = OperatingPointSerializer(allow_null=True, read_only=True)
     evidence_in_lungs = serializers.FloatField(allow_null=True)
     evidence_outside_lungs = serializers.BooleanField()
 
-    @extend_schema_field(serializers.ChoiceField(choices=Label.choices, allow_null=True))
-    def get_label(self, obj: Prediction) -> str | None:
-        """The most likely class (argmax of the probabilities)."""
-        return obj.label or None
-
-    @extend_schema_field(serializers.ChoiceField(choices=Label.choices, allow_null=True))
-    def get_decision(self, obj: Prediction) -> str | None:
-        """The screening decision at the operating point (what reviewers judge)."""
-        return obj.decision or None
-
-    @extend_schema_field(OperatingPointSerializer(allow_null=True))
-    def get_operating_point(self, obj: Prediction) -> dict | None:
-        return _operating_point(obj)
-
-    @extend_schema_field(ProbabilitiesSerializer(allow_null=True))
-    def get_probabilities(self, obj: Prediction) -> dict | None:
-        if obj.status != Prediction.Status.DONE or not obj.probabilities:
-            return None
-        return {key: float(obj.probabilities.get(key, 0.0)) for key in Label.values}
-
-    @extend_schema_field(ModelSerializer)
-    def get_model(self, obj: Prediction) -> dict:
-        return {"name": obj.model_name, "version": obj.model_version}
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_reason(self, obj: Prediction) -> str | None:
-        """The input gate's reason when the image was refused."""
-        return (obj.reason or None) if obj.status == Prediction.Status.REJECTED else None
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_error(self, obj: Prediction) -> str | None:
-        return (obj.reason or None) if obj.status == Prediction.Status.FAILED else None
-
-    @extend_schema_field(serializers.URLField(allow_null=True))
-    def get_heatmap_url(self, obj: Prediction) -> str | None:
-        if not obj.heatmap:
-            return None
-        return _absolute(self.context, "api:prediction-heatmap", obj.id)
-
-    @extend_schema_field(OpenApiTypes.URI)
-    def get_image_url(self, obj: Prediction) -> str:
-        return _absolute(self.context, "api:image-file", obj.image_id)
+    def to_representation(self, instance: Prediction) -> dict:
+        return prediction_output_data(prediction=instance, context=self.context)
 
 
 class ReviewOutputSerializer(serializers.Serializer):
@@ -132,6 +107,16 @@ class PredictionDetailSerializer(PredictionOutputSerializer):
     finished = serializers.DateTimeField(allow_null=True)
     reviews = ReviewOutputSerializer(many=True)
     disclaimer = DisclaimerField()
+
+    def to_representation(self, instance: Prediction) -> dict:
+        """The prediction's representation, then the detail's own fields after it."""
+        data = super().to_representation(instance)
+        own = set(self.fields) - set(PredictionOutputSerializer().fields)
+        for name, field in self.fields.items():
+            if name in own:
+                value = field.get_attribute(instance)
+                data[name] = None if value is None else field.to_representation(value)
+        return data
 
 
 class ImageOutputSerializer(serializers.Serializer):
@@ -158,13 +143,17 @@ class StudyOutputSerializer(serializers.Serializer):
     # "upload" or "pacs" (received over DICOMweb); last, so earlier keys keep their places.
     origin = serializers.ChoiceField(choices=Study.Origin.choices, read_only=True)
 
+    def to_representation(self, instance: Study) -> dict:
+        return study_output_data(study=instance, context=self.context)
 
-# Shared by the plain functions below: DRF's own formatting, so the JSON stays the same.
+
+# The one representation of a prediction and of a study (their serializers above describe the
+# schema and call these). Dates keep DRF's own formatting.
 _datetime_field = serializers.DateTimeField()
 
 
 def prediction_output_data(*, prediction: Prediction, context: dict) -> dict:
-    """Return what PredictionOutputSerializer returns for `prediction`, without its cost."""
+    """Return the API's representation of `prediction`."""
     status, reason = prediction.status, prediction.reason
     done = status == Prediction.Status.DONE and prediction.probabilities
     return {
@@ -196,7 +185,7 @@ def prediction_output_data(*, prediction: Prediction, context: dict) -> dict:
 
 
 def study_output_data(*, study: Study, context: dict) -> dict:
-    """Return what StudyOutputSerializer returns for `study` (a study read is hot: DRF is not)."""
+    """Return the API's representation of `study`."""
     images = []
     for image in study.images.all():
         prediction = image_current_prediction(image=image)
