@@ -68,14 +68,18 @@ def gate_model_fit(*, train: GateItems, seed: int = 0) -> GateModel:
     y = np.array([kinds.index(k) for k in train.kinds])
     lr = LogisticRegression(C=0.5, class_weight="balanced", max_iter=3000, random_state=seed)
     lr.fit(x, y)
+    weights, bias = lr.coef_.T, lr.intercept_
+    if len(kinds) == 2:  # one logit for the second kind: as two softmax columns, [0, z]
+        weights = np.concatenate([np.zeros_like(weights), weights], axis=1)
+        bias = np.concatenate([np.zeros_like(bias), bias])
     return GateModel(
         feature_mean=mean.astype(np.float32),
         components=axes.astype(np.float32),
         component_scale=scale.astype(np.float32),
         evidence_mean=ev_mean.astype(np.float32),
         evidence_scale=ev_scale.astype(np.float32),
-        weights=lr.coef_.T.astype(np.float32),
-        bias=lr.intercept_.astype(np.float32),
+        weights=weights.astype(np.float32),
+        bias=bias.astype(np.float32),
         kinds=kinds,
     )
 

@@ -79,3 +79,13 @@ def test_leave_one_source_out_holds_each_source_apart():
     # A kind never seen (mammogram) is still far from the chest films: refused by distance.
     assert report["sources"]["mias"]["refused"] > 0.95
     assert report["worst_source"] in report["sources"]
+
+
+def test_two_kinds_give_two_softmax_columns():
+    items = items_make()
+    keep = np.isin(items.kinds, [FRONTAL_KIND, "mammogram"])
+    fitted = gate_fit(items=items.subset(keep))
+    assert fitted.model.kinds == (FRONTAL_KIND, "mammogram")
+    assert fitted.model.weights.shape[1] == 2 and fitted.model.bias.shape == (2,)
+    report = split_report(fitted=fitted, items=items.subset(keep), split="test")
+    assert report["chest_accepted"] > 0.97 and report["negatives_refused"] == 1.0
