@@ -38,6 +38,8 @@ def django_setup(*, config: StackConfig) -> None:
         "DEBUG",
         "ALLOWED_HOSTS",
         "API_THROTTLE_USER",
+        "API_THROTTLE_SUBMIT",
+        "API_THROTTLE_LOGIN",
         "API_THROTTLE_AUTH",
         "LOG_LEVEL",
     ):
