@@ -368,8 +368,14 @@ class Screener:
         )
         timings["gate"] += (time.perf_counter() - t) * 1000
         scores = {**staged.scores, **learned.scores}
-        if not learned.accepted:
-            return self._refused(reason=learned.reason, timings=timings, scores=scores)
+        if not learned.accepted:  # the lung fields stay with the refusal: they are its evidence
+            return self._result(
+                timings=timings,
+                scores=scores,
+                accepted=False,
+                reason=learned.reason,
+                lung_fields=fields,
+            )
 
         probs = out.probabilities[row]
         winner = int(np.argmax(probs))
