@@ -6,7 +6,7 @@ Sides are the image's: "left" is the viewer's left, the patient's right on a PA 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -57,9 +57,6 @@ class LungFields:
             ],
             dtype=np.float32,
         )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 LUNG_FEATURE_COUNT = 12
