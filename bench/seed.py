@@ -71,7 +71,11 @@ def _study_build(
 ) -> dict[str, list]:
     """Return one study's rows by model: {"study": [...], "image": ..., "pred": ..., "review"}."""
     study = models.Study(
-        id=uuid.uuid4(), owner=owner, reference=f"BENCH-{i:06d}", status=models.Study.Status.DONE
+        id=uuid.uuid4(),
+        owner=owner,
+        site_id=owner.site_id,
+        reference=f"BENCH-{i:06d}",
+        status=models.Study.Status.DONE,
     )
     rows: dict[str, list] = {"study": [study], "image": [], "pred": [], "review": []}
     found: set[str] = set()

@@ -40,6 +40,8 @@ class Study(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="studies"
     )
+    # The owner's site when the study was made (save fills it): reports and drift are per site.
+    site = models.ForeignKey("accounts.Site", on_delete=models.PROTECT, related_name="studies")
     reference = models.CharField(max_length=64, db_index=True)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.PROCESSING, db_index=True
@@ -54,10 +56,18 @@ class Study(models.Model):
     class Meta:
         ordering = ["-created"]
         verbose_name_plural = "studies"
-        indexes = [models.Index(fields=["owner", "-created"], name="study_owner_created")]
+        indexes = [
+            models.Index(fields=["owner", "-created"], name="study_owner_created"),
+            models.Index(fields=["site", "-created"], name="study_site_created"),
+        ]
 
     def __str__(self) -> str:
         return self.reference
+
+    def save(self, *args, **kwargs) -> None:
+        if self.site_id is None:
+            self.site_id = self.owner.site_id
+        super().save(*args, **kwargs)
 
 
 def image_upload_to(instance: Image, filename: str) -> str:
@@ -136,6 +146,8 @@ class Prediction(models.Model):
     probabilities = models.JSONField(null=True, blank=True)
     # Share of the Grad-CAM mass inside the lung fields (None: not measured).
     evidence_in_lungs = models.FloatField(null=True, blank=True)
+    # The input gate's distance to the model's training films (drift watch; None: not measured).
+    gate_distance = models.FloatField(null=True, blank=True)
     heatmap = models.FileField(upload_to=heatmap_upload_to, max_length=255, blank=True)
     timings_ms = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -34,8 +34,34 @@ def role_names_annotate(*, queryset: QuerySet, user_path: str = "") -> QuerySet:
     )
 
 
+# The site every account and study belongs to until an admin says otherwise.
+DEFAULT_SITE_SLUG = "default"
+
+
+class Site(models.Model):
+    """A hospital or department: its users, PACS accounts and studies are reported together."""
+
+    slug = models.SlugField(max_length=48, unique=True)
+    name = models.CharField(max_length=120)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def site_default_pk() -> int:
+    """Return the default site's key, creating the site if it is missing."""
+    site, _ = Site.objects.get_or_create(slug=DEFAULT_SITE_SLUG, defaults={"name": "Default site"})
+    return site.pk
+
+
 class User(AbstractUser):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Saving without one puts the account in the default site.
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="users")
 
     class Meta:
         ordering = ["username"]
@@ -52,6 +78,11 @@ class User(AbstractUser):
         return str(role) in self._role_names
 
     _role_names: frozenset[str] | None = None
+
+    def save(self, *args, **kwargs) -> None:
+        if self.site_id is None:
+            self.site_id = site_default_pk()
+        super().save(*args, **kwargs)
 
     def refresh_from_db(self, *args, **kwargs) -> None:
         self._role_names = None

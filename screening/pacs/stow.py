@@ -169,7 +169,7 @@ def _study_link_lock(*, owner: Any, study_uid: str, peer: Any = None) -> PacsStu
             link.save(update_fields=["peer"])
         return link
     study = Study.objects.create(
-        owner=owner, reference=reference_generate(), origin=Study.Origin.PACS
+        owner=owner, site_id=owner.site_id, reference=reference_generate(), origin=Study.Origin.PACS
     )
     try:
         with transaction.atomic():

@@ -50,7 +50,7 @@ def study_submit(
     stored: list[str] = []
     try:
         with transaction.atomic():
-            study = Study.objects.create(owner=owner, reference=reference)
+            study = Study.objects.create(owner=owner, site_id=owner.site_id, reference=reference)
             predictions = _images_store(study=study, checked=checked, stored=stored)
             audit_record(
                 actor=owner,
