@@ -19,6 +19,7 @@ from mlcore.preprocess import (
     grayscale_convert,
     radiograph_preprocess,
 )
+from mlcore.splits import split_of_key
 
 OOD_KIND_TO_GATE = {
     "lateral_chest": 1,
@@ -68,8 +69,7 @@ def rows_hash(
 
 def hash_split(*, key: str, salt: str = "gate-v1") -> str:
     """Deterministic 60/20/20 train/val/test assignment of an ood file by hash."""
-    v = int(hashlib.sha256(f"{salt}|{key}".encode()).hexdigest()[:8], 16) % 100
-    return "train" if v < 60 else ("val" if v < 80 else "test")
+    return split_of_key(key=key, salt=salt, train_pct=60, val_pct=20)
 
 
 def image_file_load(*, path: Path) -> np.ndarray:

@@ -96,6 +96,19 @@ def image_thumbnail_jpeg(*, image: DecodedImage, size: int = 256, quality: int =
     return buf.getvalue()
 
 
+def image_export_png(*, image: DecodedImage, max_side: int) -> bytes:
+    """Return the pixels alone as an 8-bit grayscale PNG, the longer side at most `max_side`.
+
+    Only pixels are written: no DICOM header, no text chunk, nothing of the original file.
+    """
+    arr = image_to_uint8(pixels=_box_reduce(pixels=image.pixels, size=max_side))
+    film = Image.fromarray(arr, mode="RGB" if arr.ndim == 3 else "L").convert("L")
+    film.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buf = BytesIO()
+    film.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
 def _box_reduce(*, pixels: np.ndarray, size: int) -> np.ndarray:
     """Average `pixels` over whole blocks so the longer side stays at least twice `size`."""
     factor = max(pixels.shape[:2]) // (2 * size)
