@@ -113,14 +113,14 @@ class ImageInline(admin.TabularInline):
 
 @admin.register(Study)
 class StudyAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ("reference", "owner", "origin", "status", "image_count", "created")
-    list_filter = ("status", "origin", "created")
+    list_display = ("reference", "owner", "site", "origin", "status", "image_count", "created")
+    list_filter = ("status", "site", "origin", "created")
     search_fields = ("reference",)
     date_hierarchy = "created"
-    readonly_fields = ("id", "owner", "origin", "status", "created", "updated")
-    fields = ("id", "reference", "owner", "origin", "status", "created", "updated")
+    readonly_fields = ("id", "owner", "site", "origin", "status", "created", "updated")
+    fields = ("id", "reference", "owner", "site", "origin", "status", "created", "updated")
     inlines = [ImageInline]
-    list_select_related = ("owner",)
+    list_select_related = ("owner", "site")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(_image_count=Count("images"))
