@@ -14,7 +14,7 @@ from mlcore.gatemodel import EVIDENCE_COUNT, FRONTAL_KIND, gate_evidence
 from mlcore.lungs import lung_fields_measure, segmenter_input_prepare
 from mlcore.preprocess import grey_channels_merge
 from training.data import hash_split, table_read
-from training.negatives import negatives_generate
+from training.negatives import GATE_KIND_OF, negatives_generate
 from training.screenpass import file_decode
 
 BATCH = 32
@@ -112,7 +112,7 @@ def gate_items_collect(*, screener: Any, data: list[Path], ood: Path) -> GateIte
     for split, (seed, n) in SYNTHETIC.items():
         for kind, pixels in negatives_generate(n=n, seed=seed):
             items.append((pixels, None, {}))
-            kinds.append("other")
+            kinds.append(GATE_KIND_OF.get(kind, "other"))
             sources.append(f"synthetic-{kind}")
             splits.append(split)
     feats, evidence, refused, readable = items_featurise(

@@ -18,7 +18,10 @@ NEGATIVE_KINDS = (
     "shapes",
     "photo_like",
     "texture",
+    "ultrasound_like",
 )
+# The gate kind a generated image stands for; any other is "other".
+GATE_KIND_OF = {"ultrasound_like": "ultrasound"}
 
 
 def _document(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -120,6 +123,42 @@ def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return t.astype(np.float32)
 
 
+def _speckle(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Rayleigh speckle, stretched along the probe's face like an echo texture."""
+    cy, cx = int(rng.integers(1, 3)), int(rng.integers(3, 12))
+    small = rng.rayleigh(1.0, (h // cy + 2, w // cx + 2)).astype(np.float32)
+    img = Image.fromarray(np.clip(small * 80, 0, 255).astype(np.uint8), "L")
+    img = img.resize((w + 2 * cx, h + 2 * cy), Image.Resampling.BICUBIC)
+    return np.asarray(img, dtype=np.float32)[:h, :w] / 255.0
+
+
+def _ultrasound_like(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A B-mode frame: speckled tissue layers fading with depth, dark lesions, a box or fan."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    depth = yy / h + 0.05 * np.sin(xx / w * rng.uniform(2, 8) + rng.uniform(0, 6))
+    layers = np.interp(depth, np.sort(rng.random(8)), rng.uniform(0.2, 1.0, 8))
+    tissue = _speckle(rng, h, w) * layers * np.exp(-depth * rng.uniform(0.5, 2.0))
+    for _ in range(int(rng.integers(1, 4))):  # hypoechoic lesions with soft, uneven edges
+        cy, cx = rng.uniform(0.2, 0.7) * h, rng.uniform(0.1, 0.9) * w
+        ry, rx = rng.uniform(0.04, 0.2) * h, rng.uniform(0.05, 0.25) * w
+        r = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2
+        r += 0.3 * np.sin(np.arctan2(yy - cy, xx - cx) * rng.integers(2, 6))
+        tissue *= np.clip(0.1 + 0.9 * (r - 0.7) / 0.6, 0.1, 1.0)
+    if rng.random() < 0.3:  # sector probe: a fan from an apex above the frame
+        angle = np.abs(np.arctan2(xx - w / 2, yy + 0.1 * h))
+        mask = (angle < rng.uniform(0.5, 0.8)) & (np.hypot(xx - w / 2, yy + 0.1 * h) < 1.05 * h)
+    else:  # linear probe: the frame, with thin black margins at most
+        top, left = int(rng.integers(0, h // 12)), int(rng.integers(0, w // 12))
+        mask = (yy >= top) & (xx >= left) & (xx < w - left)
+    frame = np.where(mask, np.clip(tissue * rng.uniform(1.2, 2.2), 0, 1), 0.0)
+    img = Image.fromarray((frame * 255).astype(np.uint8), "L")
+    draw = ImageDraw.Draw(img)
+    for _ in range(int(rng.integers(0, 6))):  # calipers and burned-in labels
+        x0, y0 = int(rng.integers(0, w - 20)), int(rng.integers(0, h - 10))
+        draw.rectangle([x0, y0, x0 + int(rng.integers(3, 30)), y0 + 4], fill=230)
+    return np.asarray(img, dtype=np.float32) / 255.0
+
+
 _MAKERS = {
     "document": _document,
     "screenshot": _screenshot,
@@ -129,6 +168,7 @@ _MAKERS = {
     "shapes": _shapes,
     "photo_like": _photo_like,
     "texture": _texture,
+    "ultrasound_like": _ultrasound_like,
 }
 
 
