@@ -171,9 +171,10 @@ def model_comparison_for(*, user: Any) -> ComparisonReport:
     if not deployment.shadowing or not user_may_review(user=user):
         return report
     if user.is_superuser:
-        sites = list(Site.objects.order_by("name"))
         pairs = comparison_pairs(in_force=deployment.in_force, candidate=deployment.candidate)
         report.sections.append(comparison_section(title="All sites", site_slug="", pairs=pairs))
+        # Each site with something to compare.
+        sites = list(Site.objects.filter(id__in={p.site_id for p in pairs}).order_by("name"))
     else:
         sites = list(Site.objects.filter(id=user.site_id))
         pairs = comparison_pairs(
