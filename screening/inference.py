@@ -72,8 +72,10 @@ def _screener_load(*, name: str) -> Any:
 
 def screener_preload(**_: Any) -> None:
     """Load the model in force now (worker_process_init); log instead of raising."""
+    from screening.selectors_deployment import model_name_in_force_or_setting
+
     try:
-        screener = screener_get(name=_name_in_force_or_setting())
+        screener = screener_get(name=model_name_in_force_or_setting())
     except ModelUnavailableError as exc:
         logger.error("The model is unavailable: %s", exc)
         return
@@ -83,18 +85,6 @@ def screener_preload(**_: Any) -> None:
         getattr(card, "name", "?"),
         getattr(card, "version", "?"),
     )
-
-
-def _name_in_force_or_setting() -> str:
-    """The model in force; the setting's when the database cannot be read (the first batch
-    reads it again)."""
-    from screening.selectors_deployment import model_name_in_force, model_name_setting
-
-    try:
-        return model_name_in_force()
-    except Exception:
-        logger.warning("Could not read the model in force; loading the setting's", exc_info=True)
-        return model_name_setting()
 
 
 def screener_reset(*, screener: Any = None) -> None:

@@ -7,12 +7,14 @@ CONTRACT:
         unless `fresh`, so a worker reads it at most that often and a change reaches running
         workers within that time, without a restart
     model_name_in_force() -> str
+    model_name_in_force_or_setting() -> str   never raises (the setting's on a database error)
     deployment_history(*, limit=20) -> list[ModelDeployment]   newest first
     deployment_cache_clear()   forget the remembered state (after a change in this process)
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from datetime import datetime
 from django.conf import settings
 
 from screening.shadow_models import ModelDeployment
+
+logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _remembered: tuple[float, DeploymentInForce] | None = None
@@ -92,6 +96,16 @@ def deployment_cache_clear() -> None:
 def model_name_in_force() -> str:
     """Return the name of the model new predictions are made with."""
     return deployment_in_force().in_force
+
+
+def model_name_in_force_or_setting() -> str:
+    """The model in force; the setting's when the database cannot be read (health checks, a
+    worker starting while the database is down: its first batch reads it again)."""
+    try:
+        return model_name_in_force()
+    except Exception:
+        logger.warning("Could not read the model in force; using the setting's", exc_info=True)
+        return model_name_setting()
 
 
 def deployment_history(*, limit: int = 20) -> list[ModelDeployment]:
