@@ -51,24 +51,24 @@ class ModelDeploymentAdmin(admin.ModelAdmin):
         return request.user.is_active and request.user.is_superuser
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
-        if request.method == "POST":
-            form = CandidateForm(request.POST)
-            if form.is_valid():
-                try:
-                    model_candidate_set(
-                        name=form.cleaned_data["candidate"],
-                        note=form.cleaned_data["note"],
-                        actor=request.user,
-                        meta=request_meta_from(request=request),
-                    )
-                except DeploymentError as exc:
-                    self.message_user(request, exc.message, messages.ERROR)
-                else:
-                    self.message_user(request, "Candidate registered.", messages.SUCCESS)
-                    return HttpResponseRedirect(
-                        reverse("admin:screening_modeldeployment_changelist")
-                    )
-        return super().add_view(request, form_url, extra_context)
+        if request.method != "POST":
+            return super().add_view(request, form_url, extra_context)
+        # The service writes and audits; the admin's own save never runs.
+        form = CandidateForm(request.POST)
+        try:
+            if not form.is_valid():
+                raise DeploymentError("Give the candidate's registry name.")
+            model_candidate_set(
+                name=form.cleaned_data["candidate"],
+                note=form.cleaned_data["note"],
+                actor=request.user,
+                meta=request_meta_from(request=request),
+            )
+        except DeploymentError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:screening_modeldeployment_add"))
+        self.message_user(request, "Candidate registered.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:screening_modeldeployment_changelist"))
 
     @admin.action(description="Clear the candidate (stop shadow screening)", permissions=["clear"])
     def candidate_clear(self, request: HttpRequest, queryset) -> None:

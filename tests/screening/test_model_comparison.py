@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from portal.accounts.models import Site
 from screening import services
-from screening.models import AuditEvent
+from screening.models import AuditEvent, ModelDeployment
 from screening.selectors_deployment import deployment_in_force
 from tests.factories import UserFactory
 from tests.support.api import api_client_for
@@ -113,6 +113,10 @@ def test_admin_registers_a_candidate_in_the_django_admin(client, admin_user, sha
     assert response.status_code == 302
     assert deployment_in_force().candidate == CANDIDATE
     assert client.get(reverse("admin:screening_shadowprediction_changelist")).status_code == 200
+    rows = ModelDeployment.objects.count()
+    response = client.post(add, {"candidate": "no-such-model"}, follow=True)
+    assert "not found" in response.content.decode()
+    assert ModelDeployment.objects.count() == rows  # a refusal writes nothing
 
 
 def test_reviewers_do_not_see_shadow_rows_in_the_admin(client, reviewer, shadowing):
