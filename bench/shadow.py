@@ -33,7 +33,7 @@ def shadow_weights_prepare(*, model: str, weights_dir: str | None) -> Path:
     return root
 
 
-def _figures(run: dict[str, Any]) -> dict[str, Any]:
+def _figures(*, run: dict[str, Any]) -> dict[str, Any]:
     keep = ("final", "done", "wall_s", "images_per_s", "steady_done_images_per_s", "latency_ms")
     cpu = run.get("cpu") or {}
     return {
@@ -77,8 +77,8 @@ def shadow_run(
         "candidate": candidate,
         "clients": clients,
         "window": window,
-        "without_candidate": _figures(without),
-        "with_candidate": _figures(with_),
+        "without_candidate": _figures(run=without),
+        "with_candidate": _figures(run=with_),
         "shadow_rows": shadowed,
         "throughput_ratio": rate_with / rate_without if rate_without else None,
     }

@@ -10,6 +10,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.db import transaction
+
 from mlcore.errors import ImageError
 from screening.models import Image, ShadowPrediction
 
@@ -51,7 +53,9 @@ def shadow_screen(
         for (image, _), result in zip(pairs, results, strict=True)
         if not isinstance(result, ImageError)
     ]
-    ShadowPrediction.objects.bulk_create(rows, ignore_conflicts=True)
+    # Its own savepoint: a failed write leaves a caller's transaction usable.
+    with transaction.atomic():
+        ShadowPrediction.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
 
 

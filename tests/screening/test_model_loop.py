@@ -149,6 +149,7 @@ def test_reviewed_cases_train_a_candidate_that_shadows_is_promoted_and_rolled_ba
             timeout=120, message="shadow screens of the new studies",
         )  # fmt: skip
         assert {p.model_name for p in shadowed} == {"tiny"}  # clinicians got the model in force
+        _no_study_lost_or_duplicated()
 
         call_command("shadow_rescreen", "--candidate", CANDIDATE, "--site", site.slug)
         before = ShadowPrediction.objects.count()
@@ -182,7 +183,9 @@ def _compare_then_promote_then_roll_back(*, clinician, admin, reviewed: int, set
     (after,) = _final(_studies_submit(owner=clinician, count=1, first_seed=300))
     assert after.model_name == CANDIDATE  # the running worker switched, no restart
     assert not ShadowPrediction.objects.filter(image_id=after.image_id).exists()
+    _no_study_lost_or_duplicated()
 
     call_command("model_rollback", "--by", admin.username)
     (back,) = _final(_studies_submit(owner=clinician, count=1, first_seed=400))
     assert back.model_name == "tiny"
+    _no_study_lost_or_duplicated()
