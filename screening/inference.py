@@ -71,20 +71,24 @@ def _screener_load(*, name: str) -> Any:
 
 
 def screener_preload(**_: Any) -> None:
-    """Load the model in force now (worker_process_init); log instead of raising."""
-    from screening.selectors_deployment import model_name_in_force_or_setting
+    """Load the model in force and any candidate now (worker_process_init), so the first
+    batch of either does not wait for a load; log instead of raising."""
+    from screening.selectors_deployment import deployment_in_force_or_setting
 
-    try:
-        screener = screener_get(name=model_name_in_force_or_setting())
-    except ModelUnavailableError as exc:
-        logger.error("The model is unavailable: %s", exc)
-        return
-    card = getattr(screener, "card", None)
-    logger.info(
-        "Model %s %s loaded",
-        getattr(card, "name", "?"),
-        getattr(card, "version", "?"),
-    )
+    deployment = deployment_in_force_or_setting()
+    names = [deployment.in_force] + ([deployment.candidate] if deployment.shadowing else [])
+    for name in names:
+        try:
+            screener = screener_get(name=name)
+        except ModelUnavailableError as exc:
+            logger.error("The model %s is unavailable: %s", name, exc)
+            continue
+        card = getattr(screener, "card", None)
+        logger.info(
+            "Model %s %s loaded",
+            getattr(card, "name", "?"),
+            getattr(card, "version", "?"),
+        )
 
 
 def screener_reset(*, screener: Any = None) -> None:

@@ -7,7 +7,8 @@ CONTRACT:
         unless `fresh`, so a worker reads it at most that often and a change reaches running
         workers within that time, without a restart
     model_name_in_force() -> str
-    model_name_in_force_or_setting() -> str   never raises (the setting's on a database error)
+    deployment_in_force_or_setting(), model_name_in_force_or_setting()
+        never raise: the setting's, without a candidate, on a database error
     deployment_history(*, limit=20) -> list[ModelDeployment]   newest first
     deployment_cache_clear()   forget the remembered state (after a change in this process)
 """
@@ -98,14 +99,19 @@ def model_name_in_force() -> str:
     return deployment_in_force().in_force
 
 
-def model_name_in_force_or_setting() -> str:
-    """The model in force; the setting's when the database cannot be read (health checks, a
-    worker starting while the database is down: its first batch reads it again)."""
+def deployment_in_force_or_setting() -> DeploymentInForce:
+    """The models in force; the setting's, without a candidate, when the database cannot be
+    read (health checks, a worker starting while it is down: its first batch reads again)."""
     try:
-        return model_name_in_force()
+        return deployment_in_force()
     except Exception:
         logger.warning("Could not read the model in force; using the setting's", exc_info=True)
-        return model_name_setting()
+        return DeploymentInForce(in_force=model_name_setting())
+
+
+def model_name_in_force_or_setting() -> str:
+    """The model in force, or the setting's when the database cannot be read."""
+    return deployment_in_force_or_setting().in_force
 
 
 def deployment_history(*, limit: int = 20) -> list[ModelDeployment]:

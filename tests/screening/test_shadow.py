@@ -212,23 +212,33 @@ def test_the_state_is_remembered_for_a_few_seconds(weights, settings, monkeypatc
     deployment.deployment_cache_clear()
 
 
-def test_screeners_are_loaded_once_per_name(monkeypatch):
+@pytest.fixture
+def loads(monkeypatch) -> list[str]:
+    """Record the names Screener.load is asked for (a stand-in pipeline module)."""
     import sys
     from types import SimpleNamespace
 
-    loads: list[str] = []
+    names: list[str] = []
 
     class Loader:
         @classmethod
         def load(cls, name=None):
-            loads.append(name)
+            names.append(name)
             return SimpleNamespace(name=name)
 
     inference.screener_reset()
     monkeypatch.setitem(sys.modules, "mlcore.pipeline", SimpleNamespace(Screener=Loader))
-    try:
-        for name in ("a", "b", "a", "b"):
-            assert inference.screener_get(name=name).name == name
-    finally:
-        inference.screener_reset()
+    yield names
+    inference.screener_reset()
+
+
+def test_screeners_are_loaded_once_per_name(loads):
+    for name in ("a", "b", "a", "b"):
+        assert inference.screener_get(name=name).name == name
     assert loads == ["a", "b"]
+
+
+def test_a_starting_worker_loads_the_model_in_force_and_the_candidate(weights, loads):
+    ModelDeployment.objects.create(in_force=IN_FORCE, candidate=CANDIDATE, action="candidate_set")
+    inference.screener_preload()
+    assert loads == [IN_FORCE, CANDIDATE]
