@@ -93,13 +93,24 @@ def _truths(*, image_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, tuple[str | 
     return out
 
 
+def _names_of(*, model: str) -> set[str]:
+    """The registry name and the card's own name: predictions carry the card's."""
+    from mlcore.errors import ModelUnavailableError
+    from mlcore.registry import model_card_read
+
+    try:
+        return {model, model_card_read(name=model).name}
+    except ModelUnavailableError:
+        return {model}
+
+
 def comparison_pairs(
     *, in_force: str, candidate: str, site_ids: Collection[int] | None = None
 ) -> list[CasePair]:
     """Return the images both models screened, each with both outputs and its truth."""
     current = Prediction.objects.filter(
         is_current=True,
-        model_name=in_force,
+        model_name__in=_names_of(model=in_force),
         status__in=(Prediction.Status.DONE, Prediction.Status.REJECTED),
         image__shadow_predictions__model_name=candidate,
     )
