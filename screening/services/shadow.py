@@ -26,7 +26,7 @@ def shadow_screen(
     images: Sequence[Image],
     items: Sequence[tuple[bytes, str]] | None = None,
 ) -> int:
-    """Screen the images the candidate has not screened yet; return how many rows were stored.
+    """Screen the images the candidate has not screened yet; return how many it screened.
 
     `items`: each image's (data, filename) when the caller has read them already. An image
     the candidate cannot decode stores nothing (the model in force fails it too).
@@ -39,12 +39,12 @@ def shadow_screen(
             model_name=candidate, image_id__in=[image.id for image in images]
         ).values_list("image_id", flat=True)
     )
-    pairs = list(
-        zip(images, items if items is not None else _items_read(images=images), strict=True)
-    )
-    pairs = [(image, item) for image, item in pairs if image.id not in seen]
-    if not pairs:
+    todo = [n for n, image in enumerate(images) if image.id not in seen]
+    if not todo:
         return 0
+    chosen = [images[n] for n in todo]
+    data = [items[n] for n in todo] if items is not None else _items_read(images=chosen)
+    pairs = list(zip(chosen, data, strict=True))
     screener = screener_get(name=candidate)
     point = operating_point_in_force(model_name=candidate).screen_argument()
     results = screener.screen_many(items=[item for _, item in pairs], operating_point=point)
