@@ -21,7 +21,13 @@ def model_comparison(request: HttpRequest) -> HttpResponse:
     """Compare the model in force with the candidate on reviewed cases (reviewers, admins)."""
     reviewer_require(request=request)
     report = selectors_comparison.model_comparison_for(user=request.user)
+    evidence = None
+    if request.user.is_superuser and report.candidate:
+        evidence = selectors_comparison.promotion_evidence(
+            in_force=report.in_force, candidate=report.candidate
+        )
     context = {
+        "evidence": evidence,
         "report": report,
         "sections": [{"section": s, "rows": _class_rows(section=s)} for s in report.sections],
         "history": selectors_deployment.deployment_history() if request.user.is_superuser else [],

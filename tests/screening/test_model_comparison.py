@@ -76,6 +76,7 @@ def test_an_admin_sees_all_sites_then_each(client, admin_user, shadowing):
     assert overall.gate["only_candidate_accepted"] == 1
     assert overall.comparison.mcnemar_p == 1.0
     assert "p = 1.0000" in response.content.decode()
+    assert "Promotion <strong>allowed</strong> on 4 reviewed case(s)." in response.content.decode()
 
 
 def test_admin_buttons_promote_and_roll_back_audited(client, admin_user, shadowing):
