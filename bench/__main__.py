@@ -321,20 +321,18 @@ def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], sav
         return
     if args.weights_dir:
         os.environ["CXR_WEIGHTS_DIR"] = str(args.weights_dir)
-    if "shadow" in wanted:
-        from bench.shadow import shadow_weights_prepare
-        from mlcore.registry import DEFAULT_MODEL_NAME
-
-        # The stack's weights root then also holds the model's shadow twin.
-        args.model = args.model or DEFAULT_MODEL_NAME
-        root = shadow_weights_prepare(model=args.model, weights_dir=args.weights_dir)
-        os.environ["CXR_WEIGHTS_DIR"] = str(root)
     config = stack.StackConfig(
         gunicorn_workers=args.gunicorn_workers,
         gunicorn_threads=args.gunicorn_threads,
         worker_concurrency=args.worker_concurrency,
         model=args.model,
     )
+    if "shadow" in wanted:
+        from bench.shadow import shadow_stack_prepare
+
+        args.model = config.model = shadow_stack_prepare(
+            model=args.model, weights_dir=args.weights_dir, tmp=config.tmp
+        )
     results["machine"]["postgresql"] = stack.postgres_version(config=config)
     _log(f"creating database {config.db_name}, queue {config.queue}, tmp {config.tmp}")
     with stack.database_running(config=config):

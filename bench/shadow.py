@@ -10,7 +10,7 @@ shadow path itself, with a network the size of the one in force.
 
 from __future__ import annotations
 
-import tempfile
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -22,15 +22,26 @@ from bench.stack import Stack, manage_run
 SHADOW_SUFFIX = "-shadow"
 
 
-def shadow_weights_prepare(*, model: str, weights_dir: str | None) -> Path:
-    """Return a weights root holding `model` under its own name and as its shadow twin."""
+def shadow_weights_prepare(*, model: str, weights_dir: str | Path | None, root: Path) -> Path:
+    """Make `root` a weights root holding `model` under its own name and as its shadow twin."""
     from mlcore.registry import model_dir_resolve
 
     source = model_dir_resolve(name=model, weights_dir=weights_dir)
-    root = Path(tempfile.mkdtemp(prefix="cxr-bench-shadow-"))
+    root.mkdir(parents=True, exist_ok=True)
     for name in (model, model + SHADOW_SUFFIX):
         (root / name).symlink_to(source.resolve(), target_is_directory=True)
     return root
+
+
+def shadow_stack_prepare(*, model: str | None, weights_dir: str | None, tmp: Path) -> str:
+    """Point the stack (CXR_WEIGHTS_DIR) at a weights root under `tmp`, removed with it, that
+    also holds the model's shadow twin; return the model's name."""
+    from mlcore.registry import DEFAULT_MODEL_NAME
+
+    model = model or DEFAULT_MODEL_NAME
+    root = shadow_weights_prepare(model=model, weights_dir=weights_dir, root=tmp / "weights")
+    os.environ["CXR_WEIGHTS_DIR"] = str(root)
+    return model
 
 
 def _figures(*, run: dict[str, Any]) -> dict[str, Any]:

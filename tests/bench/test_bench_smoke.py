@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 
 import pytest
 
@@ -347,7 +346,7 @@ def test_shadow_section_renders_and_links_the_twin(tmp_path) -> None:
     from bench.shadow import SHADOW_SUFFIX, shadow_render, shadow_weights_prepare
     from tests.support.stack import TINY_MODEL_DIR
 
-    root = shadow_weights_prepare(model="tiny", weights_dir=TINY_MODEL_DIR)
+    root = shadow_weights_prepare(model="tiny", weights_dir=TINY_MODEL_DIR, root=tmp_path / "w")
     twin = root / f"tiny{SHADOW_SUFFIX}"
     assert (twin / "model.keras").is_file() and (root / "tiny" / "card.json").is_file()
     run = {"final": 20, "images_per_s": 10.0, "worker_cpu_ms_per_image": 80.0}
@@ -363,4 +362,3 @@ def test_shadow_section_renders_and_links_the_twin(tmp_path) -> None:
     md = "\n".join(shadow_render(shadow=section))
     assert "| candidate | 20 | 6.00 | 80.0 | 1500 |" in md and "is 0.60 of throughput" in md
     assert args_parse(["--quick", "--only", "shadow"]).shadow_n < args_parse([]).shadow_n
-    shutil.rmtree(root)
