@@ -1,9 +1,12 @@
-"""`python -m bench [--only model,baseline,pipeline,history,memory,pacs] [--quick] [--record]`.
+"""`python -m bench [--only SECTION,...] [--quick] [--record]`.
+
+Sections: model, baseline, pipeline, history, memory, pacs, shadow.
 
 Writes results.json, RESULTS.md and results.png to bench/out/ (ignored by git), or with --record
 to bench/, the committed figures of record. Sections run in this order:
 model and baseline (each in its own TensorFlow subprocess), then on a fresh PostgreSQL database
-`cxrscreen_bench`: pipeline and memory (gunicorn + Celery on Redis), then history (seeded scale
+`cxrscreen_bench`: pipeline, memory and shadow (gunicorn + Celery on Redis; shadow: the same
+load without and with a candidate screening in shadow), then history (seeded scale
 data, in-process). Sections not run this time keep their figures from the previous results.json
 (unless --fresh). `--report-only` rewrites bench/RESULTS.md and results.png from the committed
 results.json (or those in --out-dir). Everything started is stopped and the database dropped,
@@ -27,7 +30,7 @@ from bench.common import BENCH_DIR, bench_images_load, machine_describe, section
 from bench.report import report_write, results_load
 from bench.targets import SUSTAINED_CLIENTS, SUSTAINED_WINDOW
 
-SECTIONS = ("model", "baseline", "pipeline", "history", "memory", "pacs")
+SECTIONS = ("model", "baseline", "pipeline", "history", "memory", "pacs", "shadow")
 
 COUNTS = {
     #                    full    quick
@@ -39,6 +42,7 @@ COUNTS = {
     "throughput_n": (300, 20),  # 10 clients x 4 in flight: ramps stay a small part
     "memory_n": (2000, 60),
     "memory_every": (50, 20),
+    "shadow_n": (200, 20),  # each of the two runs, without and with a candidate
     "history_studies": (500_000, 5_000),  # x 2 images: a million predictions
     "history_requests": (100, 20),
 }
@@ -227,7 +231,10 @@ def _api_sections_run(
     from bench import api, stack
 
     n_pipe = 4 + args.latency_n + args.throughput_n
-    images, source = bench_images_load(n=n_pipe + args.memory_n, data_dir=args.data_dir, seed=2)
+    n_shadow = 8 + 2 * args.shadow_n if "shadow" in wanted else 0
+    images, source = bench_images_load(
+        n=n_pipe + args.memory_n + n_shadow, data_dir=args.data_dir, seed=2
+    )
     _log("starting gunicorn + Celery worker")
     with stack.stack_running(config=config) as running:
         try:
@@ -242,7 +249,15 @@ def _api_sections_run(
                 api.stack_warm(stack=running, images=images[:4])
             if "memory" in wanted:
                 results["sections"]["memory"] = _memory_section_run(
-                    args=args, running=running, images=images[n_pipe:], done_before=done_before
+                    args=args,
+                    running=running,
+                    images=images[n_pipe : n_pipe + args.memory_n],
+                    done_before=done_before,
+                )
+                save()
+            if "shadow" in wanted:
+                results["sections"]["shadow"] = _shadow_section_run(
+                    args=args, running=running, images=images[n_pipe + args.memory_n :]
                 )
                 save()
         except Exception:
@@ -253,6 +268,22 @@ def _api_sections_run(
                 + stack.log_tail(path=running.logs["web"])
             )
             raise
+
+
+def _shadow_section_run(*, args: argparse.Namespace, running: Any, images: list) -> dict:
+    from bench import shadow
+
+    options = {
+        "n": args.shadow_n,
+        "clients": args.clients,
+        "window": args.client_window,
+        "poll_s": args.throughput_poll_ms / 1000.0,
+    }
+    return _section_timed(
+        args=args,
+        message=f"shadow: {args.shadow_n} images without, then with a candidate in shadow",
+        run=lambda: shadow.shadow_run(stack=running, images=images, model=args.model, **options),
+    )
 
 
 def _history_section_run(*, args: argparse.Namespace) -> dict[str, Any]:
@@ -285,7 +316,7 @@ def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], sav
     """Sections 3-6 on a fresh bench database; always stops the stack and drops the database."""
     from bench import history, stack
 
-    wanted = [s for s in ("pipeline", "memory", "history", "pacs") if s in args.sections]
+    wanted = [s for s in ("pipeline", "memory", "history", "pacs", "shadow") if s in args.sections]
     if not wanted:
         return
     if args.weights_dir:
@@ -296,11 +327,17 @@ def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], sav
         worker_concurrency=args.worker_concurrency,
         model=args.model,
     )
+    if "shadow" in wanted:
+        from bench.shadow import shadow_stack_prepare
+
+        args.model = config.model = shadow_stack_prepare(
+            model=args.model, weights_dir=args.weights_dir, tmp=config.tmp
+        )
     results["machine"]["postgresql"] = stack.postgres_version(config=config)
     _log(f"creating database {config.db_name}, queue {config.queue}, tmp {config.tmp}")
     with stack.database_running(config=config):
         history.django_setup(config=config)
-        if "pipeline" in wanted or "memory" in wanted:
+        if {"pipeline", "memory", "shadow"} & set(wanted):
             _api_sections_run(args=args, config=config, wanted=wanted, results=results, save=save)
         if "history" in wanted:
             results["sections"]["history"] = _history_section_run(args=args)

@@ -252,7 +252,7 @@ def _steady_rate(*, done: list[dict[str, Any]]) -> float | None:
     return (hi - lo) / (finals[hi] - finals[lo]) if hi > lo and finals[hi] > finals[lo] else None
 
 
-def _sustained_run(
+def sustained_run(
     *, stack: Stack, images: list[tuple[str, bytes]], clients: int, window: int, poll_s: float
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """`clients` threads, up to `window` images in flight each; return the figures and the rows."""
@@ -303,7 +303,7 @@ def pipeline_run(
     """Measure low-load latency, then sustained throughput; return the section's figures."""
     warm_s = stack_warm(stack=stack, images=images[:4])
     low, lat_rows = _low_load_run(stack=stack, images=images[4 : 4 + n_latency], poll_s=poll_s)
-    sustained, thr_rows = _sustained_run(
+    sustained, thr_rows = sustained_run(
         stack=stack,
         images=images[4 + n_latency : 4 + n_latency + n_throughput],
         clients=clients,

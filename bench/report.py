@@ -17,6 +17,7 @@ from bench.render import (
     targets_render,
 )
 from bench.render_stack import history_render, pipeline_render
+from bench.shadow import shadow_render
 from bench.targets import summary_compute
 
 
@@ -39,6 +40,7 @@ def markdown_render(*, results: dict[str, Any], notes: str | None = None) -> str
         "history": lambda s: history_render(hist=s),
         "memory": lambda s: memory_render(mem=s),
         "pacs": lambda s: pacs_render(pacs=s),
+        "shadow": lambda s: shadow_render(shadow=s),
     }
     for name, render in renderers.items():
         if sections.get(name):

@@ -374,3 +374,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# The models in force and shadow screens register from their own module.
+import screening.admin_models  # noqa: E402, F401

@@ -34,16 +34,19 @@ _INSIDE_SOURCE_FIGURES = (
 )
 
 
-def model_card_summary(*, in_force: Any | None = None) -> dict[str, Any] | None:
-    """Return the configured model's identity, test figures, limits and operating points.
+def model_card_summary(
+    *, model_name: str | None = None, in_force: Any | None = None
+) -> dict[str, Any] | None:
+    """Return the model's identity, test figures, limits and operating points.
 
-    `in_force`: the selectors' PointInForce, said to be in force among the card's points.
+    `model_name`: the model in force (None: the setting's); `in_force`: the selectors'
+    PointInForce, said to be in force among the card's points.
     """
     from mlcore.errors import ModelUnavailableError
     from mlcore.registry import model_card_read
 
     try:
-        card = model_card_read(name=settings.CXR_MODEL_NAME)
+        card = model_card_read(name=model_name or settings.CXR_MODEL_NAME)
     except ModelUnavailableError:
         return None
     from mlcore.labels import LABEL_MEANINGS

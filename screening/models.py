@@ -288,3 +288,19 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created:%Y-%m-%d %H:%M:%S} {self.actor_username} {self.action}"
+
+
+# Registered with the app from here; their own module keeps this one short.
+from screening.shadow_models import ModelDeployment, ShadowPrediction  # noqa: E402
+
+__all__ = [
+    "AuditEvent",
+    "Image",
+    "Label",
+    "ModelDeployment",
+    "OperatingPointChoice",
+    "Prediction",
+    "Review",
+    "ShadowPrediction",
+    "Study",
+]

@@ -18,7 +18,8 @@ CONTRACT:
         what a user should know about the configured model (None when it is unavailable),
         with the operating point in force
     model_name_configured() -> str, model_version_configured() -> str
-        the model new predictions are made with (the version read once per process)
+        the model new predictions are made with (screening.selectors_deployment: a
+        deployment record, else the setting), its version read once per process
     operating_point_in_force(*, model_name=None) -> PointInForce
         the point decisions are made at: an admin's choice for the model (one indexed
         query), else the setting CXR_OPERATING_POINT naming a point of the card
@@ -46,6 +47,7 @@ from screening.filters import StudyFilter
 from screening.model_card import model_card_summary as card_summary_read
 from screening.models import Image, OperatingPointChoice, Prediction, Review, Study
 from screening.permissions import study_scope, study_scope_kind, user_may_review
+from screening.selectors_deployment import model_name_in_force
 
 
 def _uuid_or_404(value: Any) -> uuid.UUID:
@@ -238,10 +240,8 @@ _model_versions: dict[tuple[str, str], str] = {}
 
 
 def model_name_configured() -> str:
-    """Return the configured model name, or the registry's default."""
-    from mlcore.registry import DEFAULT_MODEL_NAME
-
-    return settings.CXR_MODEL_NAME or DEFAULT_MODEL_NAME
+    """Return the model in force: the newest deployment record's, else the setting's."""
+    return model_name_in_force()
 
 
 def model_version_configured() -> str:
@@ -301,5 +301,8 @@ def operating_point_in_force(*, model_name: str | None = None) -> PointInForce:
 
 
 def model_card_summary() -> dict | None:
-    """Return what a user should know about the configured model and the point in force."""
-    return card_summary_read(in_force=operating_point_in_force())
+    """Return what a user should know about the model in force and its operating point."""
+    model_name = model_name_configured()
+    return card_summary_read(
+        model_name=model_name, in_force=operating_point_in_force(model_name=model_name)
+    )

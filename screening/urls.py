@@ -26,4 +26,6 @@ urlpatterns = [
     path("model/", views.model_card, name="model_card"),
     path("review/", views.review_queue, name="review_queue"),
     path("review/dashboard/", views.review_dashboard, name="review_dashboard"),
+    path("review/models/", views.model_comparison, name="model_comparison"),
+    path("review/models/change/", views.model_deployment_change, name="model_deployment_change"),
 ]

@@ -42,8 +42,9 @@ def storage_check() -> str:
 
 def model_check() -> str:
     from mlcore.registry import model_files_check
+    from screening.selectors_deployment import model_name_in_force_or_setting
 
-    model_files_check(name=settings.CXR_MODEL_NAME)
+    model_files_check(name=model_name_in_force_or_setting())
     return "ok"
 
 

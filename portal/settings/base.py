@@ -219,6 +219,15 @@ CELERY_BEAT_SCHEDULE = {
 
 # The model: which registry entry the worker loads (None: mlcore's default).
 CXR_MODEL_NAME = env("CXR_MODEL_NAME", default=None)
+# Until an admin promotes a candidate (screening.ModelDeployment), which then holds instead.
+# A process reads the model in force and the candidate at most this often, so a promotion or
+# rollback reaches running workers within this many seconds, without a restart.
+CXR_DEPLOYMENT_CACHE_S = env.float("CXR_DEPLOYMENT_CACHE_S", default=3.0)
+# Promotion needs at least this many reviewed cases screened by both models, and the
+# candidate's covid and pneumonia sensitivities on them at least the current model's minus
+# this margin.
+CXR_PROMOTION_MIN_CASES = env.int("CXR_PROMOTION_MIN_CASES", default=20)
+CXR_PROMOTION_SENSITIVITY_MARGIN = env.float("CXR_PROMOTION_SENSITIVITY_MARGIN", default=0.02)
 # The operating point of the model's card that decisions are made at, unless an admin has
 # chosen another for the model (screening.OperatingPointChoice): "screening" runs at a high
 # sensitivity, "balanced" at the Youden point.

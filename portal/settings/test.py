@@ -44,6 +44,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(
 
 # Tests change users and tokens between requests: nothing remembered unless a test says so.
 CXR_TOKEN_CACHE_S = 0.0
+# The models in force are read afresh each time unless a test says so (a worker started by a
+# test, too: it follows a promotion at its next batch).
+CXR_DEPLOYMENT_CACHE_S = env.float("CXR_DEPLOYMENT_CACHE_S", default=0.0)
 
 REST_FRAMEWORK = {**REST_FRAMEWORK}  # noqa: F405
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {

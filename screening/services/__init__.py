@@ -10,9 +10,12 @@ study_submit` works:
     queueing     prediction_enqueue and friends (after commit; a broker outage is logged)
     reviews      review_record
     operating    operating_point_choose, operating_point_reset (the point in force, audited)
+    deployment   model_candidate_set, model_candidate_clear, model_promote, model_rollback
+                 (the models in force, audited)
+    shadow       shadow_screen, shadow_rescreen (a candidate's screens, never shown to clinicians)
     studies      study_status_refresh
     audit        audit_record, audit_request_record, request_meta_from, RequestMeta
-    errors       SubmissionError, ReviewError, OperatingPointChoiceError
+    errors       SubmissionError, ReviewError, OperatingPointChoiceError, DeploymentError
 """
 
 from screening.services.audit import (
@@ -21,7 +24,18 @@ from screening.services.audit import (
     audit_request_record,
     request_meta_from,
 )
-from screening.services.errors import OperatingPointChoiceError, ReviewError, SubmissionError
+from screening.services.deployment import (
+    model_candidate_clear,
+    model_candidate_set,
+    model_promote,
+    model_rollback,
+)
+from screening.services.errors import (
+    DeploymentError,
+    OperatingPointChoiceError,
+    ReviewError,
+    SubmissionError,
+)
 from screening.services.execution import prediction_execute
 from screening.services.operating import (
     operating_point_choose,
@@ -41,11 +55,13 @@ from screening.services.queueing import (
     predictions_enqueue_on_commit,
 )
 from screening.services.reviews import review_record
+from screening.services.shadow import shadow_rescreen, shadow_screen
 from screening.services.studies import study_status_refresh
 from screening.services.submission import reference_clean, reference_generate, study_submit
 from screening.services.text import filename_sanitise, text_clean
 
 __all__ = [
+    "DeploymentError",
     "OperatingPointChoiceError",
     "RequestMeta",
     "ReviewError",
@@ -53,6 +69,10 @@ __all__ = [
     "audit_record",
     "audit_request_record",
     "filename_sanitise",
+    "model_candidate_clear",
+    "model_candidate_set",
+    "model_promote",
+    "model_rollback",
     "operating_point_choose",
     "operating_point_reset",
     "operating_point_thresholds_resolve",
@@ -69,6 +89,8 @@ __all__ = [
     "reference_generate",
     "request_meta_from",
     "review_record",
+    "shadow_rescreen",
+    "shadow_screen",
     "study_status_refresh",
     "study_submit",
     "text_clean",

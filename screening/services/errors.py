@@ -34,6 +34,14 @@ class OperatingPointChoiceError(Exception):
         self.message = message
 
 
+class DeploymentError(Exception):
+    """A change of the models in force that is refused (unknown model, too little evidence)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 def upload_limit_explain(*, exception: Exception) -> tuple[str, str]:
     """Return (code, message) for a request Django refused while parsing it."""
     if isinstance(exception, TooManyFilesSent):

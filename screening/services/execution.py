@@ -27,12 +27,14 @@ from mlcore.errors import ImageError, ModelUnavailableError
 from mlcore.operating_point import OperatingPointError
 from screening.models import Prediction
 from screening.selectors import operating_point_in_force
+from screening.selectors_deployment import deployment_in_force
 from screening.services.predictions import (
     prediction_attempts_exhausted,
     prediction_fail,
     prediction_status_set,
 )
 from screening.services.queueing import predictions_enqueue_on_commit
+from screening.services.shadow import shadow_screen_quietly
 from screening.storage import heatmap_values_name, storage_delete_quietly, storage_save
 
 logger = logging.getLogger(__name__)
@@ -118,13 +120,15 @@ def _claimed_by_live_batch(*, prediction: Prediction, leader_id: Any) -> bool:
 
 
 def _batch_run(*, leader_id: Any, predictions: Sequence[Prediction]) -> None:
-    """Screen the claimed predictions in one pass and store each outcome on its own."""
+    """Screen the claimed predictions in one pass and store each outcome on its own; then,
+    while a candidate is set, screen the same images with it in shadow."""
     from screening.inference import screener_get
 
-    # Read per batch: an admin's change of point holds from the next batch on.
-    point = operating_point_in_force().screen_argument()
+    # Read per batch: a promotion, rollback or change of point holds from the next batch on.
+    deployment = deployment_in_force()
+    point = operating_point_in_force(model_name=deployment.in_force).screen_argument()
     try:
-        screener = screener_get()
+        screener = screener_get(name=deployment.in_force)
         readable, items = _images_read(leader_id=leader_id, predictions=predictions)
         results = screener.screen_many(items=items, operating_point=point) if items else []
     except (ModelUnavailableError, OperatingPointError) as exc:
@@ -136,6 +140,13 @@ def _batch_run(*, leader_id: Any, predictions: Sequence[Prediction]) -> None:
             prediction_fail(prediction_id=prediction.id, reason=result.message)
         else:
             _prediction_outcome_store(prediction=prediction, result=result)
+    if deployment.shadowing:
+        # After the outcomes are stored: the candidate never delays a clinician's result.
+        shadow_screen_quietly(
+            candidate=deployment.candidate,
+            images=[p.image for p in readable],
+            items=items,
+        )
 
 
 def _images_read(

@@ -340,3 +340,25 @@ def test_clients_keep_up_to_window_studies_in_flight(monkeypatch, window) -> Non
         *("statuses", "labels", "heatmaps"),
     }
     assert all(r["polls"] == 3 and r["statuses"] == ["done"] for r in rows)
+
+
+def test_shadow_section_renders_and_links_the_twin(tmp_path) -> None:
+    from bench.shadow import SHADOW_SUFFIX, shadow_render, shadow_weights_prepare
+    from tests.support.stack import TINY_MODEL_DIR
+
+    root = shadow_weights_prepare(model="tiny", weights_dir=TINY_MODEL_DIR, root=tmp_path / "w")
+    twin = root / f"tiny{SHADOW_SUFFIX}"
+    assert (twin / "model.keras").is_file() and (root / "tiny" / "card.json").is_file()
+    run = {"final": 20, "images_per_s": 10.0, "worker_cpu_ms_per_image": 80.0}
+    section = {
+        "candidate": twin.name,
+        "clients": 10,
+        "window": 4,
+        "shadow_rows": 20,
+        "without_candidate": {**run, "latency_ms": {"p50": 900.0}},
+        "with_candidate": {**run, "images_per_s": 6.0, "latency_ms": {"p50": 1500.0}},
+        "throughput_ratio": 0.6,
+    }
+    md = "\n".join(shadow_render(shadow=section))
+    assert "| candidate | 20 | 6.00 | 80.0 | 1500 |" in md and "is 0.60 of throughput" in md
+    assert args_parse(["--quick", "--only", "shadow"]).shadow_n < args_parse([]).shadow_n

@@ -211,7 +211,8 @@ def test_a_batch_stores_each_outcome_in_a_few_statements(submit, fake_screener):
     with CaptureQueriesContext(connection) as queries:
         prediction_execute(prediction_id=predictions[0].id, batch_max=8)
     assert {_row(p).status for p in predictions} == {"done"}
-    # Claim: 3 reads and an UPDATE each. The point in force: one read. Each outcome: lock,
-    # one UPDATE, the study's lock, one read of what it derives, its UPDATE (+ savepoints
-    # here, BEGIN/COMMIT in a worker).
-    assert len(queries.captured_queries) <= 3 + 4 + 1 + 4 * 7 + 3
+    # Claim: 3 reads and an UPDATE each. The models in force and the point in force: one read
+    # each (tests read the models afresh; a worker remembers them CXR_DEPLOYMENT_CACHE_S).
+    # Each outcome: lock, one UPDATE, the study's lock, one read of what it derives, its
+    # UPDATE (+ savepoints here, BEGIN/COMMIT in a worker).
+    assert len(queries.captured_queries) <= 3 + 4 + 2 + 4 * 7 + 3

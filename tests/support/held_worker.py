@@ -46,8 +46,8 @@ def hold_install(*, marker: Path, seconds: float) -> None:
 
     real = inference.screener_get
 
-    def held_get() -> Any:
-        return HeldScreener(real(), marker=marker, seconds=seconds)
+    def held_get(**kwargs: Any) -> Any:
+        return HeldScreener(real(**kwargs), marker=marker, seconds=seconds)
 
     inference.screener_get = held_get
 
