@@ -6,16 +6,16 @@ from datetime import date, timedelta
 
 from screening.drift.services.alerts import (
     alert_acknowledge,
-    alert_notify,
     alerts_evaluate,
+    alerts_notify,
     alerts_unsent_notify,
 )
 from screening.drift.services.days import site_days_compute
 
 __all__ = [
     "alert_acknowledge",
-    "alert_notify",
     "alerts_evaluate",
+    "alerts_notify",
     "alerts_unsent_notify",
     "drift_days_compute",
     "site_days_compute",

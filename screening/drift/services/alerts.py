@@ -130,42 +130,53 @@ def _alert_raise(*, site_id: int, model_name: str, figure: str, run: list[Verdic
 
 
 def alerts_unsent_notify() -> int:
-    """Mail each open alert not mailed yet (raised now, or the mail server was down); count."""
+    """Mail the admins each site's open alerts not mailed yet, one mail a site; count them.
+
+    An alert is mailed once: raised now, or left over when the mail server was down.
+    """
     pending = DriftAlert.objects.filter(notified__isnull=True, status=DriftAlert.Status.OPEN)
-    return sum(alert_notify(alert_id=i) for i in pending.values_list("id", flat=True))
+    site_ids = sorted(set(pending.values_list("site_id", flat=True)))
+    return sum(alerts_notify(site_id=site_id) for site_id in site_ids)
 
 
-def alert_notify(*, alert_id: int) -> bool:
-    """Email the admins about the alert unless that was done; say whether it was sent now."""
+def alerts_notify(*, site_id: int) -> int:
+    """Mail the site's open alerts not mailed yet in one mail; return how many it told of."""
     with transaction.atomic():
-        alert = (
+        alerts = list(
             DriftAlert.objects.select_for_update()
             .select_related("site")
-            .filter(id=alert_id, notified__isnull=True)
-            .first()
+            .filter(site_id=site_id, notified__isnull=True, status=DriftAlert.Status.OPEN)
+            .order_by("figure")
         )
-        if alert is None:
-            return False
-        alert.notified = timezone.now()  # claimed: a second run sends nothing
-        alert.save(update_fields=["notified"])
+        ids = [a.id for a in alerts]
+        # Claimed before sending: a concurrent run finds nothing left to mail.
+        DriftAlert.objects.filter(id__in=ids).update(notified=timezone.now())
+    if not alerts:
+        return 0
     try:
-        _alert_mail(alert=alert)
-    except Exception:  # the mail server may be down: the next evaluation tries again
-        logger.exception("Could not email drift alert %s", alert_id)
-        DriftAlert.objects.filter(id=alert_id).update(notified=None)
-        return False
-    return True
+        _alerts_mail(alerts=alerts)
+    except Exception:  # the mail server may be down: the next run tries again
+        logger.exception("Could not email drift alerts %s", ids)
+        DriftAlert.objects.filter(id__in=ids).update(notified=None)
+        return 0
+    return len(alerts)
 
 
-def _alert_mail(*, alert: DriftAlert) -> None:
-    subject = f"[cxrscreen] Drift at {alert.site.name}: {alert.figure_title}"
+def _alerts_mail(*, alerts: list[DriftAlert]) -> None:
+    site = alerts[0].site
+    titles = ", ".join(a.figure_title for a in alerts)
+    subject = f"[cxrscreen] Drift at {site.name}: {titles}"[:200]
+    lines = [
+        f"- {a.figure_title} (model {a.model_name}) was outside its band from {a.first_day} "
+        f"to {a.last_day}: {a.value:.3g} against {a.band_low:.3g} to {a.band_high:.3g} "
+        f"({a.band_source} band)."
+        for a in alerts
+    ]
     body = (
-        f"Site {alert.site.name} ({alert.site.slug}), model {alert.model_name}:\n"
-        f"{alert.figure_title} was outside its band from {alert.first_day} to "
-        f"{alert.last_day}: {alert.value:.3g} against {alert.band_low:.3g} to "
-        f"{alert.band_high:.3g} ({alert.band_source} band).\n\n"
-        "The images this site sends may differ from those the model was made on. Look at the "
-        "site's drift page and acknowledge the alert there.\n"
+        f"Site {site.name} ({site.slug}):\n"
+        + "\n".join(lines)
+        + "\n\nThe images this site sends may differ from those the model was made on. Look "
+        "at the site's drift page (/drift/) and acknowledge the alerts there.\n"
     )
     recipients = list(
         get_user_model()
