@@ -70,7 +70,7 @@ class DriftCollector:
 
     def _latest_collect(self) -> Iterator[Metric]:
         labels = ["site", "model"]
-        day = GaugeMetricFamily(
+        stamp = GaugeMetricFamily(
             "cxr_drift_day_timestamp_seconds", "Start of the latest day reported", labels=labels
         )
         images = GaugeMetricFamily(
@@ -89,11 +89,12 @@ class DriftCollector:
         )
         latest = SiteDay.objects.values("site_id", "model_name").annotate(last=Max("day"))
         wanted = {(r["site_id"], r["model_name"], r["last"]) for r in latest}
-        for row in SiteDay.objects.select_related("site").order_by("site__slug", "model_name"):
+        rows = SiteDay.objects.filter(day__in={day for *_, day in wanted}).select_related("site")
+        for row in rows.order_by("site__slug", "model_name"):
             if (row.site_id, row.model_name, row.day) not in wanted:
                 continue
             key = [row.site.slug, row.model_name]
-            day.add_metric(key, _day_start(day=row.day))
+            stamp.add_metric(key, _day_start(day=row.day))
             images.add_metric(key, row.n_images)
             for quantile, value in (
                 ("0.5", row.gate_distance_median),
@@ -105,7 +106,7 @@ class DriftCollector:
             _add(family=covid, labels=key, value=row.covid_mean)
             _add(family=refused, labels=key, value=row.refused_share)
             _add(family=agreement, labels=key, value=row.agreement)
-        yield from (day, images, distance, share, covid, refused, agreement)
+        yield from (stamp, images, distance, share, covid, refused, agreement)
 
     def _alerts_collect(self) -> Metric:
         family = GaugeMetricFamily(

@@ -50,7 +50,7 @@ def site_days_recent(*, site: Site) -> dict[str, list[SiteDay]]:
     return days
 
 
-def site_alerts(*, site: Site) -> QuerySet:
+def site_alerts(*, site: Site) -> list[DriftAlert]:
     """The site's live alerts first, then the last closed ones."""
     live = DriftAlert.objects.filter(site=site, status__in=DriftAlert.LIVE_STATUSES)
     closed = DriftAlert.objects.filter(site=site, status=DriftAlert.Status.CLOSED)
