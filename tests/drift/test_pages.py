@@ -106,3 +106,16 @@ def test_the_banner_is_for_the_drifting_site_only(client, sites, people):
     client.force_login(people["north_clinician"])
     page = client.get(reverse("screening:history")).content.decode()
     assert 'data-testid="drift-banner-gentle"' in page and "Longer image side" not in page
+
+
+def test_the_admin_lists_days_and_alerts_read_only(client, sites, people, screened):
+    north, _ = sites
+    screened(owner=people["north_clinician"], day=timezone.localdate(), n=1)
+    site_days_compute(day=timezone.localdate())
+    alert = _alert(site=north)
+    client.force_login(people["admin"])
+    for name in ("siteday", "driftalert"):
+        assert client.get(reverse(f"admin:drift_{name}_changelist")).status_code == 200
+        assert client.get(reverse(f"admin:drift_{name}_add")).status_code == 403
+    page = client.get(reverse("admin:drift_driftalert_change", args=[alert.pk])).content.decode()
+    assert "Longer image side" in page and 'name="_save"' not in page
