@@ -19,7 +19,7 @@ def _scale(*, lows: list[float], highs: list[float]) -> tuple[float, float]:
     if high - low < 1e-9:
         low, high = low - 0.5, high + 0.5
     margin = (high - low) * 0.08
-    return low - margin, high + margin
+    return max(low - margin, 0.0) if low >= 0 else low - margin, high + margin
 
 
 def _point(*, index: int, days: int, value: float, bounds: tuple[float, float]) -> tuple:

@@ -79,9 +79,9 @@ def figure_band(*, reference: dict[str, Any] | None, figure: str, n: int) -> Ban
             relative=figure in settings.CXR_DRIFT_RELATIVE_WIDTHS,
         )
         if band is not None:
-            low, high = band
+            low, high = max(band[0], 0.0), band[1]  # every figure is a count's share or >= 0
             if SPECS[figure].kind == "share":
-                low, high = max(low, 0.0), min(high, 1.0)
+                high = min(high, 1.0)
             return Band(low, high, "reference")
     fallback = settings.CXR_DRIFT_FALLBACK_BANDS.get(figure)
     if fallback is None:
