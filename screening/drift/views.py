@@ -69,8 +69,10 @@ def drift_site(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def drift_alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
-    """Acknowledge an open alert of a watched site (audited); its banner goes away."""
-    _watcher_require(request=request)
+    """Acknowledge an open alert of a watched site (audited); its banner goes away.
+
+    An alert of a site the user may not watch does not exist for them (404, never 403).
+    """
     alert = selectors.alert_get_watched(user=request.user, alert_id=alert_id)
     if alert_acknowledge(alert=alert, actor=request.user, meta=request_meta_from(request=request)):
         messages.success(request, f"Alert acknowledged: {alert.figure_title}.")
