@@ -132,11 +132,17 @@ def gate_learned_check(
     gate_labels: list[str],
     mahalanobis_sq: float,
     thresholds: GateThresholds,
+    distance_dims: int = 0,
 ) -> GateDecision:
-    """Refuse when the gate head doubts 'frontal_cxr' or the features look unfamiliar."""
+    """Refuse when the gate head doubts 'frontal_cxr' or the features look unfamiliar.
+
+    `distance_dims`: how many features the distance summed (0: no statistics, no distance).
+    """
     probs = np.asarray(gate_probabilities, dtype=np.float64)
     scores = {f"p_{k}": float(v) for k, v in zip(gate_labels, probs, strict=True)}
     scores["mahalanobis_sq"] = float(mahalanobis_sq)
+    if distance_dims:
+        scores["distance_dims"] = float(distance_dims)
     if probs[0] < thresholds.frontal_min:
         winner = gate_labels[1 + int(np.argmax(probs[1:]))]
         return GateDecision(False, GATE_CLASS_REASONS.get(winner, REASON_NOT_CXR), scores)

@@ -134,6 +134,7 @@ def gate_model_check(
     distance = float((projected[0] ** 2).sum())
     scores = {f"p_{k}": float(p) for k, p in zip(model.kinds, probs, strict=True)}
     scores["distance_sq"] = distance
+    scores["distance_dims"] = float(projected.shape[1])
     scores["lung_left_share"] = fields.left_share
     scores["lung_right_share"] = fields.right_share
     if probs[0] < thresholds.frontal_min:

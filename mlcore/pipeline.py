@@ -208,15 +208,16 @@ class Screener:
                 image_stats=image_stats or {},
                 thresholds=self.thresholds,
             )
-        distance = 0.0
+        distance, dims = 0.0, 0
         if self.gate_mean is not None and self.gate_precision is not None:
             d = features - self.gate_mean
-            distance = float(d @ self.gate_precision @ d)
+            distance, dims = float(d @ self.gate_precision @ d), int(d.shape[-1])
         return gate_learned_check(
             gate_probabilities=gate_probabilities,
             gate_labels=self.card.gate_labels or [GATE_LABELS[0]],
             mahalanobis_sq=distance,
             thresholds=self.thresholds,
+            distance_dims=dims,
         )
 
     def _result(self, *, timings: dict, scores: dict, **outcome: Any) -> ScreenResult:

@@ -29,5 +29,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("screening.api.urls")),
     path("dicomweb/", include("screening.pacs.urls")),
+    path("", include("screening.drift.urls")),
     path("", include("screening.urls")),
 ]

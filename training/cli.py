@@ -1,4 +1,4 @@
-"""Command line: `python -m training train|evaluate|operating-points ...`."""
+"""Command line: `python -m training train|evaluate|operating-points|drift-reference ...`."""
 
 from __future__ import annotations
 
@@ -311,6 +311,17 @@ def parser_build() -> argparse.ArgumentParser:
     )
     e.add_argument("--card", action="store_true", help="store the figures in the model's card.json")
 
+    d = sub.add_parser(
+        "drift-reference",
+        help="screen the val films; write drift_reference.json (the portal's drift bands)",
+    )
+    d.add_argument("--model-dir", type=Path, required=True, help="e.g. mlcore/weights/cxr-v3")
+    d.add_argument("--data", type=Path, nargs="+", required=True, help="e.g. cxr and siim")
+    d.add_argument("--split", default="val", help="the films screened (default %(default)s)")
+    d.add_argument(
+        "--limit", type=int, default=None, help="screen at most N films, drawn at random"
+    )
+
     o = sub.add_parser(
         "operating-points",
         help="fit the screening and balanced points on val, judge them on test, write the card",
@@ -352,6 +363,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "operating-points":
         return operating_main(args=args)
+    if args.command == "drift-reference":
+        from training.driftref import drift_reference_run
+
+        reference = drift_reference_run(
+            model_dir=args.model_dir, data=list(args.data), split=args.split, limit=args.limit
+        )
+        print(json.dumps({k: reference[k] for k in ("model", "films", "counts", "seconds")}))
+        return 0
     if args.command == "recalibrate":
         from training.recalibrate import recalibrate_run
 

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "portal.ops",
     "screening",
     "screening.pacs",
+    "screening.drift",
 ]
 
 MIDDLEWARE = [
@@ -70,6 +71,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.disclaimer",
+                "screening.drift.context_processors.drift_banner",
             ],
         },
     },
@@ -215,6 +217,10 @@ CELERY_BEAT_SCHEDULE = {
     "predictions-sweep": {"task": "screening.predictions_sweep", "schedule": CXR_SWEEP_INTERVAL_S},
     "pacs-results-sweep": {"task": "pacs.results_sweep", "schedule": 300.0},
     "media-orphans-sweep": {"task": "screening.media_orphans_sweep", "schedule": 3600.0},
+    "drift-days-compute": {
+        "task": "drift.days_compute",
+        "schedule": env.float("CXR_DRIFT_INTERVAL_S", default=900.0),
+    },
 }
 
 # The model: which registry entry the worker loads (None: mlcore's default).
@@ -355,3 +361,46 @@ LOGGING = {
         "pynetdicom": {"level": "WARNING"},
     },
 }
+
+# The drift watch (screening.drift, docs/drift-watch.md). A figure outside its band on this
+# many consecutive counted days raises an alert; a day counts for a figure when it is taken
+# over at least CXR_DRIFT_MIN_IMAGES images (CXR_DRIFT_MIN_REVIEWED for reviewer agreement),
+# and only the last CXR_DRIFT_LOOKBACK_DAYS days are looked at.
+CXR_DRIFT_ALERT_DAYS = env.int("CXR_DRIFT_ALERT_DAYS", default=3)
+CXR_DRIFT_MIN_IMAGES = env.int("CXR_DRIFT_MIN_IMAGES", default=20)
+CXR_DRIFT_MIN_REVIEWED = env.int("CXR_DRIFT_MIN_REVIEWED", default=10)
+CXR_DRIFT_LOOKBACK_DAYS = env.int("CXR_DRIFT_LOOKBACK_DAYS", default=14)
+CXR_DRIFT_DAYS_SHOWN = env.int("CXR_DRIFT_DAYS_SHOWN", default=90)
+# A band is the reference value +- max(z standard errors on the day's images, a minimum
+# width); the minimum is absolute, or a fraction of the value for the figures named relative.
+CXR_DRIFT_BAND_Z = env.float("CXR_DRIFT_BAND_Z", default=3.0)
+CXR_DRIFT_MIN_WIDTHS = {
+    "refused_share": 0.05,
+    "gate_distance_median": 0.15,
+    "gate_distance_p90": 0.25,
+    "covid_mean": 0.08,
+    "share_covid": 0.10,
+    "share_pneumonia": 0.10,
+    "share_normal": 0.10,
+    "side_median": 0.25,
+    "agreement": 0.10,
+}
+CXR_DRIFT_RELATIVE_WIDTHS = ("side_median",)
+# Bands for a model that ships no drift_reference.json; a figure not named is not watched.
+CXR_DRIFT_FALLBACK_BANDS = {
+    "refused_share": (0.0, 0.15),
+    "gate_distance_median": (0.0, 1.3),
+    "gate_distance_p90": (0.0, 1.8),
+    "covid_mean": (0.0, 0.6),
+    "agreement": (0.6, 1.0),
+}
+
+# Mail (drift alerts go to every active superuser with an address).
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="cxrscreen <cxrscreen@localhost>")

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from mlcore.drift import gate_distance_of
 from mlcore.errors import ImageError, ModelUnavailableError
 from mlcore.operating_point import OperatingPointError
 from screening.models import Prediction
@@ -246,7 +247,8 @@ def _prediction_result_write(
         locked.model_name = str(result.model_name or locked.model_name)[:64]
         locked.model_version = str(result.model_version or locked.model_version)[:64]
         locked.timings_ms = {k: round(float(v), 2) for k, v in (result.timings_ms or {}).items()}
-        fields = ["model_name", "model_version", "timings_ms"]
+        locked.gate_distance = gate_distance_of(scores=getattr(result, "gate_scores", None))
+        fields = ["model_name", "model_version", "timings_ms", "gate_distance"]
         if not result.accepted:
             reason = str(result.reason or "The image was refused by the input gate.")
             return prediction_status_set(

@@ -33,6 +33,9 @@ OBJECT_KINDS = [
     ("admin/axes/", "axes"), ("admin/r/", "contenttype"),
     ("admin/pacs/pacspeer/", "pacspeer"), ("admin/pacs/pacsstudylink/", "pacslink"),
     ("admin/screening/operatingpointchoice/", "pointchoice"),
+    ("admin/accounts/site/", "site"),
+    ("admin/drift/siteday/", "siteday"), ("admin/drift/driftalert/", "driftalert"),
+    ("drift/alerts/", "driftalert"),
     ("studies/", "study"), ("images/", "image"), ("predictions/", "prediction"),
 ]  # fmt: skip
 
@@ -65,8 +68,22 @@ def world(done_prediction, clinician, other_clinician, reviewer):
         "study": study.pk, "image": prediction.image_id, "prediction": prediction.pk,
         "review": review.pk, "audit": event.pk, "user": clinician.pk,
         "group": 1, "token": "x", "axes": 1, "contenttype": 1, "pacspeer": 1, "pacslink": 1,
-        "pointchoice": 1,
+        "pointchoice": 1, "site": clinician.site_id, "siteday": 1,
+        "driftalert": _drift_alert(site=clinician.site).pk,
     }  # fmt: skip
+
+
+def _drift_alert(*, site):
+    from django.utils import timezone
+
+    from screening.drift.models import DriftAlert
+
+    today = timezone.localdate()
+    # An id no page prints by chance ("1" is in "<h1>"), as a page would leak it.
+    return DriftAlert.objects.create(
+        id=73_911, site=site, model_name="m", figure="refused_share", first_day=today,
+        last_day=today, value=0.5, band_low=0.0, band_high=0.15, band_source="settings",
+    )  # fmt: skip
 
 
 def url_for(route: str, value) -> str:
@@ -90,8 +107,9 @@ def _targets(world) -> list[tuple[str, str, bool]]:
 
 
 def _method_of(url: str) -> str:
-    """The one method a screening URL with an id takes (reviews are posted, the rest read)."""
-    return "post" if url.rstrip("/").endswith("/review") else "get"
+    """The one method a screening URL with an id takes (reviews and acknowledgements are
+    posted, the rest read)."""
+    return "post" if url.rstrip("/").endswith(("/review", "/acknowledge")) else "get"
 
 
 def test_every_id_url_is_scoped_to_who_may_see_it(world, clinician, other_clinician, reviewer):
