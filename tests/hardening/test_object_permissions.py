@@ -34,6 +34,8 @@ OBJECT_KINDS = [
     ("admin/pacs/pacspeer/", "pacspeer"), ("admin/pacs/pacsstudylink/", "pacslink"),
     ("admin/screening/operatingpointchoice/", "pointchoice"),
     ("admin/accounts/site/", "site"),
+    ("admin/screening/modeldeployment/", "deployment"),
+    ("admin/screening/shadowprediction/", "shadow"),
     ("admin/drift/siteday/", "siteday"), ("admin/drift/driftalert/", "driftalert"),
     ("drift/alerts/", "driftalert"),
     ("studies/", "study"), ("images/", "image"), ("predictions/", "prediction"),
@@ -69,6 +71,7 @@ def world(done_prediction, clinician, other_clinician, reviewer):
         "review": review.pk, "audit": event.pk, "user": clinician.pk,
         "group": 1, "token": "x", "axes": 1, "contenttype": 1, "pacspeer": 1, "pacslink": 1,
         "pointchoice": 1, "site": clinician.site_id, "siteday": 1,
+        "deployment": 1, "shadow": 1,
         "driftalert": _drift_alert(site=clinician.site).pk,
     }  # fmt: skip
 

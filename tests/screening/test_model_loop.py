@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.core.management import CommandError, call_command, get_commands
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from mlcore.testing.files import png_bytes
@@ -27,6 +27,7 @@ from tests.support.cli import module_run
 from tests.support.images import upload
 from tests.support.shadow import weights_folder_make
 from tests.support.worker import until, worker_running
+from training.toydata import toy_dataset_write
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -78,28 +79,13 @@ def _review(*, predictions: list[Prediction], reviewer) -> int:
 
 
 def _export(*, site: Site, since: str, out: Path) -> Path:
-    """`manage.py export_reviewed --site S --since DATE OUT/` when installed, else the same
-    SIIM layout (images/*.png + metadata.csv) built here from the site's reviewed images."""
-    if "export_reviewed" in get_commands():
-        call_command("export_reviewed", "--site", site.slug, "--since", since, str(out))
-        return out
-    (out / "images").mkdir(parents=True)
-    rows = []
-    images = Image.objects.filter(study__site=site, predictions__reviews__isnull=False)
-    for n, image in enumerate(images.distinct().order_by("created")):
-        name = f"images/{image.id}.png"
-        with image.file.open("rb") as handle:
-            (out / name).write_bytes(handle.read())
-        label = image.predictions.get(is_current=True).reviews.first().label
-        split = "val" if n % 4 == 3 else "train"
-        rows.append([name, label, site.slug, str(image.study_id), split])
-    with (out / "metadata.csv").open("w", newline="") as handle:
-        csv.writer(handle).writerows([EXPORT_COLUMNS, *rows])
+    """`manage.py export_reviewed --site S --since DATE OUT/`: the SIIM layout."""
+    call_command("export_reviewed", "--site", site.slug, "--since", since, str(out))
     return out
 
 
-def _candidate_train(*, data: Path, weights: Path) -> None:
-    args = ["train", "--data", data, "--out", weights / CANDIDATE, "--epochs", 1]
+def _candidate_train(*, data: list[Path], weights: Path) -> None:
+    args = ["train", "--data", *data, "--out", weights / CANDIDATE, "--epochs", 1]
     proc = module_run(module="training", args=[*args, *TINY_TRAIN, *TINY_GATE], timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -139,7 +125,10 @@ def test_reviewed_cases_train_a_candidate_that_shadows_is_promoted_and_rolled_ba
         data = _export(site=site, since=since, out=tmp_path / "export")
         with (data / "metadata.csv").open() as handle:
             assert csv.DictReader(handle).fieldnames[:5] == EXPORT_COLUMNS
-        _candidate_train(data=data, weights=weights)
+        # As in use, the export is one more source beside the dev sets (here a toy one, which
+        # holds the val films a few dozen exported studies may lack).
+        toy = toy_dataset_write(root=tmp_path / "toy", n_per_class=8, seed=1, size=72)
+        _candidate_train(data=[toy, data], weights=weights)
         call_command("model_candidate", "--set", CANDIDATE, "--by", admin_user.username)
 
         shadowed = _final(_studies_submit(owner=clinician, count=6, first_seed=100))

@@ -85,7 +85,8 @@ def test_only_predictions_module_assigns_a_status():
     """`prediction_status_set` is the one place a prediction's status is written."""
     writers = []
     for path in sorted((REPO_ROOT / "screening").rglob("*.py")):
-        if "migrations" in path.parts:
+        # Drift alerts have a status lifecycle of their own, written in their own services.
+        if "migrations" in path.parts or "drift" in path.parts:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             targets = node.targets if isinstance(node, ast.Assign) else []
