@@ -46,6 +46,9 @@ class GateThresholds:
     document_std: float = 0.15  # ... and high contrast (washed-out films are white but flat)
     frontal_min: float = 0.5  # min P(frontal_cxr) from the gate head
     mahalanobis_max: float = float("inf")  # max squared distance to training features
+    # Gate 2's novelty: min log tail probability, among val chest films, of the image's
+    # P(frontal chest film) and of its features' distance from the chest films' principal axes.
+    novelty_min: float = float("-inf")
     # Plausible share of the content each lung field covers (gate 2's "no lung fields").
     lung_side_min: float = 0.0
     lung_side_max: float = 1.0

@@ -59,11 +59,33 @@ class GateModel:
     weights: np.ndarray  # (P + E, C)
     bias: np.ndarray  # (C,)
     kinds: tuple[str, ...]  # (C,) class names, FRONTAL_KIND first
+    # Val chest films' log P(frontal) and residuals, sorted: what the novelty ranks against.
+    reference_log_frontal: np.ndarray | None = None
+    reference_residual: np.ndarray | None = None
 
     def project(self, *, features: np.ndarray) -> np.ndarray:
         """(N, K) pooled features -> (N, P) whitened principal scores."""
         centred = np.asarray(features, np.float32) - self.feature_mean
         return (centred @ self.components.T) / self.component_scale
+
+    def residual(self, *, features: np.ndarray) -> np.ndarray:
+        """(N,) squared norm of the features outside the chest films' principal axes."""
+        centred = np.asarray(features, np.float32) - self.feature_mean
+        inside = (centred @ self.components.T) @ self.components
+        return ((centred - inside) ** 2).sum(axis=1)
+
+    def novelty_terms(
+        self, *, frontal: np.ndarray, residual: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Log tail probabilities among val chest films: of P(frontal) this low, of a residual
+        this high. None without references (an older gate.npz)."""
+        if self.reference_log_frontal is None or self.reference_residual is None:
+            return None
+        log_frontal = np.log(np.clip(frontal, 1e-9, 1.0))
+        return (
+            tail_log_probability(reference=self.reference_log_frontal, values=log_frontal),
+            tail_log_probability(reference=self.reference_residual, values=-residual, flip=True),
+        )
 
     def kind_probabilities(self, *, projected: np.ndarray, evidence: np.ndarray) -> np.ndarray:
         """(N, C) softmax over kinds from whitened scores and (N, E) evidence vectors."""
@@ -85,7 +107,27 @@ class GateModel:
             weights=self.weights.astype(np.float32),
             bias=self.bias.astype(np.float32),
             kinds=np.array(self.kinds),
+            **{
+                k: np.sort(getattr(self, k)).astype(np.float32)
+                for k in ("reference_log_frontal", "reference_residual")
+                if getattr(self, k) is not None
+            },
         )
+
+
+def tail_log_probability(
+    *, reference: np.ndarray, values: np.ndarray, flip: bool = False
+) -> np.ndarray:
+    """Log of the share of sorted `reference` at or below each value, (k + 1) / (n + 1).
+
+    Below the reference's minimum it keeps falling, by one per standard deviation, so that an
+    image far outside every val film is rarer than the rarest of them. `flip`: `values` are
+    negated upper-tail values (the share at or above -value).
+    """
+    ref = -reference[::-1] if flip else reference
+    k = np.searchsorted(ref, values, side="right")
+    beyond = np.maximum(ref[0] - values, 0.0) / max(float(ref.std()), 1e-6)
+    return np.log((k + 1.0) / (len(ref) + 1.0)) - beyond
 
 
 def gate_model_load(*, path: Path) -> GateModel | None:
@@ -119,6 +161,14 @@ def kind_reason(*, kind: str, fields: LungFields, thresholds: GateThresholds) ->
     return KIND_REASONS.get(kind, REASON_NOT_CXR)
 
 
+def _kind_refused(
+    *, model: GateModel, probs: np.ndarray, fields: LungFields, thresholds: GateThresholds
+) -> str:
+    """The reason for an image refused as not a frontal chest film: its likeliest other kind."""
+    kind = model.kinds[1 + int(np.argmax(probs[1:]))]
+    return kind_reason(kind=kind, fields=fields, thresholds=thresholds)
+
+
 def gate_model_check(
     *,
     model: GateModel,
@@ -137,10 +187,18 @@ def gate_model_check(
     scores["distance_dims"] = float(projected.shape[1])
     scores["lung_left_share"] = fields.left_share
     scores["lung_right_share"] = fields.right_share
+    refused_as_kind = {"model": model, "probs": probs, "fields": fields, "thresholds": thresholds}
     if probs[0] < thresholds.frontal_min:
-        kind = model.kinds[1 + int(np.argmax(probs[1:]))]
-        reason = kind_reason(kind=kind, fields=fields, thresholds=thresholds)
-        return GateDecision(False, reason, scores)
+        return GateDecision(False, _kind_refused(**refused_as_kind), scores)
     if distance > thresholds.mahalanobis_max:
         return GateDecision(False, REASON_UNFAMILIAR, scores)
+    terms = model.novelty_terms(frontal=probs[:1], residual=model.residual(features=features[None]))
+    if terms is not None:
+        frontal_term, residual_term = float(terms[0][0]), float(terms[1][0])
+        scores["novelty_log"] = frontal_term + residual_term
+        if scores["novelty_log"] < thresholds.novelty_min:
+            # Named by its kind when its P(frontal) is the rarer part, else unfamiliar.
+            if frontal_term <= residual_term:
+                return GateDecision(False, _kind_refused(**refused_as_kind), scores)
+            return GateDecision(False, REASON_UNFAMILIAR, scores)
     return GateDecision(True, None, scores)

@@ -31,6 +31,9 @@ FRONTAL_MIN_RANGE = (0.02, 0.5)
 LUNG_BOUND_QUANTILES = (0.02, 0.995)
 LUNG_BOUND_SLACK = 0.25
 DISTANCE_SLACK = 1.1
+# Val chest films refused by the novelty (rarer P(frontal) and residual together): it caught
+# 0.95 of breast-ultrasound frames when their source was left out of the fit (0.81 without).
+NOVELTY_REFUSE_SHARE = 0.001
 GATE_REPORT = "gate2.json"
 
 
@@ -91,18 +94,48 @@ def frontal_and_distance(*, model: GateModel, items: GateItems) -> tuple[np.ndar
     return probs[:, 0], (projected**2).sum(axis=1)
 
 
-def thresholds_fit(*, model: GateModel, val: GateItems) -> dict[str, float]:
-    """Fit the frontal bar, the distance limit and the lung bounds on val items."""
+def novelty_of(*, model: GateModel, items: GateItems) -> np.ndarray:
+    """(N,) log tail probability of each item among val chest films (lower is rarer; 0s
+    without references)."""
+    frontal, _ = frontal_and_distance(model=model, items=items)
+    terms = model.novelty_terms(frontal=frontal, residual=model.residual(features=items.features))
+    return terms[0] + terms[1] if terms is not None else np.zeros(len(frontal))
+
+
+def references_fit(*, model: GateModel, chest: GateItems) -> GateModel:
+    """Keep val chest films' log P(frontal) and residuals in the model, for the novelty.
+
+    With as many axes as features nothing lies off them: no references, no novelty.
+    """
+    if model.components.shape[0] >= model.components.shape[1]:
+        return model
+    frontal, _ = frontal_and_distance(model=model, items=chest)
+    return replace(
+        model,
+        reference_log_frontal=np.sort(np.log(np.clip(frontal, 1e-9, 1.0))).astype(np.float32),
+        reference_residual=np.sort(model.residual(features=chest.features)).astype(np.float32),
+    )
+
+
+def val_chest_of(*, val: GateItems) -> GateItems:
+    """The val chest films the rules pass: what every threshold is fitted on."""
     passed = val.subset(~val.rule_refused)
     chest = passed.subset(~passed.negative)
     if not len(chest.kinds):
         raise ValueError("no val chest film passed the gate's rules: nothing to fit on")
+    return chest
+
+
+def thresholds_fit(*, model: GateModel, chest: GateItems) -> dict[str, float]:
+    """Fit the frontal bar, the distance limit, the novelty and the lung bounds on val films."""
     p_chest, d_chest = frontal_and_distance(model=model, items=chest)
     sides = np.concatenate([chest.evidence[:, 1], chest.evidence[:, 2]])
     low, high = np.quantile(sides, LUNG_BOUND_QUANTILES)
     frontal = np.clip(np.quantile(p_chest, CHEST_REFUSE_SHARE), *FRONTAL_MIN_RANGE)
+    novelty = novelty_of(model=model, items=chest)
     return {
         "frontal_min": float(frontal),
+        "novelty_min": float(np.quantile(novelty, NOVELTY_REFUSE_SHARE)),
         "mahalanobis_max": float(np.quantile(d_chest, 1 - GATE_VAL_REFUSE_SHARE) * DISTANCE_SLACK),
         "lung_side_min": float(low * (1 - LUNG_BOUND_SLACK)),
         "lung_side_max": float(min(1.0, high * (1 + LUNG_BOUND_SLACK))),
@@ -110,16 +143,19 @@ def thresholds_fit(*, model: GateModel, val: GateItems) -> dict[str, float]:
 
 
 def gate_fit(*, items: GateItems) -> FittedGate:
-    """Fit on the readable train items, thresholds on val."""
+    """Fit on the readable train items, references and thresholds on val chest films."""
     model = gate_model_fit(train=items.subset((items.splits == "train") & items.readable))
-    return FittedGate(model, thresholds_fit(model=model, val=items.subset(items.splits == "val")))
+    chest = val_chest_of(val=items.subset(items.splits == "val"))
+    model = references_fit(model=model, chest=chest)
+    return FittedGate(model, thresholds_fit(model=model, chest=chest))
 
 
 def refused_of(*, fitted: FittedGate, items: GateItems) -> np.ndarray:
     """Which items the rules or the fitted gate refuse."""
     p, d = frontal_and_distance(model=fitted.model, items=items)
     t = fitted.thresholds
-    return items.rule_refused | (p < t["frontal_min"]) | (d > t["mahalanobis_max"])
+    novel = novelty_of(model=fitted.model, items=items) < t["novelty_min"]
+    return items.rule_refused | (p < t["frontal_min"]) | (d > t["mahalanobis_max"]) | novel
 
 
 def loso_report(*, items: GateItems) -> dict[str, Any]:

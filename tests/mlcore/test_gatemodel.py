@@ -88,14 +88,35 @@ def test_frontal_film_accepted_unless_unfamiliar():
     assert not far.accepted and far.reason == REASON_UNFAMILIAR
 
 
+def test_novelty_refuses_a_rare_image_and_names_why():
+    gate = replace(
+        gate_of(winner=0),
+        reference_log_frontal=np.log(np.linspace(0.6, 1.0, 99, dtype=np.float32)),
+        reference_residual=np.linspace(0.0, 1.0, 99, dtype=np.float32),
+    )
+    kwargs = {"model": gate, "fields": fields_of(share=0.1), "image_stats": {}}
+    thresholds = replace(THRESHOLDS, novelty_min=float(np.log(0.05)))
+    usual = gate_model_check(features=np.zeros(8), thresholds=thresholds, **kwargs)
+    assert usual.accepted and usual.scores["novelty_log"] > np.log(0.05)
+    # Off the principal axes (features 4-7): a residual no val film had.
+    odd = np.zeros(8, np.float32)
+    odd[6] = 3.0
+    refused = gate_model_check(features=odd, thresholds=thresholds, **kwargs)
+    assert not refused.accepted and refused.reason == REASON_UNFAMILIAR
+    assert gate_model_check(features=odd, thresholds=THRESHOLDS, **kwargs).accepted
+
+
 def test_gate_file_round_trip_is_small(tmp_path):
     gate = replace(gate_of(winner=0, features=1280), components=np.ones((64, 1280), np.float32))
     gate = replace(gate, component_scale=np.ones(64, np.float32))
     gate = replace(gate, weights=np.zeros((64 + EVIDENCE_COUNT, 3), np.float32))
+    gate = replace(gate, reference_residual=np.arange(2000, 0, -1, dtype=np.float32))
     gate.save(path=tmp_path / GATE_MODEL_FILENAME)
     assert (tmp_path / GATE_MODEL_FILENAME).stat().st_size < 200_000
     loaded = gate_model_load(path=tmp_path / GATE_MODEL_FILENAME)
     assert loaded.kinds == KINDS and loaded.components.shape == (64, 1280)
+    assert loaded.reference_log_frontal is None
+    assert (np.diff(loaded.reference_residual) >= 0).all()  # kept sorted for ranking
     assert gate_model_load(path=tmp_path / "missing.npz") is None
 
 

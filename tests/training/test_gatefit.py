@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlcore.gatemodel import EVIDENCE_COUNT, FRONTAL_KIND
+from training import gatefit
 from training.gatefit import gate_fit, loso_report, pca_fit, refused_of, split_report
 from training.gateitems import GateItems
 
@@ -56,6 +57,7 @@ def test_fit_separates_kinds_and_fits_thresholds():
     assert set(fitted.thresholds) == {
         "frontal_min",
         "mahalanobis_max",
+        "novelty_min",
         "lung_side_min",
         "lung_side_max",
     }
@@ -89,3 +91,26 @@ def test_two_kinds_give_two_softmax_columns():
     assert fitted.model.weights.shape[1] == 2 and fitted.model.bias.shape == (2,)
     report = split_report(fitted=fitted, items=items.subset(keep), split="test")
     assert report["chest_accepted"] > 0.97 and report["negatives_refused"] == 1.0
+
+
+def test_novelty_refuses_features_off_the_chest_films_axes(monkeypatch):
+    monkeypatch.setattr(gatefit, "COMPONENTS", 8)  # of 32 feature dims: a residual exists
+    items = items_make()
+    fitted = gate_fit(items=items)
+    chest = items.subset((items.splits == "test") & ~items.negative)
+    # Moved off the chest films' principal axes only: what the kind classifier and the
+    # whitened distance read is unchanged, the residual is not.
+    axes = fitted.model.components
+    away = np.random.default_rng(5).normal(size=axes.shape[1]).astype(np.float32)
+    away -= axes.T @ (axes @ away)
+    odd = chest.subset(np.arange(len(chest.kinds)) < 20)
+    odd.features[:] += 12.0 * away / np.linalg.norm(away)
+    assert np.allclose(
+        fitted.model.project(features=odd.features),
+        fitted.model.project(features=chest.features[:20]),
+        atol=1e-3,
+    )
+    assert refused_of(fitted=fitted, items=odd).all()
+    assert refused_of(fitted=fitted, items=chest).mean() < 0.05
+    n_val = int(((items.splits == "val") & ~items.negative).sum())
+    assert len(fitted.model.reference_residual) == n_val
