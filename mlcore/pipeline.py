@@ -24,6 +24,7 @@ CONTRACT (the screening app relies on it):
     result.lung_fields: LungFields | None   # the two fields' measures (None: no segmenter)
     result.model_name / result.model_version: str
     result.timings_ms: dict[str, float]  # decode, gate, preprocess, classify, gradcam, overlay
+                                         # (heatmap, overlay, evidence: None with explain=False)
                                          # (classify: the image's share of its batch pass)
 """
 
@@ -39,6 +40,7 @@ import numpy as np
 from mlcore.card import GATE_STATS_FILENAME, MODEL_FILENAME, ModelCard
 from mlcore.classifier import ClassifierOutput
 from mlcore.errors import ImageError, ModelUnavailableError
+from mlcore.explain import explanation_make
 from mlcore.gate import (
     GateDecision,
     GateThresholds,
@@ -47,13 +49,11 @@ from mlcore.gate import (
     thresholds_from_dict,
 )
 from mlcore.gatemodel import GATE_MODEL_FILENAME, GateModel, gate_model_check, gate_model_load
-from mlcore.gradcam import heatmap_to_source
 from mlcore.imageio import image_decode
 from mlcore.labels import GATE_LABELS
 from mlcore.lungs import (
     LungFields,
     lung_box,
-    lung_evidence_map,
     lung_fields_measure,
     segmenter_input_prepare,
 )
@@ -63,14 +63,11 @@ from mlcore.operating_point import (
     operating_point_pick,
     probabilities_decide,
 )
-from mlcore.overlay import overlay_jpeg
 from mlcore.preprocess import Preprocessed, grey_channels_merge, radiograph_preprocess
 from mlcore.registry import model_card_read, model_dir_resolve
 from mlcore.screenresult import TIMING_KEYS, ScreenResult, gate_stats_load
 
 __all__ = ["TIMING_KEYS", "ScreenResult", "Screener", "gate_stats_load"]
-
-OVERLAY_MAX_SIDE = 512
 
 
 class _Decoded(NamedTuple):
@@ -179,11 +176,10 @@ class Screener:
         gate_rules_check(pixels=pixels, thresholds=self.thresholds)
         prep = radiograph_preprocess(pixels=pixels, size=self.classifier.input_size)
         out = self.classifier.run(batch=prep.array[None])
-        heatmap = heatmap_to_source(cam=out.cams[0, :, :, 0], prep=prep, max_side=OVERLAY_MAX_SIDE)
         if self.segmenter is not None:
             lung_prep = segmenter_input_prepare(pixels=pixels)
             self.segmenter.run(batch=lung_prep.array[None])
-        overlay_jpeg(pixels=pixels, heatmap=heatmap)
+        explanation_make(cam=out.cams[0, :, :, 0], pixels=pixels, prep=prep)
 
     def lungs_run(self, *, preps: Sequence[Preprocessed]) -> np.ndarray | None:
         """(B, S, S) lung probabilities of segmenter inputs; None without a segmenter."""
@@ -244,12 +240,14 @@ class Screener:
         *,
         items: Sequence[tuple[bytes, str | None]],
         operating_point: OperatingPoint | str | None = None,
+        explain: bool = True,
     ) -> list[ScreenResult | ImageError]:
         """Screen several uploads with one classifier pass; results come back in order.
 
         Each upload is decoded and gated on its own: an undecodable one comes back as its
         ImageError and the others are screened as if they had come alone. The decision is
-        made at `operating_point` (None: the Screener's own).
+        made at `operating_point` (None: the Screener's own). `explain=False` skips the
+        Grad-CAM, its share in the lungs and the overlay (a shadow screen shows neither).
         """
         point = (
             self.operating_point
@@ -267,7 +265,7 @@ class Screener:
             timings = {"decode": (time.perf_counter() - t0) * 1000}
             decoded.append(_Decoded(image.pixels, image.is_colour, image.dicom, timings))
         images = [d for d in decoded if isinstance(d, _Decoded)]
-        screened = iter(self._arrays_screen(images=images, point=point))
+        screened = iter(self._arrays_screen(images=images, point=point, explain=explain))
         return [d if isinstance(d, ImageError) else next(screened) for d in decoded]
 
     def screen_array(
@@ -283,7 +281,7 @@ class Screener:
         return self._arrays_screen(images=[image], point=self.operating_point)[0]
 
     def _arrays_screen(
-        self, *, images: Sequence[_Decoded], point: OperatingPoint | None
+        self, *, images: Sequence[_Decoded], point: OperatingPoint | None, explain: bool = True
     ) -> list[ScreenResult]:
         """Gate each image by the rules, classify the ones that pass in one batch, explain each."""
         results: list[ScreenResult | None] = [None] * len(images)
@@ -307,7 +305,9 @@ class Screener:
             staged.append(_Staged(index, pixels, None, timings, rules.scores, lung_prep))
         if staged:
             for s, result in zip(
-                staged, self._staged_screen(staged=staged, point=point), strict=True
+                staged,
+                self._staged_screen(staged=staged, point=point, explain=explain),
+                strict=True,
             ):
                 results[s.index] = result
         return [r for r in results if r is not None]
@@ -322,7 +322,7 @@ class Screener:
         return radiograph_preprocess(pixels=pixels, size=self.classifier.input_size, box=box)
 
     def _staged_screen(
-        self, *, staged: list[_Staged], point: OperatingPoint | None
+        self, *, staged: list[_Staged], point: OperatingPoint | None, explain: bool
     ) -> list[ScreenResult]:
         """Segment, then classify in one batch, then judge and explain each staged image."""
         t = time.perf_counter()
@@ -343,7 +343,9 @@ class Screener:
         explained = []
         for row, (s, lung) in enumerate(ready):
             s.timings["classify"] = classify_ms
-            explained.append(self._explain(staged=s, out=out, row=row, lung=lung, point=point))
+            explained.append(
+                self._explain(staged=s, out=out, row=row, lung=lung, point=point, explain=explain)
+            )
         return explained
 
     def _explain(
@@ -354,6 +356,7 @@ class Screener:
         row: int,
         lung: np.ndarray | None,
         point: OperatingPoint | None,
+        explain: bool,
     ) -> ScreenResult:
         """Judge one classified image by the learned gate, decide, map its winning class."""
         timings = staged.timings
@@ -380,23 +383,16 @@ class Screener:
 
         probs = out.probabilities[row]
         winner = int(np.argmax(probs))
-        t = time.perf_counter()
-        cam = out.cams[row, :, :, winner]
-        mask = evidence = None
-        if lung is not None and staged.lung_prep is not None:
-            heatmap, mask, evidence = lung_evidence_map(
-                cam=cam,
+        shown = None
+        if explain:
+            shown = explanation_make(
+                cam=out.cams[row, :, :, winner],
+                pixels=staged.pixels,
                 prep=staged.prep,
                 lung=lung,
                 lung_prep=staged.lung_prep,
-                max_side=OVERLAY_MAX_SIDE,
             )
-        else:
-            heatmap = heatmap_to_source(cam=cam, prep=staged.prep, max_side=OVERLAY_MAX_SIDE)
-        timings["gradcam"] = (time.perf_counter() - t) * 1000
-        t = time.perf_counter()
-        overlay = overlay_jpeg(pixels=staged.pixels, heatmap=heatmap, lungs=mask)
-        timings["overlay"] = (time.perf_counter() - t) * 1000
+            timings.update(shown.timings_ms)
         probabilities = {k: float(v) for k, v in zip(self.labels, probs, strict=True)}
         return self._result(
             timings=timings,
@@ -407,9 +403,9 @@ class Screener:
             operating_point=point and point.name,
             thresholds=point and point.thresholds,
             probabilities=probabilities,
-            heatmap=heatmap,
-            overlay_jpeg=overlay,
-            evidence_in_lungs=evidence,
+            heatmap=shown and shown.heatmap,
+            overlay_jpeg=shown and shown.overlay_jpeg,
+            evidence_in_lungs=shown and shown.evidence_in_lungs,
             lung_fields=fields,
         )
 

@@ -125,3 +125,14 @@ def test_labels_have_one_definition():
     assert ModelCard(name="x", version="1").labels == list(LABELS)
     assert training.data.LABELS is LABELS and training.metrics.LABELS is LABELS
     assert GATE_LABELS[0] == "frontal_cxr"
+
+
+def test_screen_many_without_explanation_skips_the_heatmap(tiny_screener, toy_images):
+    items = [(files.png_bytes(pixels=toy_images["covid"][0]), "a.png")]
+    explained = tiny_screener.screen_many(items=items)[0]
+    bare = tiny_screener.screen_many(items=items, explain=False)[0]
+    assert explained.accepted and bare.accepted
+    assert explained.heatmap is not None and explained.overlay_jpeg
+    assert bare.heatmap is None and bare.overlay_jpeg is None
+    assert bare.probabilities == pytest.approx(explained.probabilities)
+    assert bare.timings_ms["gradcam"] == 0 and bare.timings_ms["overlay"] == 0

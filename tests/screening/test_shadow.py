@@ -81,6 +81,8 @@ def test_the_worker_screens_in_shadow_after_the_real_result(submit, candidate, f
     assert services.shadow_screen(candidate=CANDIDATE, images=[prediction.image]) == 0
     assert ShadowPrediction.objects.filter(image=prediction.image).count() == 1
     assert len(candidate.calls) == 1 and len(fake_screener.calls) == 1
+    # The clinician's screen draws the heatmap; the shadow screen, which nobody sees, does not.
+    assert (fake_screener.explained, candidate.explained) == ([True], [False])
 
 
 def test_a_refusal_in_shadow_is_stored_as_one(submit, weights, fake_screener, admin_user):

@@ -43,6 +43,7 @@ class FakeScreener:
         self.calls: list[str] = []
         self.batches: list[list[str]] = []
         self.points: list[object] = []  # the operating point each screen_many was asked for
+        self.explained: list[bool] = []  # whether each screen_many asked for the heatmap
 
     def screen(self, *, data: bytes, filename: str) -> FakeResult:
         self.calls.append(filename)
@@ -51,9 +52,10 @@ class FakeScreener:
         return self.result
 
     def screen_many(
-        self, *, items: list[tuple[bytes, str]], operating_point: object = None
+        self, *, items: list[tuple[bytes, str]], operating_point: object = None, explain=True
     ) -> list[FakeResult | ImageError]:
         """Screen each item as `screen` does; an ImageError comes back in its item's place."""
+        self.explained.append(explain)
         self.batches.append([filename for _, filename in items])
         self.points.append(operating_point)
         results: list[FakeResult | ImageError] = []
