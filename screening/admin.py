@@ -21,6 +21,7 @@ from screening.models import (
     Review,
     Study,
 )
+from screening.permissions import study_scope
 from screening.selectors import image_current_prediction, model_name_configured
 from screening.services import (
     OperatingPointChoiceError,
@@ -53,6 +54,16 @@ def _heatmap_html(prediction: Prediction, size: int = 160) -> str:
         '<a href="{}"><img src="{}" alt="heatmap" style="max-width:{}px;max-height:{}px"></a>',
         url, url, size, size,
     )  # fmt: skip
+
+
+class StudyScopedAdminMixin:
+    """Show a reviewer only the rows of their site's studies (admins: all), as the pages do."""
+
+    study_owner_path = "owner"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        return study_scope(user=request.user, queryset=queryset, owner_path=self.study_owner_path)
 
 
 class AuditedAdminMixin:
@@ -112,7 +123,7 @@ class ImageInline(admin.TabularInline):
 
 
 @admin.register(Study)
-class StudyAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class StudyAdmin(StudyScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("reference", "owner", "site", "origin", "status", "image_count", "created")
     list_filter = ("status", "site", "origin", "created")
     search_fields = ("reference",)
@@ -162,7 +173,8 @@ class PredictionInline(admin.TabularInline):
 
 
 @admin.register(Image)
-class ImageAdmin(admin.ModelAdmin):
+class ImageAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
+    study_owner_path = "study__owner"
     list_display = ("original_name", "study", "format", "width", "height", "created")
     list_filter = ("format", "created")
     search_fields = ("study__reference", "sha256")
@@ -186,7 +198,8 @@ class ImageAdmin(admin.ModelAdmin):
 
 
 @admin.register(Prediction)
-class PredictionAdmin(admin.ModelAdmin):
+class PredictionAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
+    study_owner_path = "image__study__owner"
     list_display = (
         "id", "study_reference", "status", "decision", "label", "operating_point", "model_name",
         "model_version", "is_current", "attempts", "created",
@@ -319,13 +332,23 @@ class OperatingPointChoiceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Review)
-class ReviewAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class ReviewAdmin(StudyScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+    study_owner_path = "prediction__image__study__owner"
     list_display = ("prediction", "reviewer", "verdict", "label", "created")
     list_filter = ("verdict", "label", "created")
     search_fields = ("prediction__image__study__reference", "reviewer__username")
     list_select_related = ("reviewer", "prediction")
     raw_id_fields = ("prediction",)
     readonly_fields = ("created", "updated")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "prediction":  # a typed-in id of another site's prediction is invalid
+            kwargs["queryset"] = study_scope(
+                user=request.user,
+                queryset=Prediction.objects.all(),
+                owner_path="image__study__owner",
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_fields(self, request, obj=None):
         fields = ["prediction", "reviewer", "verdict", "label", "note", "created", "updated"]

@@ -205,11 +205,13 @@ def prediction_get_for(*, user: Any, prediction_id: Any) -> Prediction:
 
 
 def review_queue_for(*, user: Any) -> QuerySet[Prediction]:
-    """Return current done predictions nobody has reviewed yet, oldest first (reviewers only)."""
+    """Return current done predictions of studies `user` may see that nobody has reviewed yet,
+    oldest first (reviewers: their site's; admins: all)."""
     if not user_may_review(user=user):
         return Prediction.objects.none()
+    waiting = Prediction.objects.filter(is_current=True, status=Prediction.Status.DONE)
     return (
-        Prediction.objects.filter(is_current=True, status=Prediction.Status.DONE)
+        study_scope(user=user, queryset=waiting, owner_path="image__study__owner")
         .filter(~Exists(Review.objects.filter(prediction=OuterRef("pk"))))
         .select_related("image", "image__study")
         .order_by("created")
