@@ -68,10 +68,16 @@ class GateModel:
         centred = np.asarray(features, np.float32) - self.feature_mean
         return (centred @ self.components.T) / self.component_scale
 
-    def residual(self, *, features: np.ndarray) -> np.ndarray:
-        """(N,) squared norm of the features outside the chest films' principal axes."""
+    def residual(self, *, features: np.ndarray, projected: np.ndarray | None = None) -> np.ndarray:
+        """(N,) squared norm of the features outside the chest films' principal axes.
+
+        `projected`: the features' `project` scores when already known (saves a product).
+        """
         centred = np.asarray(features, np.float32) - self.feature_mean
-        inside = (centred @ self.components.T) @ self.components
+        scores = (
+            centred @ self.components.T if projected is None else projected * self.component_scale
+        )
+        inside = scores @ self.components
         return ((centred - inside) ** 2).sum(axis=1)
 
     def novelty_terms(
@@ -192,7 +198,8 @@ def gate_model_check(
         return GateDecision(False, _kind_refused(**refused_as_kind), scores)
     if distance > thresholds.mahalanobis_max:
         return GateDecision(False, REASON_UNFAMILIAR, scores)
-    terms = model.novelty_terms(frontal=probs[:1], residual=model.residual(features=features[None]))
+    residual = model.residual(features=features[None], projected=projected)
+    terms = model.novelty_terms(frontal=probs[:1], residual=residual)
     if terms is not None:
         frontal_term, residual_term = float(terms[0][0]), float(terms[1][0])
         scores["novelty_log"] = frontal_term + residual_term

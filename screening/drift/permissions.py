@@ -1,4 +1,7 @@
-"""Who may watch which site's drift: admins every site, reviewers their own, nobody else."""
+"""Who may watch which site's drift: admins every site, reviewers their own, nobody else.
+
+The same rule as the studies they may see (screening.permissions.study_scope_kind).
+"""
 
 from __future__ import annotations
 
@@ -6,25 +9,27 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from screening.permissions import study_scope_kind, user_may_review
+
 
 def user_watches_all(*, user: Any) -> bool:
-    return bool(getattr(user, "is_authenticated", False) and user.is_active and user.is_superuser)
+    """Say whether `user` may watch every site (admins)."""
+    return study_scope_kind(user=user) == "all"
 
 
 def user_may_watch(*, user: Any) -> bool:
     """Say whether `user` may see a drift page at all (reviewers and admins)."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    return bool(user.is_superuser or user.is_reviewer)
+    return user_may_review(user=user)
 
 
 def site_scope(*, user: Any, queryset: QuerySet, site_path: str = "id") -> QuerySet:
     """Limit `queryset` to the sites (or rows of sites, by `site_path`) `user` may watch."""
-    if user_watches_all(user=user):
+    kind = study_scope_kind(user=user)
+    if kind == "all":
         return queryset
-    if not user_may_watch(user=user):
-        return queryset.none()
-    return queryset.filter(**{site_path: user.site_id})
+    if kind == "site":
+        return queryset.filter(**{site_path: user.site_id})
+    return queryset.none()
 
 
 def user_may_scrape(*, user: Any) -> bool:
