@@ -1,4 +1,4 @@
-"""Command line: `python -m training train|evaluate|operating-points|drift-reference ...`."""
+"""Command line: `python -m training train|ensemble|evaluate|operating-points|... `."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-from training.config import BACKBONES, ConfigError, TrainConfig
+from training.cli_finish import ensemble_arguments_add, finish_main, recalibrate_arguments_add
+from training.config import BACKBONES, DEFAULT_OOD, ConfigError, TrainConfig
 
-# The shared data sets live beside the checkout: <root>/../shared/data/<set>.
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-DEFAULT_OOD = SHARED_DATA / "ood"
 DEFAULTS = TrainConfig(data=[], out=Path())
 # On/off options of `train`, each named after its TrainConfig field.
 SWITCHES = (
@@ -272,14 +270,11 @@ def parser_build() -> argparse.ArgumentParser:
         "recalibrate",
         help="refit temperature and gate of a trained model for other test-time views",
     )
-    r.add_argument("--model-dir", type=Path, required=True, help="e.g. mlcore/weights/cxr-v3")
-    r.add_argument("--data", type=Path, nargs="+", required=True, help="the data it was trained on")
-    r.add_argument("--view-shift", type=int, required=True, help="+-N px views (0 = off)")
-    r.add_argument("--ood", type=Path, default=DEFAULT_OOD if DEFAULT_OOD.is_dir() else None)
-    r.add_argument("--no-ood", action="store_true")
-    r.add_argument("--synthetic", type=int, default=DEFAULTS.n_synthetic)
-    r.add_argument("--cache-dir", type=Path, default=None)
-    r.add_argument("--version", default="", help="new card version (default: keep)")
+    recalibrate_arguments_add(parser=r)
+    m = sub.add_parser(
+        "ensemble", help="merge finished models of one size into one model averaging them"
+    )
+    ensemble_arguments_add(parser=m)
 
     s = sub.add_parser("segment", help="train the lung-field segmenter on lungs/")
     segment_arguments_add(parser=s)
@@ -371,24 +366,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(json.dumps({k: reference[k] for k in ("model", "films", "counts", "seconds")}))
         return 0
-    if args.command == "recalibrate":
-        from training.recalibrate import recalibrate_run
-
+    if args.command in ("recalibrate", "ensemble"):
         try:
-            card = recalibrate_run(
-                model_dir=args.model_dir,
-                data=list(args.data),
-                view_shift=args.view_shift,
-                ood=None if args.no_ood else args.ood,
-                n_synthetic=args.synthetic,
-                cache_dir=args.cache_dir,
-                version=args.version,
-            )
+            return finish_main(args=args)
         except ConfigError as exc:
             parser_build().error(str(exc))
-        val = card.evaluation.get("val", {})
-        print(json.dumps({"temperature": card.temperature, "val_macro_auc": val.get("macro_auc")}))
-        return 0
     from training.evaluate import EvaluationError, card_figures_update, evaluate_run
 
     try:

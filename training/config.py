@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 BACKBONES = ("efficientnet-lite0", "cxrnet")
+# The shared data sets live beside the checkout: <root>/../shared/data/<set>.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_OOD = SHARED_DATA / "ood"
 
 
 class ConfigError(ValueError):

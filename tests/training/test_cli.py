@@ -279,3 +279,58 @@ def test_lung_crop_model_then_gate2_screens_with_lung_fields(tmp_path):
     result = screener.screen(data=film, filename="x.png")
     assert result.lung_fields is not None
     assert result.accepted or result.reason
+
+
+@pytest.mark.slow
+def test_ensemble_merges_members_into_one_model_averaging_their_logits(tmp_path, toy_data):
+    import shutil
+
+    import keras
+    import numpy as np
+
+    from mlcore.classifier import Classifier, keras_model_load
+
+    members = [tmp_path / "weights" / f"toy-{seed}" for seed in (0, 1)]
+    tiny_train(out=members[0], data=toy_data, extra=("--view-shift", "0"))
+    # A second member with other weights, without a second training run.
+    shutil.copytree(members[0], members[1])
+    other = keras_model_load(path=members[1] / "model.keras")
+    rng = np.random.default_rng(1)
+    for layer in other.layers:
+        if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            continue
+        layer.set_weights([w + rng.normal(0, 0.05, w.shape) for w in layer.get_weights()])
+    other.save(members[1] / "model.keras")
+    out = tmp_path / "weights" / "toy-ens"
+    proc = run(
+        [
+            *("ensemble", "--members", *members, "--out", out, "--data", toy_data),
+            *("--name", "toy-ens", "--version", "9.0.0", *TINY_GATE),
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    card = json.loads((out / "card.json").read_text())
+    assert card["name"] == "toy-ens" and card["version"] == "9.0.0"
+    assert [m["folder"] for m in card["training"]["ensemble"]] == ["toy-0", "toy-1"]
+    assert set(card["evaluation"]) >= {"val", "test"}
+
+    x = np.random.default_rng(0).normal(size=(3, 48, 48, 1)).astype("float32")
+    outs = [keras_model_load(path=d / "model.keras")(x, training=False) for d in members]
+    merged = keras_model_load(path=out / "model.keras")
+    assert not any(isinstance(layer, keras.Model) for layer in merged.layers)
+    mean = np.mean([keras.ops.convert_to_numpy(o["disease"]) for o in outs], axis=0)
+    got = keras.ops.convert_to_numpy(merged(x, training=False)["disease"])
+    np.testing.assert_allclose(got, mean, atol=1e-4)
+    # The portal's classifier runs it unchanged: one CAM over both trunks' maps.
+    result = Classifier(model=merged, temperature=1.0).run(batch=x)
+    np.testing.assert_allclose(result.logits, mean, atol=1e-4)
+    widths = [keras_model_load(path=d / "model.keras").get_layer("cam_features") for d in members]
+    assert result.features.shape[1] == sum(w.output.shape[-1] for w in widths)
+
+    proc = run(
+        [
+            *("ensemble", "--members", members[0], "--out", tmp_path / "one", "--data", toy_data),
+            *("--name", "x", "--version", "1", *TINY_GATE),
+        ]
+    )
+    assert proc.returncode != 0 and "two or more members" in proc.stderr

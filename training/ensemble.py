@@ -1,0 +1,129 @@
+"""Merge finished classifiers of one input size into one plain Keras model that averages them.
+
+Each member's trunk is cloned into one graph (layer names prefixed `m0_`, `m1_`, ...), their
+last feature maps are concatenated, and one GAP feeds heads whose kernels are the members'
+stacked and divided by the member count. GAP and the heads are linear, so the logits are
+exactly the members' mean, the class-activation map (Grad-CAM) is the mean of theirs, and the
+`.keras` file needs no custom code: every consumer of a single model reads it unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcore.card import CARD_FILENAME, MODEL_FILENAME, ModelCard, card_load, card_save
+from training.config import ConfigError
+
+CAM_LAYER = "cam_features"
+HEADS = ("disease", "gate")
+
+
+def _trunk_clone(*, member: Any, image: Any, prefix: str) -> Any:
+    """Clone `member`'s trunk onto `image` with prefixed layer names and its weights."""
+    import keras
+
+    trunk = keras.Model(member.inputs, member.get_layer(CAM_LAYER).input)
+
+    def renamed(layer: Any) -> Any:
+        config = layer.get_config()
+        config["name"] = f"{prefix}{layer.name}"
+        return layer.__class__.from_config(config)
+
+    clone = keras.models.clone_model(trunk, input_tensors=[image], clone_function=renamed)
+    for layer in trunk.layers[1:]:
+        clone.get_layer(f"{prefix}{layer.name}").set_weights(layer.get_weights())
+    return clone.outputs[0]
+
+
+def ensemble_build(*, members: list[Any], dropout: float = 0.3) -> Any:
+    """Return one two-head model whose outputs are the mean of the members' outputs."""
+    import keras
+
+    from training.model import heads_attach
+
+    sizes = {int(m.input_shape[1]) for m in members}
+    if len(members) < 2 or len(sizes) != 1:
+        raise ConfigError("an ensemble needs two or more members of one input size")
+    size = sizes.pop()
+    image = keras.Input((size, size, 1), name="image")
+    maps = [_trunk_clone(member=m, image=image, prefix=f"m{i}_") for i, m in enumerate(members)]
+    n_gate = int(members[0].get_layer("gate").units)
+    model = heads_attach(
+        image=image,
+        features=keras.layers.Concatenate(name="members")(maps),
+        n_classes=int(members[0].get_layer("disease").units),
+        n_gate=n_gate,
+        dropout=dropout,
+        name="cxr_ensemble",
+    )
+    for head in HEADS:
+        kernels, biases = zip(*(m.get_layer(head).get_weights() for m in members), strict=True)
+        model.get_layer(head).set_weights(
+            [np.concatenate(kernels) / len(members), np.mean(biases, axis=0)]
+        )
+    return model
+
+
+def _member_record(*, card: ModelCard, path: Path) -> dict[str, Any]:
+    keep = ("seed", "image_size", "flip", "epochs_run", "fit_seconds", "total_seconds")
+    return {
+        "folder": path.name,
+        "name": card.name,
+        "version": card.version,
+        **{k: card.training.get(k) for k in keep if k in card.training},
+    }
+
+
+def ensemble_run(
+    *,
+    member_dirs: list[Path],
+    out: Path,
+    data: list[Path],
+    ood: Path | None,
+    n_synthetic: int,
+    cache_dir: Path | None,
+    name: str,
+    version: str,
+) -> ModelCard:
+    """Write the merged model and its card to `out`, then refit its calibration on val."""
+    from mlcore.classifier import keras_model_load
+    from training.recalibrate import recalibrate_run
+
+    if len(member_dirs) < 2:
+        raise ConfigError("an ensemble needs two or more members of one input size")
+    cards = [card_load(path=d / CARD_FILENAME) for d in member_dirs]
+    splits = {c.training.get("split_sha256") for c in cards}
+    shifts = {c.view_shift for c in cards}
+    if len(splits) != 1 or len(shifts) != 1:
+        raise ConfigError("ensemble members must share their training split and view shift")
+    members = [keras_model_load(path=d / MODEL_FILENAME) for d in member_dirs]
+    out.mkdir(parents=True, exist_ok=True)
+    ensemble_build(members=members).save(out / MODEL_FILENAME)
+    card = cards[0]
+    card.name = name
+    card.training = {
+        **card.training,
+        "ensemble": [
+            _member_record(card=c, path=d) for c, d in zip(cards, member_dirs, strict=True)
+        ],
+        "ensembled_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    card.training["params"] = int(sum(c.training.get("params", 0) for c in cards))
+    card_save(card=card, path=out / CARD_FILENAME)
+    for extra in ("lungs.keras", "lungs.json"):
+        if (member_dirs[0] / extra).is_file() and not (out / extra).is_file():
+            shutil.copy2(member_dirs[0] / extra, out / extra)
+    return recalibrate_run(
+        model_dir=out,
+        data=data,
+        view_shift=int(shifts.pop()),
+        ood=ood,
+        n_synthetic=n_synthetic,
+        cache_dir=cache_dir,
+        version=version,
+    )
