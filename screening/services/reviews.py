@@ -11,7 +11,7 @@ from typing import Any
 from django.db import transaction
 
 from screening.models import REVIEW_NOTE_MAX_LENGTH, Label, Prediction, Review
-from screening.permissions import user_may_review
+from screening.permissions import study_scope_kind, user_may_review
 from screening.services.audit import RequestMeta, audit_record
 from screening.services.errors import ReviewError
 from screening.services.studies import study_status_refresh
@@ -55,6 +55,10 @@ def review_label_check(
     """Return the label the review holds correct, or raise ReviewError."""
     if not user_may_review(user=reviewer):
         raise ReviewError("Only reviewers may review predictions.", code="forbidden")
+    if study_scope_kind(user=reviewer) == "site" and (
+        prediction.image.study.site_id != reviewer.site_id
+    ):
+        raise ReviewError("Reviewers review their own site's studies only.", code="forbidden")
     if prediction.status != Prediction.Status.DONE:
         raise ReviewError("Only finished predictions with a label can be reviewed.")
     if verdict not in Review.Verdict.values:

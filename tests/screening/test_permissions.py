@@ -82,3 +82,13 @@ def test_a_reviewer_cannot_review_another_sites_prediction_in_the_admin(
     )
     assert answer.status_code == 200 and "errorlist" in answer.text  # the form refuses the id
     assert not other_site_prediction.reviews.exists()
+
+
+def test_the_review_service_refuses_another_sites_prediction(reviewer, other_site_prediction):
+    from screening.services import ReviewError, review_record
+
+    with pytest.raises(ReviewError, match="own site's studies") as caught:
+        review_record(
+            prediction=other_site_prediction, reviewer=reviewer, verdict="agree", label=None
+        )
+    assert caught.value.code == "forbidden" and not other_site_prediction.reviews.exists()
