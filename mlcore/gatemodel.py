@@ -63,17 +63,22 @@ class GateModel:
     reference_log_frontal: np.ndarray | None = None
     reference_residual: np.ndarray | None = None
 
+    def _centred(self, features: np.ndarray) -> np.ndarray:
+        """The first K pooled features (an ensemble's gate may read its first member's alone),
+        minus their mean."""
+        read = np.asarray(features, np.float32)[..., : self.feature_mean.shape[0]]
+        return read - self.feature_mean
+
     def project(self, *, features: np.ndarray) -> np.ndarray:
-        """(N, K) pooled features -> (N, P) whitened principal scores."""
-        centred = np.asarray(features, np.float32) - self.feature_mean
-        return (centred @ self.components.T) / self.component_scale
+        """(N, >= K) pooled features -> (N, P) whitened principal scores."""
+        return (self._centred(features) @ self.components.T) / self.component_scale
 
     def residual(self, *, features: np.ndarray, projected: np.ndarray | None = None) -> np.ndarray:
         """(N,) squared norm of the features outside the chest films' principal axes.
 
         `projected`: the features' `project` scores when already known (saves a product).
         """
-        centred = np.asarray(features, np.float32) - self.feature_mean
+        centred = self._centred(features)
         scores = (
             centred @ self.components.T if projected is None else projected * self.component_scale
         )

@@ -284,6 +284,12 @@ def parser_build() -> argparse.ArgumentParser:
     g.add_argument("--data", type=Path, nargs="+", required=True, help="chest film sets")
     g.add_argument("--ood", type=Path, default=DEFAULT_OOD if DEFAULT_OOD.is_dir() else None)
     g.add_argument("--items-cache", type=Path, default=None, help="featurised items (.npz)")
+    g.add_argument(
+        "--feature-count",
+        type=int,
+        default=None,
+        help="read only the first K pooled features (an ensemble's first member)",
+    )
 
     e = sub.add_parser("evaluate", help="evaluate a model; write report.json/.md and plots")
     e.add_argument("--model", default=None, help="model name (default: registry default)")
@@ -353,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             data=list(args.data),
             ood=args.ood,
             items_cache=args.items_cache,
+            feature_count=args.feature_count,
         )
         print(json.dumps({k: report[k] for k in ("test", "leave_one_source_out")}))
         return 0

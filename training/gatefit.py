@@ -195,11 +195,17 @@ def split_report(*, fitted: FittedGate, items: GateItems, split: str) -> dict[st
 
 
 def gate_run(
-    *, model_dir: Path, data: list[Path], ood: Path, items_cache: Path | None = None
+    *,
+    model_dir: Path,
+    data: list[Path],
+    ood: Path,
+    items_cache: Path | None = None,
+    feature_count: int | None = None,
 ) -> dict[str, Any]:
     """Featurise, fit, report and write `gate.npz` + the card's gate thresholds and report.
 
     `items_cache`: an .npz of the featurised items, read when it exists, else written.
+    `feature_count`: fit on the first K pooled features only (an ensemble's first member).
     """
     if items_cache is not None and items_cache.is_file():
         items = gate_items_load(path=items_cache)
@@ -212,6 +218,8 @@ def gate_run(
         items = gate_items_collect(screener=screener, data=data, ood=ood)
         if items_cache is not None:
             gate_items_save(items=items, path=items_cache)
+    if feature_count is not None:
+        items = replace(items, features=items.features[:, :feature_count])
     fitted = gate_fit(items=items)
     report = {
         "val": split_report(fitted=fitted, items=items, split="val"),
@@ -219,6 +227,7 @@ def gate_run(
         "leave_one_source_out": loso_report(items=items),
         "thresholds": fitted.thresholds,
         "components": COMPONENTS,
+        "features_read": int(items.features.shape[1]),
         "kinds": list(fitted.model.kinds),
     }
     fitted.model.save(path=model_dir / GATE_MODEL_FILENAME)

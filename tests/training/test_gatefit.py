@@ -114,3 +114,20 @@ def test_novelty_refuses_features_off_the_chest_films_axes(monkeypatch):
     assert refused_of(fitted=fitted, items=chest).mean() < 0.05
     n_val = int(((items.splits == "val") & ~items.negative).sum())
     assert len(fitted.model.reference_residual) == n_val
+
+
+def test_a_gate_on_the_first_features_ignores_the_rest():
+    """An ensemble's gate may read its first member's features: appended ones change nothing."""
+    from dataclasses import replace
+
+    items = items_make()
+    fitted = gate_fit(items=items)
+    noise = np.random.default_rng(3).normal(0, 50, items.features.shape).astype(np.float32)
+    longer = replace(items, features=np.concatenate([items.features, noise], axis=1))
+    np.testing.assert_array_equal(
+        refused_of(fitted=fitted, items=longer), refused_of(fitted=fitted, items=items)
+    )
+    np.testing.assert_allclose(
+        fitted.model.residual(features=longer.features),
+        fitted.model.residual(features=items.features),
+    )
