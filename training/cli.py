@@ -7,6 +7,7 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
+from training.cli_evaluate import evaluate_arguments_add, evaluate_main
 from training.cli_finish import ensemble_arguments_add, finish_main, recalibrate_arguments_add
 from training.config import BACKBONES, DEFAULT_OOD, ConfigError, TrainConfig
 
@@ -292,25 +293,7 @@ def parser_build() -> argparse.ArgumentParser:
     )
 
     e = sub.add_parser("evaluate", help="evaluate a model; write report.json/.md and plots")
-    e.add_argument("--model", default=None, help="model name (default: registry default)")
-    e.add_argument("--weights-dir", type=Path, default=None, help="overrides CXR_WEIGHTS_DIR")
-    e.add_argument("--data", type=Path, nargs="+", required=True)
-    e.add_argument(
-        "--csv", type=Path, default=None, help="CSV with file,label[,source] rel. to --data"
-    )
-    e.add_argument(
-        "--split", default="test", help="split to use when the CSV has one ('all': every row)"
-    )
-    e.add_argument("--report", type=Path, required=True)
-    e.add_argument("--ood", type=Path, default=None, help="negative set to evaluate the gate on")
-    e.add_argument(
-        "--accept",
-        type=Path,
-        nargs="*",
-        default=[],
-        help="more CSVs of chest films the gate must accept (e.g. siim/unlabelled.csv)",
-    )
-    e.add_argument("--card", action="store_true", help="store the figures in the model's card.json")
+    evaluate_arguments_add(parser=e)
 
     d = sub.add_parser(
         "drift-reference",
@@ -378,27 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             return finish_main(args=args)
         except ConfigError as exc:
             parser_build().error(str(exc))
-    from training.evaluate import EvaluationError, card_figures_update, evaluate_run
-
     try:
-        report = evaluate_run(
-            model=args.model,
-            weights_dir=args.weights_dir,
-            data=list(args.data),
-            csv_path=args.csv,
-            split=None if args.split == "all" else args.split,
-            report_dir=args.report,
-            ood=args.ood,
-            accept_csvs=list(args.accept),
-        )
-    except EvaluationError as exc:
+        return evaluate_main(args=args)
+    except ConfigError as exc:
         parser_build().error(str(exc))
-    if args.card:
-        from mlcore.registry import model_dir_resolve
-
-        card_figures_update(
-            model_dir=model_dir_resolve(name=args.model, weights_dir=args.weights_dir),
-            report=report,
-        )
-    print(json.dumps(report["headline"]))
-    return 0
