@@ -12,7 +12,7 @@ CONTRACT:
     image_get_for(*, user, image_id) -> Image            raises Http404
     prediction_get_for(*, user, prediction_id) -> Prediction   raises Http404
     review_queue_for(*, user) -> QuerySet[Prediction]    unreviewed done predictions, oldest first
-    agreement_by_model_version() -> list[dict]
+    agreement_by_model_version(user) -> list[dict]
         {model_name, model_version, reviews, agree, rate}
     model_card_summary() -> dict | None
         what a user should know about the configured model (None when it is unavailable),
@@ -218,10 +218,14 @@ def review_queue_for(*, user: Any) -> QuerySet[Prediction]:
     )
 
 
-def agreement_by_model_version() -> list[dict]:
-    """Return reviewer agreement per model version: reviews, agree and rate (0..1)."""
+def agreement_by_model_version(*, user: Any) -> list[dict]:
+    """Return reviewer agreement per model version over the studies `user` may see:
+    reviews, agree and rate (0..1)."""
+    reviews = study_scope(
+        user=user, queryset=Review.objects.all(), owner_path="prediction__image__study__owner"
+    )
     rows = (
-        Review.objects.values("prediction__model_name", "prediction__model_version")
+        reviews.values("prediction__model_name", "prediction__model_version")
         .annotate(reviews=Count("id"), agree=Count("id", filter=Q(verdict=Review.Verdict.AGREE)))
         .order_by("prediction__model_name", "prediction__model_version")
     )

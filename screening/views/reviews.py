@@ -100,9 +100,10 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def review_dashboard(request: HttpRequest) -> HttpResponse:
-    """Show reviewers' agreement with the model, per model version (reviewers only)."""
+    """Show reviewers' agreement with the model per model version, over the studies the
+    reviewer may see (their site's; admins: all)."""
     reviewer_require(request=request)
-    rows = selectors.agreement_by_model_version()
+    rows = selectors.agreement_by_model_version(user=request.user)
     for row in rows:
         rate = row.get("rate")
         row["percent"] = round(rate * 100, 1) if rate is not None else None

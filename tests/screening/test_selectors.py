@@ -7,6 +7,7 @@ import uuid
 import pytest
 from django.http import Http404
 
+from portal.accounts.models import Site
 from screening.models import Prediction, Review
 from screening.selectors import (
     agreement_by_model_version,
@@ -18,6 +19,7 @@ from screening.selectors import (
     study_list_for,
 )
 from screening.services import prediction_execute, prediction_rerun
+from tests.factories import UserFactory
 from tests.support.images import png_upload
 
 pytestmark = pytest.mark.django_db
@@ -111,7 +113,13 @@ def test_agreement_by_model_version(reviewer, admin_user, submit, fake_screener)
     Review.objects.create(
         prediction=predictions[1], reviewer=admin_user, verdict="agree", label="pneumonia"
     )
-    assert agreement_by_model_version() == [
+    expected = [
         {"model_name": "fake-model", "model_version": "9.9.9", "reviews": 3, "agree": 2,
          "rate": pytest.approx(2 / 3)},
     ]  # fmt: skip
+    assert agreement_by_model_version(user=reviewer) == expected
+    assert agreement_by_model_version(user=admin_user) == expected
+    # A reviewer of another site counts none of these reviews.
+    south = Site.objects.create(slug="south", name="South")
+    stranger = UserFactory(username="rev-south", role="reviewer", site=south)
+    assert agreement_by_model_version(user=stranger) == []
