@@ -97,3 +97,8 @@ class User(AbstractUser):
     def is_pacs_only(self) -> bool:
         """Say whether this is a PACS service account (never true for admins)."""
         return not self.is_superuser and self.has_role(Role.PACS)
+
+    @cached_property
+    def is_monitoring_only(self) -> bool:
+        """Say whether this is a scraper's account, for /metrics alone (never an admin)."""
+        return not self.is_superuser and self.has_role(Role.MONITORING)

@@ -10,6 +10,9 @@ class Role(StrEnum):
     REVIEWER = "reviewer"
     ADMIN = "admin"
     PACS = "pacs"  # a PACS's service account: may send studies over STOW-RS, sees nothing
+    # A scraper's account (Prometheus): may read /metrics, sees nothing else. Its group and
+    # permission come with the drift app's migrations.
+    MONITORING = "monitoring"
 
 
 # Groups created by the data migration; admin is staff + superuser, not a group.

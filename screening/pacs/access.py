@@ -1,7 +1,8 @@
-"""Who may use DICOMweb, and keeping a PACS service account out of everything else.
+"""Who may use DICOMweb, and keeping service accounts out of everything else.
 
 A user with the role `pacs` may POST studies to /dicomweb/ and nothing more: every web page
-answers 403 and every other API endpoint refuses it. Admins may also send studies.
+answers 403 and every other API endpoint refuses it. Admins may also send studies. A user with
+the role `monitoring` (a Prometheus scraper) may read /metrics and nothing more, the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +15,19 @@ from rest_framework.permissions import BasePermission
 # Paths a signed-in PACS account may still reach (DICOMweb itself, logging out, health).
 ALLOWED_PREFIXES = ("/dicomweb/", "/accounts/logout/", "/healthz")
 REFUSAL = "This account may only send studies over DICOMweb (STOW-RS)."
+MONITORING_PREFIXES = ("/metrics", "/accounts/logout/", "/healthz")
+MONITORING_REFUSAL = "This account may only read /metrics."
+
+
+def service_account_limits(*, user: Any) -> tuple[tuple[str, ...], str] | None:
+    """The paths a service account may reach and why others are refused; None for people."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if getattr(user, "is_pacs_only", False):
+        return ALLOWED_PREFIXES, REFUSAL
+    if getattr(user, "is_monitoring_only", False):
+        return MONITORING_PREFIXES, MONITORING_REFUSAL
+    return None
 
 
 def user_is_pacs_only(*, user: Any) -> bool:
@@ -31,12 +45,16 @@ def user_may_stow(*, user: Any) -> bool:
 
 
 class NotPacsAccount(BasePermission):
-    """Refuse PACS service accounts (the API's default, beside IsAuthenticated)."""
+    """Refuse service accounts, PACS and monitoring (the API's default, beside
+    IsAuthenticated)."""
 
     message = REFUSAL
 
     def has_permission(self, request, view) -> bool:
-        return not user_is_pacs_only(user=request.user)
+        limits = service_account_limits(user=request.user)
+        if limits is not None:
+            self.message = limits[1]
+        return limits is None
 
 
 class MayStow(BasePermission):
@@ -49,13 +67,13 @@ class MayStow(BasePermission):
 
 
 class PacsAccountMiddleware:
-    """Answer 403 to a signed-in PACS account anywhere outside /dicomweb/ (session logins)."""
+    """Answer 403 to a signed-in service account anywhere outside its paths (session logins)."""
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = getattr(request, "user", None)
-        if not request.path.startswith(ALLOWED_PREFIXES) and user_is_pacs_only(user=user):
-            return JsonResponse({"detail": REFUSAL}, status=403)
+        limits = service_account_limits(user=getattr(request, "user", None))
+        if limits is not None and not request.path.startswith(limits[0]):
+            return JsonResponse({"detail": limits[1]}, status=403)
         return self.get_response(request)

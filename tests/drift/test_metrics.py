@@ -75,3 +75,18 @@ def test_the_exposition_holds_each_sites_figures(client, sites, people, screened
     # An admin may read it too, signed in or by basic auth.
     client.force_login(people["admin"])
     assert client.get("/metrics").status_code == 200
+
+
+def test_create_user_makes_a_scraper_account_that_reads_metrics_only(client):
+    from django.core.management import call_command
+
+    call_command("create_user", username="prom", password="a-Long-pass-2026", role="monitoring")
+    auth = _basic("prom", "a-Long-pass-2026")
+    assert client.get("/metrics", **auth).status_code == 200
+    from portal.accounts.models import User
+
+    client.force_login(User.objects.get(username="prom"))
+    for path in ("/studies/", "/api/v1/studies/", "/submit/"):
+        answer = client.get(path)
+        assert answer.status_code == 403 and "only read /metrics" in answer.json()["detail"]
+    assert client.get("/metrics").status_code == 200  # signed in, by session

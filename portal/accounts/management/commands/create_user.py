@@ -1,4 +1,4 @@
-"""manage.py create_user --username U --password P --role clinician|reviewer|admin [--site S]."""
+"""manage.py create_user --username U --password P --role ROLE [--site S] (roles.Role)."""
 
 from __future__ import annotations
 
