@@ -129,6 +129,17 @@ def gate_rules_check(
     return GateDecision(True, None, s)
 
 
+def feature_distance(
+    *, features: np.ndarray, mean: np.ndarray | None, precision: np.ndarray | None
+) -> dict[str, float | int]:
+    """Gate 1's squared Mahalanobis distance of pooled features and the features it summed
+    (0 and 0 without statistics), as `gate_learned_check`'s keywords."""
+    if mean is None or precision is None:
+        return {"mahalanobis_sq": 0.0, "distance_dims": 0}
+    d = features - mean
+    return {"mahalanobis_sq": float(d @ precision @ d), "distance_dims": int(d.shape[-1])}
+
+
 def gate_learned_check(
     *,
     gate_probabilities: np.ndarray,

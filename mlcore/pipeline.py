@@ -33,7 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +44,7 @@ from mlcore.explain import explanation_make
 from mlcore.gate import (
     GateDecision,
     GateThresholds,
+    feature_distance,
     gate_learned_check,
     gate_rules_check,
     thresholds_from_dict,
@@ -66,28 +67,9 @@ from mlcore.operating_point import (
 from mlcore.preprocess import Preprocessed, grey_channels_merge, radiograph_preprocess
 from mlcore.registry import model_card_read, model_dir_resolve
 from mlcore.screenresult import TIMING_KEYS, ScreenResult, gate_stats_load
+from mlcore.stages import DecodedImage, StagedImage
 
 __all__ = ["TIMING_KEYS", "ScreenResult", "Screener", "gate_stats_load"]
-
-
-class _Decoded(NamedTuple):
-    """An image as decoded, before the gate."""
-
-    pixels: np.ndarray
-    is_colour: bool | None
-    dicom: dict[str, str] | None
-    timings: dict[str, float]
-
-
-class _Staged(NamedTuple):
-    """An image that passed the gate's rules, preprocessed and waiting for the classifier."""
-
-    index: int
-    pixels: np.ndarray
-    prep: Preprocessed | None  # the classifier's input, made once the lung fields are known
-    timings: dict[str, float]
-    scores: dict[str, float]
-    lung_prep: Preprocessed | None
 
 
 class Screener:
@@ -204,16 +186,13 @@ class Screener:
                 image_stats=image_stats or {},
                 thresholds=self.thresholds,
             )
-        distance, dims = 0.0, 0
-        if self.gate_mean is not None and self.gate_precision is not None:
-            d = features - self.gate_mean
-            distance, dims = float(d @ self.gate_precision @ d), int(d.shape[-1])
         return gate_learned_check(
             gate_probabilities=gate_probabilities,
             gate_labels=self.card.gate_labels or [GATE_LABELS[0]],
-            mahalanobis_sq=distance,
             thresholds=self.thresholds,
-            distance_dims=dims,
+            **feature_distance(
+                features=features, mean=self.gate_mean, precision=self.gate_precision
+            ),
         )
 
     def _result(self, *, timings: dict, scores: dict, **outcome: Any) -> ScreenResult:
@@ -254,7 +233,7 @@ class Screener:
             if operating_point is None
             else self.operating_point_resolve(point=operating_point)
         )
-        decoded: list[_Decoded | ImageError] = []
+        decoded: list[DecodedImage | ImageError] = []
         for data, _filename in items:  # the format comes from the bytes, never from the name
             t0 = time.perf_counter()
             try:
@@ -263,8 +242,8 @@ class Screener:
                 decoded.append(exc)
                 continue
             timings = {"decode": (time.perf_counter() - t0) * 1000}
-            decoded.append(_Decoded(image.pixels, image.is_colour, image.dicom, timings))
-        images = [d for d in decoded if isinstance(d, _Decoded)]
+            decoded.append(DecodedImage(image.pixels, image.is_colour, image.dicom, timings))
+        images = [d for d in decoded if isinstance(d, DecodedImage)]
         screened = iter(self._arrays_screen(images=images, point=point, explain=explain))
         return [d if isinstance(d, ImageError) else next(screened) for d in decoded]
 
@@ -277,15 +256,15 @@ class Screener:
         timings: dict[str, float] | None = None,
     ) -> ScreenResult:
         """Gate, classify and explain an already-decoded float [0, 1] image."""
-        image = _Decoded(pixels, is_colour, dicom, timings or {})
+        image = DecodedImage(pixels, is_colour, dicom, timings or {})
         return self._arrays_screen(images=[image], point=self.operating_point)[0]
 
     def _arrays_screen(
-        self, *, images: Sequence[_Decoded], point: OperatingPoint | None, explain: bool = True
+        self, *, images: Sequence[DecodedImage], point: OperatingPoint | None, explain: bool = True
     ) -> list[ScreenResult]:
         """Gate each image by the rules, classify the ones that pass in one batch, explain each."""
         results: list[ScreenResult | None] = [None] * len(images)
-        staged: list[_Staged] = []
+        staged: list[StagedImage] = []
         for index, image in enumerate(images):
             timings = dict(image.timings)
             pixels = grey_channels_merge(
@@ -302,7 +281,7 @@ class Screener:
             t = time.perf_counter()
             lung_prep = segmenter_input_prepare(pixels=pixels) if self.segmenter else None
             timings["preprocess"] = (time.perf_counter() - t) * 1000
-            staged.append(_Staged(index, pixels, None, timings, rules.scores, lung_prep))
+            staged.append(StagedImage(index, pixels, None, timings, rules.scores, lung_prep))
         if staged:
             for s, result in zip(
                 staged,
@@ -322,7 +301,7 @@ class Screener:
         return radiograph_preprocess(pixels=pixels, size=self.classifier.input_size, box=box)
 
     def _staged_screen(
-        self, *, staged: list[_Staged], point: OperatingPoint | None, explain: bool
+        self, *, staged: list[StagedImage], point: OperatingPoint | None, explain: bool
     ) -> list[ScreenResult]:
         """Segment, then classify in one batch, then judge and explain each staged image."""
         t = time.perf_counter()
@@ -351,7 +330,7 @@ class Screener:
     def _explain(
         self,
         *,
-        staged: _Staged,
+        staged: StagedImage,
         out: ClassifierOutput,
         row: int,
         lung: np.ndarray | None,
