@@ -5,7 +5,7 @@ Sections: model, baseline, pipeline, history, memory, pacs, shadow.
 Writes results.json, RESULTS.md and results.png to bench/out/ (ignored by git), or with --record
 to bench/, the committed figures of record. Sections run in this order:
 model and baseline (each in its own TensorFlow subprocess), then on a fresh PostgreSQL database
-`cxrscreen_bench`: pipeline, memory and shadow (gunicorn + Celery on Redis; shadow: the same
+`cxrscreen_bench_<pid>`: pipeline, memory and shadow (gunicorn + Celery on Redis; shadow: the same
 load without and with a candidate screening in shadow), then history (seeded scale
 data, in-process). Sections not run this time keep their figures from the previous results.json
 (unless --fresh). `--report-only` rewrites bench/RESULTS.md and results.png from the committed

@@ -36,7 +36,8 @@ USERS = {"bench-clinician": "clinician", "bench-reviewer": "reviewer"}
 class StackConfig:
     """Where the stack lives; `env()` is what every process of it gets."""
 
-    db_name: str = BENCH_DB
+    # One database per bench process, like the queue: two runs at once never share one.
+    db_name: str = field(default_factory=lambda: f"{BENCH_DB}_{os.getpid()}")
     pg_url: str = PG_ADMIN_URL
     broker_url: str = REDIS_URL
     queue: str = field(default_factory=lambda: f"bench-{os.getpid()}")
