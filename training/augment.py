@@ -10,13 +10,13 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def _crop_boxes(batch: int) -> tf.Tensor:
+def _crop_boxes(batch: int, strength: float = 1.0) -> tf.Tensor:
     """Random boxes (y0, x0, y1, x1) in [-0.12, 1.12]: zoom in or out, mild aspect jitter."""
-    side = tf.random.uniform([batch], 0.72, 1.12)
-    aspect = tf.exp(tf.random.uniform([batch], -0.12, 0.12))
+    side = tf.random.uniform([batch], 1.0 - 0.28 * strength, 1.0 + 0.12 * strength)
+    aspect = tf.exp(tf.random.uniform([batch], -0.12 * strength, 0.12 * strength + 1e-6))
     hh, ww = side * tf.sqrt(aspect), side / tf.sqrt(aspect)
-    cy = 0.5 + tf.random.uniform([batch], -0.08, 0.08)
-    cx = 0.5 + tf.random.uniform([batch], -0.08, 0.08)
+    cy = 0.5 + tf.random.uniform([batch], -0.08 * strength, 0.08 * strength + 1e-6)
+    cx = 0.5 + tf.random.uniform([batch], -0.08 * strength, 0.08 * strength + 1e-6)
     return tf.stack([cy - hh / 2, cx - ww / 2, cy + hh / 2, cx + ww / 2], axis=1)
 
 
@@ -80,18 +80,21 @@ def _corner_patch(images: tf.Tensor) -> tf.Tensor:
     return images * (1 - box) + value * box
 
 
-def _photometric(images: tf.Tensor) -> tf.Tensor:
+def _photometric(images: tf.Tensor, strength: float = 1.0) -> tf.Tensor:
     """Gamma-like curve, contrast, brightness, blur and noise on z-scored pixels."""
     b = tf.shape(images)[0]
     shape = [b, 1, 1, 1]
     content = tf.cast(tf.not_equal(images, 0.0), tf.float32)
-    g = tf.random.uniform(shape, -0.35, 0.35)
-    x = images + g * (tf.square(images) - 1.0) / 3.0
-    x = x * tf.random.uniform(shape, 0.8, 1.2) + tf.random.uniform(shape, -0.25, 0.25)
+
+    def jitter(width: float) -> tf.Tensor:
+        return tf.random.uniform(shape, -width * strength, width * strength + 1e-6)
+
+    x = images + jitter(0.35) * (tf.square(images) - 1.0) / 3.0
+    x = x * (1.0 + jitter(0.2)) + jitter(0.25)
     blurred = tf.nn.avg_pool2d(x, 3, 1, "SAME")
-    use_blur = tf.cast(tf.random.uniform(shape) < 0.25, tf.float32)
+    use_blur = tf.cast(tf.random.uniform(shape) < 0.25 * strength, tf.float32)
     x = use_blur * blurred + (1 - use_blur) * x
-    x = x + tf.random.normal(tf.shape(x)) * tf.random.uniform(shape, 0.0, 0.12)
+    x = x + tf.random.normal(tf.shape(x)) * tf.random.uniform(shape, 0.0, 0.12 * strength + 1e-6)
     # Keep the padding exactly zero, as at inference.
     return tf.clip_by_value(x, -4.0, 4.0) * content
 
@@ -127,20 +130,24 @@ def batch_mixup(
     return mixed, soft
 
 
-def batch_augment(images: tf.Tensor, *, flip: bool = False) -> tf.Tensor:
-    """Augment a float32 (B, S, S, 1) batch; output has the same shape."""
+def batch_augment(images: tf.Tensor, *, flip: bool = False, strength: float = 1.0) -> tf.Tensor:
+    """Augment a float32 (B, S, S, 1) batch; output has the same shape.
+
+    `strength` scales the zoom, shift, rotation and acquisition-look ranges (1 = the shipped
+    recipe); the letterbox bands and corner patches, aimed at the source shortcut, stay.
+    """
     b = tf.shape(images)[0]
     size = tf.shape(images)[1:3]
-    x = _photometric(images)
+    x = _photometric(images, strength)
     if flip:
         mirrored = tf.random.uniform([b, 1, 1, 1]) < 0.5
         x = tf.where(mirrored, tf.reverse(x, axis=[2]), x)
     x = tf.image.crop_and_resize(
-        x, _crop_boxes(b), tf.range(b), size, method="bilinear", extrapolation_value=0.0
+        x, _crop_boxes(b, strength), tf.range(b), size, method="bilinear", extrapolation_value=0.0
     )
-    x = _rotate(x, max_rad=0.17)
+    x = _rotate(x, max_rad=0.17 * strength)
     x = _letterbox(x)
     x = _corner_patch(x)
-    use_jpeg = tf.random.uniform([b]) < 0.2
+    use_jpeg = tf.random.uniform([b]) < 0.2 * strength
     x = tf.where(use_jpeg[:, None, None, None], tf.map_fn(_jpeg, x), x)
     return tf.ensure_shape(x, images.shape)

@@ -30,6 +30,7 @@ NUMBERS = (
     ("--source-adversary", float, "loss weight of a gradient-reversed source head"),
     ("--width", float, "cxrnet channel multiplier"),
     ("--mixup", float, "mixup alpha (0 = off)"),
+    ("--augment", float, "scale of zoom, rotation and photometric augmentation (1 = full)"),
     ("--distill-weight", float, "teachers' share of a labelled film's target"),
 )
 
@@ -137,6 +138,7 @@ def train_config_of(*, args: argparse.Namespace) -> TrainConfig:
         antialias=args.antialias,
         flip=args.flip,
         mixup=args.mixup,
+        augment=args.augment,
         ood=None if args.no_ood else args.ood,
         n_synthetic=args.synthetic,
         cache_dir=args.cache_dir,

@@ -53,6 +53,8 @@ class TrainConfig:
     flip: bool = False
     # Mixup alpha on pairs of radiographs (0 = off).
     mixup: float = 0.0
+    # Scale of the zoom, shift, rotation and acquisition-look augmentation (1 = full, 0 = none).
+    augment: float = 1.0
     # Finished model folders whose averaged calibrated probabilities the student learns.
     teachers: tuple[Path, ...] = ()
     # The teachers' share of a labelled film's target (1 - it is the label's).
@@ -80,6 +82,8 @@ def config_check(*, config: TrainConfig) -> None:
     if not config.data:
         raise ConfigError("--data needs at least one folder with metadata.csv")
     view_shift_check(view_shift=config.view_shift, size=config.image_size)
+    if not 0 <= config.augment <= 1:
+        raise ConfigError(f"--augment must be 0 to 1 (1 = the full recipe), not {config.augment}")
     if config.mixup < 0:
         raise ConfigError(f"--mixup must be >= 0 (0 = off), not {config.mixup}")
     if config.mixup > 0 and config.source_adversary > 0:

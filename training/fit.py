@@ -25,6 +25,7 @@ def dataset_make(
     augment: bool,
     flip: bool = False,
     mixup: float = 0.0,
+    augment_strength: float = 1.0,
 ):
     """tf.data pipeline over in-memory arrays: shuffle, batch, augment, prefetch.
 
@@ -45,7 +46,11 @@ def dataset_make(
     ds = ds.batch(batch_size, drop_remainder=augment)
 
     def pack(inp, tb, wb):
-        xb = batch_augment(inp["image"], flip=flip) if augment else inp["image"]
+        xb = (
+            batch_augment(inp["image"], flip=flip, strength=augment_strength)
+            if augment
+            else inp["image"]
+        )
         if augment and mixup > 0:
             xb, disease = batch_mixup(
                 images=xb, targets=tb["disease"], weights=wb["disease"], alpha=mixup

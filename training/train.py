@@ -45,6 +45,7 @@ RECORDED_SETTINGS = (
     "width",
     "antialias",
     "flip",
+    "augment",
     "mixup",
     "source_adversary",
     "distill_weight",
@@ -144,6 +145,7 @@ def fit_run(*, model, data: TrainingData, negatives: GateSet, config: TrainConfi
         augment=True,
         flip=config.flip,
         mixup=config.mixup,
+        augment_strength=config.augment,
     )
     steps_per_epoch = max(1, len(x) // config.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(

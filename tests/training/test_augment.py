@@ -25,9 +25,11 @@ def test_flip_mirrors_left_right_only(monkeypatch):
     x[:, :, :4] = 1.0  # a bright band on the left
     tf.random.set_seed(0)
     # With the other geometric and photometric steps off, what is left is the flip itself.
-    monkeypatch.setattr(augment, "_photometric", lambda t: t)
+    monkeypatch.setattr(augment, "_photometric", lambda t, strength: t)
     monkeypatch.setattr(
-        augment, "_crop_boxes", lambda b: tf.tile(tf.constant([[0.0, 0.0, 1.0, 1.0]]), [b, 1])
+        augment,
+        "_crop_boxes",
+        lambda b, strength: tf.tile(tf.constant([[0.0, 0.0, 1.0, 1.0]]), [b, 1]),
     )
     monkeypatch.setattr(augment, "_rotate", lambda t, max_rad: t)
     out = augment.batch_augment(tf.constant(x), flip=True).numpy()
@@ -64,3 +66,21 @@ def test_mixup_mixes_only_radiograph_pairs_and_keeps_targets_normalised():
     np.testing.assert_array_equal(mixed[:8], images[:8])
     assert (soft[np.arange(b), labels] >= 0.5 - 1e-6).all()
     assert (np.abs(mixed[8:] - images[8:]).max(axis=(1, 2, 3)) > 0).any()
+
+
+def test_strength_zero_keeps_zoom_rotation_and_look():
+    """At strength 0 only the shortcut-aimed bands and corner patches may change pixels."""
+    import numpy as np
+    import tensorflow as tf
+
+    from training.augment import batch_augment
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 32, 32, 1)).astype(np.float32)
+    tf.random.set_seed(0)
+    out = batch_augment(tf.constant(x), strength=0.0).numpy()
+    same = np.isclose(out, x, atol=1e-3).mean(axis=(1, 2, 3))
+    # Letterbox bands reach 18 % per side, corner patches 30 x 20 %: most pixels stay.
+    assert np.median(same) > 0.9 and same.min() > 0.5
+    full = batch_augment(tf.constant(x), strength=1.0).numpy()
+    assert np.isclose(full, x, atol=1e-3).mean() < 0.5
