@@ -106,6 +106,9 @@ def ensemble_run(
     ensemble_build(members=members).save(out / MODEL_FILENAME)
     card = cards[0]
     card.name = name
+    # The first member's points and figures are not the ensemble's: `operating-points` and
+    # `evaluate --card` fit and measure its own.
+    card.operating_points, card.default_operating_point, card.evaluation = {}, "", {}
     card.training = {
         **card.training,
         "ensemble": [

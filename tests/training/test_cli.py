@@ -313,6 +313,7 @@ def test_ensemble_merges_members_into_one_model_averaging_their_logits(tmp_path,
     assert card["name"] == "toy-ens" and card["version"] == "9.0.0"
     assert [m["folder"] for m in card["training"]["ensemble"]] == ["toy-0", "toy-1"]
     assert set(card["evaluation"]) >= {"val", "test"}
+    assert card["operating_points"] == {} and card["default_operating_point"] == ""
 
     x = np.random.default_rng(0).normal(size=(3, 48, 48, 1)).astype("float32")
     outs = [keras_model_load(path=d / "model.keras")(x, training=False) for d in members]
