@@ -168,10 +168,26 @@ def test_train_refuses_a_negative_mixup(tmp_path, toy_data):
     assert "--mixup must be >= 0" in proc.stderr
 
 
+@pytest.fixture(scope="module")
+def one_view_model(tmp_path_factory, toy_data) -> Path:
+    """One tiny trained model (one view), trained once: tests copy it before changing it."""
+    out = tmp_path_factory.mktemp("one-view") / "toy"
+    tiny_train(out=out, data=toy_data, extra=("--view-shift", "0"))
+    return out
+
+
+def model_copy(*, model: Path, out: Path) -> dict:
+    """Copy a finished model folder to `out`; return its card."""
+    import shutil
+
+    shutil.copytree(model, out)
+    return json.loads((out / "card.json").read_text())
+
+
 @pytest.mark.slow
-def test_recalibrate_refits_views_without_touching_weights(tmp_path, toy_data):
+def test_recalibrate_refits_views_without_touching_weights(tmp_path, toy_data, one_view_model):
     out = tmp_path / "weights" / "toy-r"
-    before = tiny_train(out=out, data=toy_data, extra=("--view-shift", "0"))
+    before = model_copy(model=one_view_model, out=out)
     weights = (out / "model.keras").read_bytes()
     stats = (out / "gate_stats.npz").read_bytes()
 
@@ -282,18 +298,18 @@ def test_lung_crop_model_then_gate2_screens_with_lung_fields(tmp_path):
 
 
 @pytest.mark.slow
-def test_ensemble_merges_members_into_one_model_averaging_their_logits(tmp_path, toy_data):
-    import shutil
-
+def test_ensemble_merges_members_into_one_model_averaging_their_logits(
+    tmp_path, toy_data, one_view_model
+):
     import keras
     import numpy as np
 
     from mlcore.classifier import Classifier, keras_model_load
 
     members = [tmp_path / "weights" / f"toy-{seed}" for seed in (0, 1)]
-    tiny_train(out=members[0], data=toy_data, extra=("--view-shift", "0"))
+    model_copy(model=one_view_model, out=members[0])
     # A second member with other weights, without a second training run.
-    shutil.copytree(members[0], members[1])
+    model_copy(model=one_view_model, out=members[1])
     other = keras_model_load(path=members[1] / "model.keras")
     rng = np.random.default_rng(1)
     for layer in other.layers:
