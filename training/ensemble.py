@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from mlcore.card import CARD_FILENAME, MODEL_FILENAME, ModelCard, card_load, card_save
+from mlcore.classifier import CAM_LAYER, DISEASE_LAYER, GATE_LAYER
 from training.config import ConfigError
 
-CAM_LAYER = "cam_features"
-HEADS = ("disease", "gate")
+HEADS = (DISEASE_LAYER, GATE_LAYER)
+TOO_FEW = "an ensemble needs two or more members of one input size"
 
 
 def _trunk_clone(*, member: Any, image: Any, prefix: str) -> Any:
@@ -48,15 +49,15 @@ def ensemble_build(*, members: list[Any], dropout: float = 0.3) -> Any:
 
     sizes = {int(m.input_shape[1]) for m in members}
     if len(members) < 2 or len(sizes) != 1:
-        raise ConfigError("an ensemble needs two or more members of one input size")
+        raise ConfigError(TOO_FEW)
     size = sizes.pop()
     image = keras.Input((size, size, 1), name="image")
     maps = [_trunk_clone(member=m, image=image, prefix=f"m{i}_") for i, m in enumerate(members)]
-    n_gate = int(members[0].get_layer("gate").units)
+    n_gate = int(members[0].get_layer(GATE_LAYER).units)
     model = heads_attach(
         image=image,
         features=keras.layers.Concatenate(name="members")(maps),
-        n_classes=int(members[0].get_layer("disease").units),
+        n_classes=int(members[0].get_layer(DISEASE_LAYER).units),
         n_gate=n_gate,
         dropout=dropout,
         name="cxr_ensemble",
@@ -95,7 +96,7 @@ def ensemble_run(
     from training.recalibrate import recalibrate_run
 
     if len(member_dirs) < 2:
-        raise ConfigError("an ensemble needs two or more members of one input size")
+        raise ConfigError(TOO_FEW)
     cards = [card_load(path=d / CARD_FILENAME) for d in member_dirs]
     splits = {c.training.get("split_sha256") for c in cards}
     shifts = {c.view_shift for c in cards}
