@@ -1,7 +1,7 @@
 """API tokens expire: a lifetime in settings, then the client signs in again for a new one.
 
-A PACS service account's token does not expire (a PACS cannot sign in); rotate it with
-`manage.py drf_create_token -r <account>`.
+A service account's token (PACS or monitoring) does not expire: a PACS or a Prometheus
+cannot sign in. Rotate it with `manage.py drf_create_token -r <account>`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from portal.accounts.models import User
 def token_expires_at(*, token: Token) -> datetime | None:
     """When `token` stops working (None: never)."""
     lifetime = settings.CXR_API_TOKEN_LIFETIME_S
-    if lifetime <= 0 or token.user.is_pacs_only:
+    if lifetime <= 0 or token.user.is_pacs_only or token.user.is_monitoring_only:
         return None
     return token.created + timedelta(seconds=lifetime)
 

@@ -1,7 +1,9 @@
 """/metrics: the drift watch's figures in Prometheus's text format, for authorised scrapers.
 
-Authenticated by HTTP basic (a user holding drift.view_metrics, or an admin) or a signed-in
-session of such a user. Figures are read from the SiteDay rows (the beat task refreshes them
+Authenticated by an API token sent as `Authorization: Bearer` (what Prometheus's
+`authorization` block sends; read through the same cache as the API, so a scrape costs no
+password hash), by HTTP basic, or by a signed-in session, of a user holding
+drift.view_metrics or an admin. Figures are read from the SiteDay rows (the beat task refreshes them
 every CXR_DRIFT_INTERVAL_S), so they lag the predictions by up to that much.
 """
 
@@ -19,8 +21,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from rest_framework import exceptions
 
 from mlcore.labels import LABELS
+from portal.accounts.authentication import RoleReadingTokenAuthentication
 from screening.drift.models import DriftAlert, SiteDay
 from screening.drift.permissions import user_may_scrape
 
@@ -39,6 +43,18 @@ def basic_user(*, request: HttpRequest) -> Any:
     if not sep:
         return None
     return authenticate(request, username=username, password=password)
+
+
+def bearer_user(*, request: HttpRequest) -> Any:
+    """Return the user an `Authorization: Bearer <API token>` header names, or None."""
+    kind, _, key = request.headers.get("Authorization", "").partition(" ")
+    if kind.lower() != "bearer" or not key.strip():
+        return None
+    try:
+        user, _token = RoleReadingTokenAuthentication().authenticate_credentials(key.strip())
+    except exceptions.AuthenticationFailed:
+        return None
+    return user
 
 
 class DriftCollector:
@@ -139,7 +155,7 @@ def _day_start(*, day) -> float:
 def metrics(request: HttpRequest) -> HttpResponse:
     """Answer the exposition; 401 (with a basic challenge) without credentials, 403 without
     the permission."""
-    user = basic_user(request=request) or request.user
+    user = bearer_user(request=request) or basic_user(request=request) or request.user
     if not getattr(user, "is_authenticated", False):
         response = HttpResponse("Authentication required.\n", status=401, content_type=CONTENT_TYPE)
         response["WWW-Authenticate"] = 'Basic realm="cxrscreen metrics", charset="UTF-8"'

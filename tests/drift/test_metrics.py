@@ -90,3 +90,21 @@ def test_create_user_makes_a_scraper_account_that_reads_metrics_only(client):
         answer = client.get(path)
         assert answer.status_code == 403 and "only read /metrics" in answer.json()["detail"]
     assert client.get("/metrics").status_code == 200  # signed in, by session
+
+
+def test_a_scraper_reads_metrics_with_a_bearer_token_that_does_not_expire(
+    client, scraper, reviewer, settings
+):
+    from datetime import timedelta
+
+    from rest_framework.authtoken.models import Token
+
+    settings.CXR_API_TOKEN_LIFETIME_S = 60
+    scraper.set_unusable_password()  # the token alone: no password is checked per scrape
+    scraper.save()
+    token = Token.objects.create(user=scraper)
+    Token.objects.filter(pk=token.pk).update(created=timezone.now() - timedelta(days=30))
+    assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {token.key}").status_code == 200
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer not-a-token").status_code == 401
+    other = Token.objects.create(user=reviewer)
+    assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {other.key}").status_code == 403
