@@ -8,9 +8,9 @@ import math
 import pytest
 
 from bench import report, targets
-from bench.__main__ import args_parse
 from bench.api import study_is_final, study_outcome
 from bench.common import percentiles_summarise, process_children, rss_read
+from bench.options import args_parse
 
 
 def _fake_results() -> dict:

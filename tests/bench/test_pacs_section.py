@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.__main__ import SECTIONS, args_parse
+from bench.options import SECTIONS, args_parse
 from bench.pacs import pacs_render
 from bench.report import markdown_render
 
