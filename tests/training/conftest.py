@@ -12,3 +12,13 @@ def toy_data(tmp_path_factory) -> Path:
     from training.toydata import toy_dataset_write
 
     return toy_dataset_write(root=tmp_path_factory.mktemp("toy"), n_per_class=12, seed=1, size=72)
+
+
+@pytest.fixture(scope="session")
+def one_view_model(tmp_path_factory, toy_data) -> Path:
+    """One tiny trained model (one view), trained once: tests copy it before changing it."""
+    from tests.training.test_cli import tiny_train
+
+    out = tmp_path_factory.mktemp("one-view") / "toy"
+    tiny_train(out=out, data=toy_data, extra=("--view-shift", "0"))
+    return out

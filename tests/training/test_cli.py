@@ -168,14 +168,6 @@ def test_train_refuses_a_negative_mixup(tmp_path, toy_data):
     assert "--mixup must be >= 0" in proc.stderr
 
 
-@pytest.fixture(scope="module")
-def one_view_model(tmp_path_factory, toy_data) -> Path:
-    """One tiny trained model (one view), trained once: tests copy it before changing it."""
-    out = tmp_path_factory.mktemp("one-view") / "toy"
-    tiny_train(out=out, data=toy_data, extra=("--view-shift", "0"))
-    return out
-
-
 def model_copy(*, model: Path, out: Path) -> dict:
     """Copy a finished model folder to `out`; return its card."""
     import shutil

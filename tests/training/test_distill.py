@@ -50,10 +50,10 @@ def test_frontal_threshold_sits_midway_to_the_negatives():
 
 
 @pytest.mark.slow
-def test_student_learns_from_teacher_and_unlabelled_films(tmp_path, toy_data):
-    from tests.training.test_cli import TINY_GATE, run, tiny_train
+def test_student_learns_from_teacher_and_unlabelled_films(tmp_path, toy_data, one_view_model):
+    from tests.training.test_cli import TINY_GATE, model_copy, run, tiny_train
 
-    teacher = tiny_train(out=tmp_path / "w" / "teacher", data=toy_data, extra=())
+    teacher = model_copy(model=one_view_model, out=tmp_path / "w" / "teacher")
     assert teacher["training"].get("teachers") is None
     images = sorted((toy_data / "images").glob("*.png"))[:30]
     unlabelled_csv = tmp_path / "unlabelled.csv"
@@ -72,7 +72,7 @@ def test_student_learns_from_teacher_and_unlabelled_films(tmp_path, toy_data):
         ),
     )
     t = student["training"]
-    assert t["teachers"] == [f"teacher@{teacher['version']}"]
+    assert t["teachers"] == [f"{teacher['name']}@{teacher['version']}"]
     assert t["distill_weight"] == 0.7
     assert t["n_unlabelled"] == n_fit > 0
     assert t["unlabelled"] == [f"{tmp_path.name}/unlabelled.csv"]
