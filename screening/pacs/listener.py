@@ -19,7 +19,11 @@ from pynetdicom.events import Event
 from pynetdicom.sop_class import Verification
 from pynetdicom.utils import set_ae
 
-from screening.pacs.peers import peer_allowed_get, peer_association_record
+from screening.pacs.peers import (
+    peer_address_allowed,
+    peer_allowed_get,
+    peer_association_record,
+)
 from screening.pacs.receive import SUCCESS, dimse_instance_store, outcome_status
 from screening.pacs.stow import PROCESSING_FAILURE
 
@@ -75,6 +79,17 @@ class Listener:
                 "DICOM association from AE %r at %s refused: not a registered peer",
                 ae_title,
                 address,
+            )
+            event.assoc.acse.send_reject(
+                REJECT_PERMANENT, REJECT_BY_USER, CALLING_AE_NOT_RECOGNISED
+            )
+            return
+        if not peer_address_allowed(peer=peer, address=event.assoc.requestor.address):
+            logger.warning(
+                "DICOM association from AE %r at %s refused: not from the peer's networks (%s)",
+                ae_title,
+                address,
+                peer.networks or f"host {peer.host}",
             )
             event.assoc.acse.send_reject(
                 REJECT_PERMANENT, REJECT_BY_USER, CALLING_AE_NOT_RECOGNISED

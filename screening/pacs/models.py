@@ -13,6 +13,7 @@ from django.db import models
 from django.utils import timezone
 
 from screening.models import Image, Study
+from screening.pacs.networks import networks_validate
 
 
 class PacsPeer(models.Model):
@@ -27,6 +28,14 @@ class PacsPeer(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="pacs_peers"
     )
     host = models.CharField(max_length=255, help_text="Where results go back by C-STORE.")
+    networks = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        validators=[networks_validate],
+        help_text="Addresses or networks (CIDR, comma-separated) the peer's associations may "
+        "come from; blank: the addresses its host resolves to.",
+    )
     port = models.PositiveIntegerField()
     results_by = models.CharField(max_length=8, choices=ResultsBy.choices, default="dimse")
     last_association = models.DateTimeField(null=True, blank=True)

@@ -1,10 +1,14 @@
 """DICOM peers: registering a calling AE title (services) and finding one (selectors).
 
 A peer is allowed to associate only while its account is an active `pacs` account (or an
-admin): the account's limits are the peer's.
+admin): the account's limits are the peer's. A calling AE title is only a name the caller
+chooses, so an association must also come from the peer's networks, or from its host.
 """
 
 from __future__ import annotations
+
+import ipaddress
+import socket
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -12,10 +16,19 @@ from django.utils import timezone
 
 from screening.pacs.access import user_may_stow
 from screening.pacs.models import PacsPeer
+from screening.pacs.networks import NetworkError, networks_parse
 
 
 class PeerError(ValueError):
     """A peer that cannot be registered as given."""
+
+
+def networks_of(*, networks: str) -> str:
+    """Return `networks` written out canonically; PeerError naming a bad item."""
+    try:
+        return ", ".join(str(n) for n in networks_parse(networks=networks))
+    except NetworkError as exc:
+        raise PeerError(str(exc)) from exc
 
 
 def ae_title_is_valid(*, ae_title: str) -> bool:
@@ -24,12 +37,39 @@ def ae_title_is_valid(*, ae_title: str) -> bool:
     return 0 < len(stripped) <= 16 and stripped.isprintable() and "\\" not in stripped
 
 
+def host_addresses(*, host: str) -> set[str]:
+    """Return the addresses `host` resolves to (none when it does not resolve)."""
+    try:
+        return {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return set()
+
+
+def peer_address_allowed(*, peer: PacsPeer, address: str) -> bool:
+    """Say whether an association from `address` may act as `peer`."""
+    try:
+        caller = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if peer.networks.strip():
+        return any(caller in network for network in networks_parse(networks=peer.networks))
+    allowed = {ipaddress.ip_address(a.split("%", 1)[0]) for a in host_addresses(host=peer.host)}
+    return caller in allowed
+
+
 @transaction.atomic
 def peer_register(
-    *, ae_title: str, username: str, host: str, port: int, results_by: str = "dimse"
+    *,
+    ae_title: str,
+    username: str,
+    host: str,
+    port: int,
+    results_by: str = "dimse",
+    networks: str = "",
 ) -> PacsPeer:
     """Create or update the peer `ae_title`, mapped to the pacs account `username`."""
     ae_title = ae_title.strip()
+    networks = networks_of(networks=networks)
     if not ae_title_is_valid(ae_title=ae_title):
         raise PeerError(f"{ae_title!r} is not an AE title (1 to 16 characters, no backslash)")
     if not 0 < port < 65536:
@@ -41,7 +81,13 @@ def peer_register(
         raise PeerError(f"{username!r} is not an active account with the role pacs")
     peer, _ = PacsPeer.objects.update_or_create(
         ae_title=ae_title,
-        defaults={"user": user, "host": host, "port": port, "results_by": results_by},
+        defaults={
+            "user": user,
+            "host": host,
+            "port": port,
+            "results_by": results_by,
+            "networks": networks,
+        },
     )
     return peer
 

@@ -74,6 +74,36 @@ def test_only_registered_peers_may_associate(listener, peer):
     assert echo(listener) != 0  # the account's limits are the peer's
 
 
+def test_a_peer_may_call_only_from_its_networks_or_its_host(listener, peer):
+    peer.networks = "10.9.0.0/16"
+    peer.save()
+    assert echo(listener) != 0
+    assert "AE 'MODALITY1'" in log_line(listener, "not from the peer's networks (10.9.0.0/16)")
+    peer.networks = "10.9.0.0/16, 127.0.0.0/8"
+    peer.save()
+    assert echo(listener) == 0
+    peer.networks, peer.host = "", "no-such-host.invalid"
+    peer.save()
+    assert echo(listener) != 0
+    assert "refused" in log_line(listener, "networks (host no-such-host.invalid)")
+
+
+def test_the_peer_command_checks_its_networks(pacs_account):
+    from screening.pacs.peers import peer_address_allowed
+
+    with pytest.raises(CommandError, match="is not an address or a CIDR"):
+        call_command("dicom_peer", "--ae-title", "X", "--user", pacs_account.username,
+                     "--host", "h", "--port", "104", "--networks", "10.0.0.300")  # fmt: skip
+    call_command("dicom_peer", "--ae-title", "X", "--user", pacs_account.username, "--host",
+                 "h", "--port", "104", "--networks", " 192.168.4.7, fd00::/8,")  # fmt: skip
+    peer = PacsPeer.objects.get(ae_title="X")
+    assert peer.networks == "192.168.4.7/32, fd00::/8"
+    assert peer_address_allowed(peer=peer, address="192.168.4.7")
+    assert peer_address_allowed(peer=peer, address="fd00::1")
+    assert not peer_address_allowed(peer=peer, address="192.168.4.8")
+    assert not peer_address_allowed(peer=peer, address="not an address")
+
+
 def test_the_peer_command_needs_a_pacs_account(clinician):
     with pytest.raises(CommandError, match="role pacs"):
         call_command("dicom_peer", "--ae-title", "X", "--user", clinician.username,

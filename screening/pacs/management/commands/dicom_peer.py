@@ -17,13 +17,23 @@ class Command(BaseCommand):
         parser.add_argument("--host", required=True, help="results go back to this host")
         parser.add_argument("--port", type=int, required=True, help="and this port (C-STORE)")
         parser.add_argument(
+            "--networks",
+            default="",
+            help="addresses or CIDR networks it calls from, comma-separated (default: its host)",
+        )
+        parser.add_argument(
             "--results-by", choices=PacsPeer.ResultsBy.values, default=PacsPeer.ResultsBy.DIMSE
         )
 
-    def handle(self, *args, ae_title, user, host, port, results_by, **options) -> None:
+    def handle(self, *args, ae_title, user, host, port, results_by, networks, **options) -> None:
         try:
             peer = peer_register(
-                ae_title=ae_title, username=user, host=host, port=port, results_by=results_by
+                ae_title=ae_title,
+                username=user,
+                host=host,
+                port=port,
+                results_by=results_by,
+                networks=networks,
             )
         except PeerError as exc:
             raise CommandError(str(exc)) from exc
