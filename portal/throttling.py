@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from types import SimpleNamespace
 from typing import Any
 
 from rest_framework import throttling
@@ -46,6 +47,15 @@ class SubmissionRateThrottle(_FailOpen, throttling.UserRateThrottle):
         if request.method != "POST" or not getattr(view, "throttle_submissions", False):
             return True
         return super().allow_request(request, view)
+
+
+def submission_allowed(*, user: Any) -> bool:
+    """Count one submission that did not come through DRF (a DICOM C-STORE) against the
+    account's submission limit, shared with its API and STOW-RS submissions."""
+    request = SimpleNamespace(user=user, method="POST", META={})
+    return SubmissionRateThrottle().allow_request(
+        request, SimpleNamespace(throttle_submissions=True)
+    )
 
 
 class LoginRateThrottle(_FailOpen, throttling.SimpleRateThrottle):

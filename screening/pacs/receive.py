@@ -6,10 +6,11 @@ study remembers the peer so its results go back to it.
 
 from __future__ import annotations
 
+from portal.throttling import submission_allowed
 from screening.pacs.access import user_may_stow
 from screening.pacs.models import PacsPeer
 from screening.pacs.multipart import DICOM_TYPE, Part
-from screening.pacs.stow import PROCESSING_FAILURE, Outcome, stow_store
+from screening.pacs.stow import OUT_OF_RESOURCES, PROCESSING_FAILURE, Outcome, stow_store
 
 SUCCESS = 0x0000
 
@@ -19,6 +20,11 @@ def dimse_instance_store(*, peer_id: int, data: bytes) -> Outcome:
     peer = PacsPeer.objects.select_related("user").filter(pk=peer_id).first()
     if peer is None or not user_may_stow(user=peer.user):
         return Outcome(failure=PROCESSING_FAILURE, reason="the peer is no longer registered")
+    if not submission_allowed(user=peer.user):
+        return Outcome(
+            failure=OUT_OF_RESOURCES,
+            reason=f"the account {peer.user.username!r} is over its submission rate limit",
+        )
     (outcome,) = stow_store(owner=peer.user, parts=[Part(DICOM_TYPE, data)], peer=peer)
     return outcome
 

@@ -71,3 +71,29 @@ def _superuser():
     from tests.factories import UserFactory
 
     return UserFactory(username="admin-pacs-test", role="admin")
+
+
+def test_dimse_stores_count_against_the_accounts_submission_limit(
+    pacs_account, pacs_token, enqueued, monkeypatch
+):
+    from django.core.cache import cache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    from screening.pacs.peers import peer_register
+    from screening.pacs.receive import dimse_instance_store, outcome_status
+    from screening.pacs.stow import OUT_OF_RESOURCES
+
+    cache.clear()
+    rates = {**SimpleRateThrottle.THROTTLE_RATES, "submit": "2/min"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
+    peer = peer_register(ae_title="MODALITY1", username=pacs_account.username,
+                         host="127.0.0.1", port=104)  # fmt: skip
+    # One STOW-RS request and one C-STORE use the account's two submissions a minute.
+    assert stow(pacs_token, [chest_dicom(seed=1)]).status_code == 200
+    first = dimse_instance_store(peer_id=peer.pk, data=chest_dicom(seed=2))
+    assert outcome_status(outcome=first) == 0
+    refused = dimse_instance_store(peer_id=peer.pk, data=chest_dicom(seed=3))
+    assert outcome_status(outcome=refused) == OUT_OF_RESOURCES == 0xA700
+    assert "over its submission rate limit" in refused.reason
+    assert PacsInstanceLink.objects.count() == 2
+    cache.clear()
