@@ -26,7 +26,7 @@ demo: venv
 	@echo ""
 	@echo "  Demo clinician: $(DEMO_CLINICIAN) / $(DEMO_PASSWORD)"
 	@echo "  Demo reviewer:  $(DEMO_REVIEWER) / $(DEMO_PASSWORD)"
-	@echo "  Open http://$(CXR_DEMO_ADDR) (Ctrl-C stops the web server and the worker)"
+	@echo "  Open http://$(CXR_DEMO_ADDR); DICOM listener CXRSCREEN on 127.0.0.1:$${CXR_DICOM_PORT:-11112} (Ctrl-C stops them all)"
 	@echo ""
 	@bash scripts/demo.sh
 
