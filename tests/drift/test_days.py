@@ -87,3 +87,23 @@ def test_the_beat_task_computes_yesterday_and_today(sites, people, screened, set
         screened(owner=people["north_clinician"], day=today - timedelta(days=back), n=1)
     days_compute.apply(kwargs={"until": today.isoformat()}).get()
     assert set(SiteDay.objects.values_list("day", flat=True)) == {today, today - timedelta(1)}
+
+
+def test_the_beat_task_refreshes_an_earlier_day_when_its_films_are_reviewed(
+    sites, people, screened
+):
+    from screening.drift.tasks import days_compute
+
+    today = timezone.localdate()
+    week_ago = today - timedelta(days=7)
+    (old,) = screened(owner=people["north_clinician"], day=week_ago, n=1)
+    call_command("drift_compute", "--since", week_ago.isoformat())
+    assert SiteDay.objects.get(day=week_ago).agreement is None
+    ReviewFactory(prediction=Prediction.objects.get(id=old), reviewer=people["north_reviewer"])
+    days_compute.apply(kwargs={"until": today.isoformat()}).get()
+    assert SiteDay.objects.get(day=week_ago).agreement == 1.0
+    # A review older than a day does not bring its day back at every beat.
+    Review.objects.update(updated=timezone.now() - timedelta(days=2))
+    SiteDay.objects.filter(day=week_ago).update(agreement=None)
+    days_compute.apply(kwargs={"until": today.isoformat()}).get()
+    assert SiteDay.objects.get(day=week_ago).agreement is None

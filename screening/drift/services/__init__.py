@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from screening.drift.services.alerts import (
     alert_acknowledge,
@@ -10,7 +10,7 @@ from screening.drift.services.alerts import (
     alerts_notify,
     alerts_unsent_notify,
 )
-from screening.drift.services.days import site_days_compute
+from screening.drift.services.days import reviewed_days, site_days_compute
 
 __all__ = [
     "alert_acknowledge",
@@ -18,6 +18,7 @@ __all__ = [
     "alerts_notify",
     "alerts_unsent_notify",
     "drift_days_compute",
+    "reviewed_days_compute",
     "site_days_compute",
 ]
 
@@ -37,3 +38,12 @@ def drift_days_compute(*, since: date, until: date, site_id: int | None = None) 
         day += timedelta(days=1)
     alerts_unsent_notify()
     return raised
+
+
+def reviewed_days_compute(*, since: datetime, before: date) -> list[date]:
+    """Recompute the figures of earlier days reviewed since `since` (no alerts: those judge
+    the latest day); return the days."""
+    days = reviewed_days(since=since, before=before)
+    for day in days:
+        site_days_compute(day=day)
+    return days

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from mlcore.drift import DriftItem, figures_compute
@@ -104,3 +105,20 @@ def site_days_compute(*, day: date, site_id: int | None = None) -> list[SiteDay]
             stale = stale.filter(site_id=site_id)
         stale.exclude(id__in=[s.id for s in written]).delete()
     return written
+
+
+def reviewed_days(*, since: datetime, before: date) -> list[date]:
+    """Days before `before` whose predictions got a review, or a changed one, since `since`.
+
+    Reviews come days after the screen; the beat recomputes those days so that their
+    agreement figure follows.
+    """
+    zone = timezone.get_current_timezone()
+    days = (
+        Review.objects.filter(updated__gte=since)
+        .annotate(day=TruncDate("prediction__created", tzinfo=zone))
+        .filter(day__lt=before)
+        .values_list("day", flat=True)
+        .distinct()
+    )
+    return sorted(days)
