@@ -93,7 +93,7 @@ def ensemble_run(
 ) -> ModelCard:
     """Write the merged model and its card to `out`, then refit its calibration on val."""
     from mlcore.classifier import keras_model_load
-    from training.recalibrate import recalibrate_run
+    from training.recalibrate import SEGMENTER_EVALUATION, recalibrate_run
 
     if len(member_dirs) < 2:
         raise ConfigError(TOO_FEW)
@@ -108,8 +108,9 @@ def ensemble_run(
     card = cards[0]
     card.name = name
     # The first member's points and figures are not the ensemble's: `operating-points` and
-    # `evaluate --card` fit and measure its own.
-    card.operating_points, card.default_operating_point, card.evaluation = {}, "", {}
+    # `evaluate --card` fit and measure its own. Its lung segmenter's figures come with it.
+    card.operating_points, card.default_operating_point = {}, ""
+    card.evaluation = {k: card.evaluation[k] for k in SEGMENTER_EVALUATION if k in card.evaluation}
     card.training = {
         **card.training,
         "ensemble": [

@@ -23,6 +23,9 @@ from training.finish import gate_stats_save, trainset_finish
 from training.gateset import gate_negatives_build
 from training.trainset import splits_hash, training_data_build
 
+# What the card says of the lung segmenter (lungs.keras), which recalibration leaves alone.
+SEGMENTER_EVALUATION = ("lung_segmenter",)
+
 
 def recalibrate_run(
     *,
@@ -72,6 +75,7 @@ def recalibrate_run(
     card.temperature = finished.temperature
     card.view_shift = view_shift
     card.gate = finished.thresholds.to_dict()
-    card.evaluation = finished.evaluation
+    kept = {k: card.evaluation[k] for k in SEGMENTER_EVALUATION if k in card.evaluation}
+    card.evaluation = {**finished.evaluation, **kept}
     card_save(card=card, path=model_dir / CARD_FILENAME)
     return card

@@ -309,6 +309,12 @@ def test_ensemble_merges_members_into_one_model_averaging_their_logits(
             continue
         layer.set_weights([w + rng.normal(0, 0.05, w.shape) for w in layer.get_weights()])
     other.save(members[1] / "model.keras")
+    # The first member's lung segmenter figures travel with its lungs.keras; its other
+    # figures are not the ensemble's.
+    first = json.loads((members[0] / "card.json").read_text())
+    segmenter = {"dice_test": 0.96, "n_test": 113}
+    first["evaluation"] |= {"lung_segmenter": segmenter, "figures": {"cxr_macro_auc": 0.9}}
+    (members[0] / "card.json").write_text(json.dumps(first))
     out = tmp_path / "weights" / "toy-ens"
     proc = run(
         [
@@ -320,7 +326,8 @@ def test_ensemble_merges_members_into_one_model_averaging_their_logits(
     card = json.loads((out / "card.json").read_text())
     assert card["name"] == "toy-ens" and card["version"] == "9.0.0"
     assert [m["folder"] for m in card["training"]["ensemble"]] == ["toy-0", "toy-1"]
-    assert set(card["evaluation"]) >= {"val", "test"}
+    assert set(card["evaluation"]) >= {"val", "test"} and "figures" not in card["evaluation"]
+    assert card["evaluation"]["lung_segmenter"] == segmenter
     assert card["operating_points"] == {} and card["default_operating_point"] == ""
 
     x = np.random.default_rng(0).normal(size=(3, 48, 48, 1)).astype("float32")
