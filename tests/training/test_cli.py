@@ -302,11 +302,11 @@ def test_ensemble_merges_members_into_one_model_averaging_their_logits(
     model_copy(model=one_view_model, out=members[0])
     # A second member with other weights, without a second training run.
     model_copy(model=one_view_model, out=members[1])
+    # Its later layers only, as training leaves a frozen start unchanged.
     other = keras_model_load(path=members[1] / "model.keras")
     rng = np.random.default_rng(1)
-    for layer in other.layers:
-        if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
-            continue
+    convs = [la for la in other.layers if isinstance(la, (keras.layers.Conv2D, keras.layers.Dense))]
+    for layer in convs[len(convs) // 2 :]:
         layer.set_weights([w + rng.normal(0, 0.05, w.shape) for w in layer.get_weights()])
     other.save(members[1] / "model.keras")
     # The first member's lung segmenter figures travel with its lungs.keras; its other
@@ -334,6 +334,10 @@ def test_ensemble_merges_members_into_one_model_averaging_their_logits(
     outs = [keras_model_load(path=d / "model.keras")(x, training=False) for d in members]
     merged = keras_model_load(path=out / "model.keras")
     assert not any(isinstance(layer, keras.Model) for layer in merged.layers)
+    # The unchanged start runs once, shared; each member's own layers branch from it.
+    names = [layer.name for layer in merged.layers]
+    assert any(n.startswith("shared_") for n in names) and any(n.startswith("m1_") for n in names)
+    assert card["training"]["params"] == merged.count_params()
     mean = np.mean([keras.ops.convert_to_numpy(o["disease"]) for o in outs], axis=0)
     got = keras.ops.convert_to_numpy(merged(x, training=False)["disease"])
     np.testing.assert_allclose(got, mean, atol=1e-4)
