@@ -114,14 +114,19 @@ def _card_gate(*, gate2: dict | None) -> dict[str, Any] | None:
 def _card_architecture(*, training: dict) -> dict[str, Any]:
     """Return the network and how it was initialised."""
     backbone = training.get("backbone", "cxrnet")
+    description = (
+        "EfficientNet-Lite0 started from ImageNet weights and fine-tuned"
+        if backbone == "efficientnet-lite0" and training.get("pretrained")
+        else "a compact convolutional network trained from scratch"
+    )
+    members = training.get("ensemble") or []
+    if len(members) > 1:
+        description = f"the average of {len(members)} networks, each {description}"
     return {
         "backbone": backbone,
         "pretrained": bool(training.get("pretrained", False)),
-        "description": (
-            "EfficientNet-Lite0 started from ImageNet weights and fine-tuned"
-            if backbone == "efficientnet-lite0" and training.get("pretrained")
-            else "a compact convolutional network trained from scratch"
-        ),
+        "description": description,
+        "members": len(members) or 1,
         "data": training.get("data"),
     }
 

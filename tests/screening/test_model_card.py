@@ -104,3 +104,17 @@ def test_inside_source_figures_are_shown_from_the_card(client, clinician):
         == figures["siim_typical_vs_negative_auc"]
     )
     assert data["architecture"]["backbone"] == card.training["backbone"]
+
+
+def test_an_ensembles_card_says_it_averages_its_networks():
+    from screening.model_card import _card_architecture
+
+    one = {"backbone": "efficientnet-lite0", "pretrained": True}
+    two = {**one, "ensemble": [{"folder": "a"}, {"folder": "b"}]}
+    assert _card_architecture(training=one)["members"] == 1
+    described = _card_architecture(training=two)
+    assert described["members"] == 2
+    assert described["description"] == (
+        "the average of 2 networks, each EfficientNet-Lite0 started from ImageNet weights and "
+        "fine-tuned"
+    )
