@@ -3,8 +3,8 @@
 Authenticated by an API token sent as `Authorization: Bearer` (what Prometheus's
 `authorization` block sends; read through the same cache as the API, so a scrape costs no
 password hash), by HTTP basic, or by a signed-in session, of a user holding
-drift.view_metrics or an admin. Figures are read from the SiteDay rows (the beat task refreshes them
-every CXR_DRIFT_INTERVAL_S), so they lag the predictions by up to that much.
+drift.view_metrics or an admin. Figures are read from the SiteDay rows (the beat task
+refreshes them every CXR_DRIFT_INTERVAL_S), so they lag the predictions by up to that much.
 """
 
 from __future__ import annotations

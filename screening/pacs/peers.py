@@ -48,11 +48,17 @@ def host_addresses(*, host: str) -> set[str]:
 def peer_address_allowed(*, peer: PacsPeer, address: str) -> bool:
     """Say whether an association from `address` may act as `peer`."""
     try:
-        caller = ipaddress.ip_address(address)
+        caller = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
+    # A dual-stack listener sees an IPv4 peer as ::ffff:a.b.c.d.
+    caller = getattr(caller, "ipv4_mapped", None) or caller
     if peer.networks.strip():
-        return any(caller in network for network in networks_parse(networks=peer.networks))
+        try:
+            networks = networks_parse(networks=peer.networks)
+        except NetworkError:  # written past the admin's validation: refuse, never crash
+            return False
+        return any(caller in network for network in networks)
     allowed = {ipaddress.ip_address(a.split("%", 1)[0]) for a in host_addresses(host=peer.host)}
     return caller in allowed
 

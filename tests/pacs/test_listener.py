@@ -102,6 +102,9 @@ def test_the_peer_command_checks_its_networks(pacs_account):
     assert peer_address_allowed(peer=peer, address="fd00::1")
     assert not peer_address_allowed(peer=peer, address="192.168.4.8")
     assert not peer_address_allowed(peer=peer, address="not an address")
+    assert peer_address_allowed(peer=peer, address="::ffff:192.168.4.7")  # a dual-stack socket
+    peer.networks = "10.0.0.300"
+    assert not peer_address_allowed(peer=peer, address="192.168.4.7")
 
 
 def test_the_peer_command_needs_a_pacs_account(clinician):
