@@ -41,11 +41,18 @@ class ModelCard:
     # the decision a screen reports is made at one of them, the default unless told.
     operating_points: dict[str, Any] = field(default_factory=dict)
     default_operating_point: str = ""
+    # The networks averaged at load (mlcore.ensemble), one .keras file each; none: model.keras.
+    members: list[str] = field(default_factory=list)
     created_utc: str = ""
     git_commit: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def card_network_files(*, card: ModelCard) -> list[str]:
+    """Name the `.keras` files of a model folder: its members, or model.keras alone."""
+    return list(card.members) or [MODEL_FILENAME]
 
 
 def card_from_dict(*, data: dict[str, Any]) -> ModelCard:

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.card import GATE_STATS_FILENAME, MODEL_FILENAME, ModelCard
+from mlcore.card import GATE_STATS_FILENAME, ModelCard
 from mlcore.classifier import ClassifierOutput
 from mlcore.errors import ImageError, ModelUnavailableError
 from mlcore.explain import explanation_make
@@ -105,7 +105,8 @@ class Screener:
         operating_point: OperatingPoint | str | None = None,
     ) -> Screener:
         """Load card, gate statistics and model (TensorFlow is imported here, once)."""
-        from mlcore.classifier import Classifier, keras_model_load
+        from mlcore.classifier import Classifier
+        from mlcore.ensemble import model_network_load
         from mlcore.segmenter import LungSegmenter
 
         card = model_card_read(name=name, weights_dir=weights_dir)
@@ -113,7 +114,7 @@ class Screener:
         mean = precision = None
         if (folder / GATE_STATS_FILENAME).is_file():
             mean, precision = gate_stats_load(path=folder / GATE_STATS_FILENAME)
-        model = keras_model_load(path=folder / MODEL_FILENAME)
+        model = model_network_load(folder=folder, card=card)
         try:
             classifier = Classifier(
                 model=model, temperature=card.temperature, view_shift=card.view_shift

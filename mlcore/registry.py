@@ -1,11 +1,11 @@
-"""The model registry: mlcore/weights/<name>/{model.keras,card.json}.
+"""The model registry: mlcore/weights/<name>/{card.json, model.keras or the card's members}.
 
 CONTRACT: nothing here imports TensorFlow (the web process reads cards for /healthz).
 - DEFAULT_MODEL_NAME: the one place the default model is named.
 - weights_root() -> Path (env CXR_WEIGHTS_DIR overrides mlcore/weights).
 - model_dir_resolve(*, name=None) -> Path
 - model_card_read(*, name=None) -> ModelCard  (raises ModelUnavailableError)
-- model_files_check(*, name=None) -> ModelCard  (also checks model.keras is a sound archive)
+- model_files_check(*, name=None) -> ModelCard  (also checks each .keras is a sound archive)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from mlcore.card import CARD_FILENAME, MODEL_FILENAME, ModelCard, card_load
+from mlcore.card import CARD_FILENAME, ModelCard, card_load, card_network_files
 from mlcore.errors import ModelUnavailableError
 
 DEFAULT_MODEL_NAME = "cxr-v3"
@@ -60,23 +60,29 @@ def model_card_read(*, name: str | None = None, weights_dir: Path | str | None =
     """Read the card of a model; raise ModelUnavailableError if missing or corrupt."""
     path = model_dir_resolve(name=name, weights_dir=weights_dir)
     card = card_load(path=path / CARD_FILENAME)
-    if not (path / MODEL_FILENAME).is_file():
-        raise ModelUnavailableError(f"model file not found: {path / MODEL_FILENAME}")
+    for filename in card_network_files(card=card):
+        if not (path / filename).is_file():
+            raise ModelUnavailableError(f"model file not found: {path / filename}")
     return card
 
 
 def model_files_check(
     *, name: str | None = None, weights_dir: Path | str | None = None
 ) -> ModelCard:
-    """Read the card and check model.keras is a sound archive, without loading TensorFlow."""
+    """Read the card and check its .keras files are sound archives, without loading TensorFlow."""
     card = model_card_read(name=name, weights_dir=weights_dir)
     label = model_name_resolve(name=name)
-    weights = model_dir_resolve(name=name, weights_dir=weights_dir) / MODEL_FILENAME
-    # A .keras file is a zip archive holding the model's config: a truncated or garbage file
-    # fails here, cheaply enough for every /healthz call.
-    if weights.stat().st_size == 0 or not zipfile.is_zipfile(weights):
-        raise ModelUnavailableError(f"model {label}: file {MODEL_FILENAME} is corrupt")
-    with zipfile.ZipFile(weights) as archive:
-        if "config.json" not in archive.namelist():
-            raise ModelUnavailableError(f"model {label}: file {MODEL_FILENAME} is corrupt")
+    folder = model_dir_resolve(name=name, weights_dir=weights_dir)
+    for filename in card_network_files(card=card):
+        if not _keras_archive_sound(path=folder / filename):
+            raise ModelUnavailableError(f"model {label}: file {filename} is corrupt")
     return card
+
+
+def _keras_archive_sound(*, path: Path) -> bool:
+    """Return True when a .keras file is a zip archive holding its model's config."""
+    # A truncated or garbage file fails here, cheaply enough for every /healthz call.
+    if path.stat().st_size == 0 or not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return "config.json" in archive.namelist()

@@ -57,15 +57,16 @@ class Teacher:
 
     def probabilities(self, *, table: Table, cache_dir: Path | None) -> np.ndarray:
         """Return the calibrated (N, 3) probabilities of this teacher on a table's films."""
-        from mlcore.card import CARD_FILENAME, MODEL_FILENAME, card_load
-        from mlcore.classifier import Classifier, keras_model_load
+        from mlcore.card import CARD_FILENAME, card_load
+        from mlcore.classifier import Classifier
+        from mlcore.ensemble import model_network_load
 
         card = card_load(path=self.model_dir / CARD_FILENAME)
         x = table_arrays(
             table=table, size=card.input_size, desc=f"teacher {card.version}", cache_dir=cache_dir
         )
         clf = Classifier(
-            model=keras_model_load(path=self.model_dir / MODEL_FILENAME),
+            model=model_network_load(folder=self.model_dir, card=card),
             temperature=card.temperature,
             view_shift=card.view_shift,
         )

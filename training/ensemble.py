@@ -1,12 +1,8 @@
-"""Merge finished classifiers of one input size into one plain Keras model that averages them.
+"""Make one model of finished classifiers of one input size: their networks, averaged.
 
-Each member's trunk is cloned into one graph (layer names prefixed `m0_`, `m1_`, ...), except
-for the start they share unchanged (the frozen stem and first blocks of one ImageNet start),
-which runs once (`shared_`); their last feature maps are concatenated, and one GAP feeds
-heads whose kernels are the members' stacked and divided by the member count. GAP and the
-heads are linear, so the logits are exactly the members' mean, the class-activation map
-(Grad-CAM) is the mean of theirs, and the `.keras` file needs no custom code: every consumer
-of a single model reads it unchanged.
+The new folder holds each member's network as its own `.keras` file (`member-0.keras`, ...),
+listed in the card's `members`; `mlcore.ensemble` builds the averaging graph at load. A member
+that is itself an ensemble brings its own members.
 """
 
 from __future__ import annotations
@@ -16,122 +12,50 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from mlcore.card import CARD_FILENAME, MODEL_FILENAME, ModelCard, card_load, card_save
-from mlcore.classifier import CAM_LAYER, DISEASE_LAYER, GATE_LAYER
+from mlcore.card import (
+    CARD_FILENAME,
+    MODEL_FILENAME,
+    ModelCard,
+    card_load,
+    card_network_files,
+    card_save,
+)
+from mlcore.ensemble import TOO_FEW, model_network_load
+from mlcore.errors import ModelUnavailableError
 from training.config import ConfigError
 
-HEADS = (DISEASE_LAYER, GATE_LAYER)
-TOO_FEW = "an ensemble needs two or more members of one input size"
+LUNG_FILES = ("lungs.keras", "lungs.json")
 
 
-def _part_clone(*, start: Any, end: Any, onto: Any, prefix: str) -> Any:
-    """Re-run the layers between tensors `start` and `end` on tensor `onto` as copies with
-    prefixed names and the same weights; return the copy of `end`."""
-    import keras
-
-    part = keras.Model(start, end)
-    copies: list[tuple[Any, Any]] = []
-
-    def copy_of(layer: Any) -> Any:
-        config = layer.get_config()
-        config["name"] = f"{prefix}{layer.name}"
-        copy = layer.__class__.from_config(config)
-        copies.append((layer, copy))
-        return copy
-
-    # What keras.models.clone_model does inside, without wrapping the result in a model of
-    # its own: a clone onto an intermediate tensor would get a disconnected input.
-    out = part._run_through_graph(onto, operation_fn=copy_of)
-    for layer, copy in copies:
-        copy.set_weights(layer.get_weights())
-    return out
-
-
-def shared_stem_end(*, members: list[Any]) -> str | None:
-    """Name the last layer of the members' common start: the layers, in order, whose weights
-    every member holds unchanged (the frozen stem and first blocks of one ImageNet start), up
-    to a layer whose output alone feeds the rest of the trunk. None when they share nothing."""
-    import keras
-
-    first, rest = members[0], members[1:]
-    shared = None
-    for layer in first.layers[1:]:
-        weights = layer.get_weights()
-        others = [m.get_layer(layer.name).get_weights() if _has(m, layer.name) else None
-                  for m in rest]  # fmt: skip
-        if any(o is None or not _same(weights, o) for o in others):
-            break
-        try:  # a cut of the graph: the rest of the trunk reads nothing from before it
-            keras.Model(layer.output, first.get_layer(CAM_LAYER).input)
-        except ValueError:
-            continue
-        shared = layer.name
-    return shared
-
-
-def _has(model: Any, name: str) -> bool:
-    return any(layer.name == name for layer in model.layers)
-
-
-def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
-    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
-
-
-def ensemble_build(*, members: list[Any], dropout: float = 0.3) -> Any:
-    """Return one two-head model whose outputs are the mean of the members' outputs."""
-    import keras
-
-    from training.model import heads_attach
-
-    sizes = {int(m.input_shape[1]) for m in members}
-    if len(members) < 2 or len(sizes) != 1:
-        raise ConfigError(TOO_FEW)
-    size = sizes.pop()
-    image = keras.Input((size, size, 1), name="image")
-    # The members' common start runs once; each member's own layers branch from it.
-    cut = shared_stem_end(members=members)
-    start = image
-    if cut is not None:
-        first = members[0]
-        start = _part_clone(
-            start=first.inputs[0], end=first.get_layer(cut).output, onto=image, prefix="shared_"
-        )
-    maps = [
-        _part_clone(
-            start=m.get_layer(cut).output if cut is not None else m.inputs[0],
-            end=m.get_layer(CAM_LAYER).input,
-            onto=start,
-            prefix=f"m{i}_",
-        )
-        for i, m in enumerate(members)
-    ]
-    n_gate = int(members[0].get_layer(GATE_LAYER).units)
-    model = heads_attach(
-        image=image,
-        features=keras.layers.Concatenate(name="members")(maps),
-        n_classes=int(members[0].get_layer(DISEASE_LAYER).units),
-        n_gate=n_gate,
-        dropout=dropout,
-        name="cxr_ensemble",
-    )
-    for head in HEADS:
-        kernels, biases = zip(*(m.get_layer(head).get_weights() for m in members), strict=True)
-        model.get_layer(head).set_weights(
-            [np.concatenate(kernels) / len(members), np.mean(biases, axis=0)]
-        )
-    return model
+def member_filename(*, index: int) -> str:
+    """Name the file of an ensemble's `index`-th network."""
+    return f"member-{index}.keras"
 
 
 def _member_record(*, card: ModelCard, path: Path) -> dict[str, Any]:
-    keep = ("seed", "image_size", "flip", "epochs_run", "fit_seconds", "total_seconds")
+    keep = ("seed", "image_size", "flip", "augment", "epochs_run", "fit_seconds", "total_seconds")
     return {
         "folder": path.name,
         "name": card.name,
         "version": card.version,
         **{k: card.training.get(k) for k in keep if k in card.training},
     }
+
+
+def members_write(*, member_dirs: list[Path], cards: list[ModelCard], out: Path) -> list[str]:
+    """Copy every member's network files into `out`, numbered; return their names."""
+    sources = [d / f for d, c in zip(member_dirs, cards, strict=True)
+               for f in card_network_files(card=c)]  # fmt: skip
+    names = [member_filename(index=i) for i in range(len(sources))]
+    staged = [out / f".{name}.tmp" for name in names]
+    for source, tmp in zip(sources, staged, strict=True):
+        shutil.copy2(source, tmp)
+    for tmp, name in zip(staged, names, strict=True):
+        tmp.replace(out / name)
+    for stale in [MODEL_FILENAME, *(p.name for p in out.glob("member-*.keras"))]:
+        if stale not in names:
+            (out / stale).unlink(missing_ok=True)
+    return names
 
 
 def ensemble_run(
@@ -145,8 +69,7 @@ def ensemble_run(
     name: str,
     version: str,
 ) -> ModelCard:
-    """Write the merged model and its card to `out`, then refit its calibration on val."""
-    from mlcore.classifier import keras_model_load
+    """Write the members and the ensemble's card to `out`, then refit its calibration on val."""
     from training.recalibrate import SEGMENTER_EVALUATION, recalibrate_run
 
     if len(member_dirs) < 2:
@@ -156,11 +79,13 @@ def ensemble_run(
     shifts = {c.view_shift for c in cards}
     if len(splits) != 1 or len(shifts) != 1:
         raise ConfigError("ensemble members must share their training split and view shift")
-    members = [keras_model_load(path=d / MODEL_FILENAME) for d in member_dirs]
     out.mkdir(parents=True, exist_ok=True)
-    merged = ensemble_build(members=members)
-    merged.save(out / MODEL_FILENAME)
     card = cards[0]
+    card.members = members_write(member_dirs=member_dirs, cards=cards, out=out)
+    try:
+        merged = model_network_load(folder=out, card=card)
+    except ModelUnavailableError as exc:
+        raise ConfigError(str(exc)) from exc
     card.name = name
     # The first member's points and figures are not the ensemble's: `operating-points` and
     # `evaluate --card` fit and measure its own. Its lung segmenter's figures come with it.
@@ -172,10 +97,10 @@ def ensemble_run(
             _member_record(card=c, path=d) for c, d in zip(cards, member_dirs, strict=True)
         ],
         "ensembled_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "params": int(merged.count_params()),
     }
-    card.training["params"] = int(merged.count_params())
     card_save(card=card, path=out / CARD_FILENAME)
-    for extra in ("lungs.keras", "lungs.json"):
+    for extra in LUNG_FILES:
         if (member_dirs[0] / extra).is_file() and not (out / extra).is_file():
             shutil.copy2(member_dirs[0] / extra, out / extra)
     return recalibrate_run(

@@ -10,6 +10,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from mlcore.ensemble import heads_attach
+
 # (filters, stride) per separable block; stride-16 trunk so Grad-CAM is 12x12 at 192 px.
 # Fast-moving BN statistics: with ~60 steps per epoch the default 0.99 lags for many epochs
 # and the eval-mode network then gives the same answer for every input.
@@ -78,16 +80,6 @@ def _sep_block(x, *, filters: int, stride: int, name: str, antialias: bool = Fal
     if stride == 1 and x.shape[-1] == filters:
         y = layers.Add(name=f"{name}_add")([x, y])
     return layers.ReLU(name=f"{name}_relu")(y)
-
-
-def heads_attach(*, image, features, n_classes: int, n_gate: int, dropout: float, name: str):
-    """Add "cam_features" -> GAP -> disease and gate heads to a trunk; return the model."""
-    x = layers.Identity(name="cam_features")(features)
-    pooled = layers.GlobalAveragePooling2D(name="gap")(x)
-    dropped = layers.Dropout(dropout, name="dropout")(pooled)
-    disease = layers.Dense(n_classes, name="disease")(dropped)
-    gate = layers.Dense(n_gate, name="gate")(pooled)
-    return keras.Model(image, {"disease": disease, "gate": gate}, name=name)
 
 
 def lite0_classifier_build(

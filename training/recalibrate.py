@@ -13,7 +13,6 @@ from pathlib import Path
 from mlcore.card import (
     CARD_FILENAME,
     GATE_STATS_FILENAME,
-    MODEL_FILENAME,
     ModelCard,
     card_load,
     card_save,
@@ -38,7 +37,7 @@ def recalibrate_run(
     version: str = "",
 ) -> ModelCard:
     """Refit temperature, gate statistics and thresholds with `view_shift`; return the card."""
-    from mlcore.classifier import keras_model_load
+    from mlcore.ensemble import model_network_load
     from training.train import git_commit
 
     card = card_load(path=model_dir / CARD_FILENAME)
@@ -59,7 +58,7 @@ def recalibrate_run(
         cache_dir=cache_dir,
     )
     finished = trainset_finish(
-        model=keras_model_load(path=model_dir / MODEL_FILENAME),
+        model=model_network_load(folder=model_dir, card=card),
         view_shift=view_shift,
         data=trainset,
         negatives=negatives,

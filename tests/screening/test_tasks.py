@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from django.db import OperationalError
 
-from mlcore.registry import DEFAULT_MODEL_NAME
+from mlcore.errors import ModelUnavailableError
+from mlcore.registry import DEFAULT_MODEL_NAME, model_files_check
 from screening import inference, services
 from screening.models import Prediction, Study
 from screening.services import study_submit
@@ -113,7 +114,11 @@ def _fixture_model_env() -> dict[str, str]:
             return {"CXR_WEIGHTS_DIR": str(fixtures), "CXR_MODEL_NAME": card.parent.name}
     shipped = REPO_ROOT / "mlcore" / "weights"
     name = os.environ.get("CXR_MODEL_NAME", DEFAULT_MODEL_NAME)
-    if (shipped / name / "model.keras").is_file():
+    try:
+        model_files_check(name=name, weights_dir=shipped)
+    except ModelUnavailableError:
+        pass
+    else:
         return {"CXR_WEIGHTS_DIR": str(shipped), "CXR_MODEL_NAME": name}
     pytest.skip("no trained model in tests/fixtures/models or mlcore/weights yet")
 

@@ -296,7 +296,9 @@ def test_ensemble_merges_members_into_one_model_averaging_their_logits(
     import keras
     import numpy as np
 
+    from mlcore.card import card_load
     from mlcore.classifier import Classifier, keras_model_load
+    from mlcore.ensemble import model_network_load
 
     members = [tmp_path / "weights" / f"toy-{seed}" for seed in (0, 1)]
     model_copy(model=one_view_model, out=members[0])
@@ -330,9 +332,14 @@ def test_ensemble_merges_members_into_one_model_averaging_their_logits(
     assert card["evaluation"]["lung_segmenter"] == segmenter
     assert card["operating_points"] == {} and card["default_operating_point"] == ""
 
+    # Each member ships as its own file; the averaging graph is built at load.
+    assert card["members"] == ["member-0.keras", "member-1.keras"]
+    assert not (out / "model.keras").exists()
+    for member, source in zip(card["members"], members, strict=True):
+        assert (out / member).read_bytes() == (source / "model.keras").read_bytes()
     x = np.random.default_rng(0).normal(size=(3, 48, 48, 1)).astype("float32")
     outs = [keras_model_load(path=d / "model.keras")(x, training=False) for d in members]
-    merged = keras_model_load(path=out / "model.keras")
+    merged = model_network_load(folder=out, card=card_load(path=out / "card.json"))
     assert not any(isinstance(layer, keras.Model) for layer in merged.layers)
     # The unchanged start runs once, shared; each member's own layers branch from it.
     names = [layer.name for layer in merged.layers]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mlcore.registry import DEFAULT_MODEL_NAME, model_card_read
+from mlcore.registry import DEFAULT_MODEL_NAME, model_card_read, model_dir_resolve
 from tests.support.services import REPO_ROOT
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
@@ -49,6 +49,13 @@ def test_card_is_complete():
     assert {"siim_typical_vs_negative_auc", "cohen_covid_vs_rest_auc_ci95"} <= set(
         card.evaluation["figures"]
     )
+
+
+def test_every_shipped_weights_file_is_under_20_mb():
+    # A model of several networks ships them as separate member files, built into one graph
+    # at load, so that no tracked file grows past what a repository should hold.
+    files = [p for p in model_dir_resolve().parent.rglob("*") if p.is_file()]
+    assert files and max(p.stat().st_size for p in files) < 20_000_000
 
 
 def test_gate_accepts_cxr_test_split(cxr_test):
@@ -121,7 +128,6 @@ def test_lung_segmenter_meets_dice_on_lungs_test(shipped, shared_data):
 
 def test_gate2_ships_small_with_its_leave_one_source_out_report():
     from mlcore.gatemodel import GATE_MODEL_FILENAME
-    from mlcore.registry import model_dir_resolve
 
     card = model_card_read()
     assert (model_dir_resolve() / GATE_MODEL_FILENAME).stat().st_size < 500_000
