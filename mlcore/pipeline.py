@@ -23,9 +23,11 @@ CONTRACT (the screening app relies on it):
     result.overlay_jpeg: bytes | None    # heatmap over the radiograph (lung outline drawn), JPEG
     result.lung_fields: LungFields | None   # the two fields' measures (None: no segmenter)
     result.model_name / result.model_version: str
-    result.timings_ms: dict[str, float]  # decode, gate, preprocess, classify, gradcam, overlay
+    result.timings_ms: dict[str, float]  # decode, gate, preprocess, classify, lungs, gradcam,
+                                         # overlay (classify: the image's share of its batch
+                                         # pass; lungs: of the wait for the lung fields after
+                                         # it, the segmenter running beside it: mlcore.overlap)
                                          # (heatmap, overlay, evidence: None with explain=False)
-                                         # (classify: the image's share of its batch pass)
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.card import GATE_STATS_FILENAME, ModelCard
+from mlcore.card import ModelCard
 from mlcore.classifier import ClassifierOutput
 from mlcore.errors import ImageError, ModelUnavailableError
 from mlcore.explain import explanation_make
@@ -49,7 +51,7 @@ from mlcore.gate import (
     gate_rules_check,
     thresholds_from_dict,
 )
-from mlcore.gatemodel import GATE_MODEL_FILENAME, GateModel, gate_model_check, gate_model_load
+from mlcore.gatemodel import GateModel, gate_model_check
 from mlcore.imageio import image_decode
 from mlcore.labels import GATE_LABELS
 from mlcore.lungs import (
@@ -64,6 +66,8 @@ from mlcore.operating_point import (
     operating_point_pick,
     probabilities_decide,
 )
+from mlcore.overlap import NetworksRunner
+from mlcore.parts import screener_parts_load
 from mlcore.preprocess import Preprocessed, grey_channels_merge, radiograph_preprocess
 from mlcore.registry import model_card_read, model_dir_resolve
 from mlcore.screenresult import TIMING_KEYS, ScreenResult, gate_stats_load
@@ -87,6 +91,7 @@ class Screener:
         operating_point: OperatingPoint | str | None = None,
     ) -> None:
         self.classifier = classifier
+        self.networks = NetworksRunner(classifier=classifier, segmenter=segmenter)
         self.card = card
         self.operating_point = self.operating_point_resolve(point=operating_point)
         self.thresholds: GateThresholds = thresholds_from_dict(data=card.gate)
@@ -105,32 +110,11 @@ class Screener:
         operating_point: OperatingPoint | str | None = None,
     ) -> Screener:
         """Load card, gate statistics and model (TensorFlow is imported here, once)."""
-        from mlcore.classifier import Classifier
-        from mlcore.ensemble import model_network_load
-        from mlcore.segmenter import LungSegmenter
-
         card = model_card_read(name=name, weights_dir=weights_dir)
         folder = model_dir_resolve(name=name, weights_dir=weights_dir)
-        mean = precision = None
-        if (folder / GATE_STATS_FILENAME).is_file():
-            mean, precision = gate_stats_load(path=folder / GATE_STATS_FILENAME)
-        model = model_network_load(folder=folder, card=card)
+        parts = screener_parts_load(folder=folder, card=card)
         try:
-            classifier = Classifier(
-                model=model, temperature=card.temperature, view_shift=card.view_shift
-            )
-        except Exception as exc:
-            raise ModelUnavailableError(f"model {card.name!r} is not usable: {exc}") from exc
-        try:
-            screener = cls(
-                classifier=classifier,
-                card=card,
-                gate_mean=mean,
-                gate_precision=precision,
-                segmenter=LungSegmenter.load(folder=folder),
-                gate_model=gate_model_load(path=folder / GATE_MODEL_FILENAME),
-                operating_point=operating_point,
-            )
+            screener = cls(card=card, operating_point=operating_point, **parts)
         except OperatingPointError as exc:
             raise ModelUnavailableError(f"model {card.name!r}: {exc}") from exc
         screener.warm_up()
@@ -304,27 +288,35 @@ class Screener:
     def _staged_screen(
         self, *, staged: list[StagedImage], point: OperatingPoint | None, explain: bool
     ) -> list[ScreenResult]:
-        """Segment, then classify in one batch, then judge and explain each staged image."""
+        """Segment and classify in one batch each, at once (in turn for a model that crops to
+        the lung fields), then judge and explain each staged image."""
+        preps = [s.lung_prep.array for s in staged if s.lung_prep is not None]
         t = time.perf_counter()
-        lungs = self.lungs_run(preps=[s.lung_prep for s in staged if s.lung_prep is not None])
-        lungs_ms = (time.perf_counter() - t) * 1000 / len(staged)
+        pending = self.networks.lungs_start(lung_batch=np.stack(preps) if preps else None)
+        first = self.card.lung_crop and pending is not None  # the crop needs the fields first
+        lungs = pending.result() if first else None
+        first_ms = (time.perf_counter() - t) * 1000 if first else 0.0
         ready = []
         for row, s in enumerate(staged):
             t = time.perf_counter()
             lung = None if lungs is None else lungs[row]
             prep = self.classifier_input_prepare(pixels=s.pixels, lung=lung, lung_prep=s.lung_prep)
             s.timings["preprocess"] += (time.perf_counter() - t) * 1000
-            s.timings["lungs"] = lungs_ms
-            ready.append((s._replace(prep=prep), lung))
-        t = time.perf_counter()
-        out = self.classifier.run(batch=np.stack([s.prep.array for s, _ in ready]))
-        # Each image is charged its share of the batch pass.
-        classify_ms = (time.perf_counter() - t) * 1000 / len(staged)
+            ready.append(s._replace(prep=prep))
+        passed = self.networks.run(
+            batch=np.stack([s.prep.array for s in ready]), lungs=None if first else pending
+        )
+        lungs = lungs if first else passed.lungs
         explained = []
-        for row, (s, lung) in enumerate(ready):
-            s.timings["classify"] = classify_ms
+        for row, s in enumerate(ready):
+            # Each image is charged its share of the batch passes.
+            s.timings["classify"] = passed.classify_ms / len(staged)
+            s.timings["lungs"] = (first_ms + passed.lungs_ms) / len(staged)
+            lung = None if lungs is None else lungs[row]
             explained.append(
-                self._explain(staged=s, out=out, row=row, lung=lung, point=point, explain=explain)
+                self._explain(
+                    staged=s, out=passed.out, row=row, lung=lung, point=point, explain=explain
+                )
             )
         return explained
 
