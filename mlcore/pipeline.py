@@ -291,11 +291,12 @@ class Screener:
         """Segment and classify in one batch each, at once (in turn for a model that crops to
         the lung fields), then judge and explain each staged image."""
         preps = [s.lung_prep.array for s in staged if s.lung_prep is not None]
-        t = time.perf_counter()
-        pending = self.networks.lungs_start(lung_batch=np.stack(preps) if preps else None)
-        first = self.card.lung_crop and pending is not None  # the crop needs the fields first
-        lungs = pending.result() if first else None
-        first_ms = (time.perf_counter() - t) * 1000 if first else 0.0
+        lung_batch = np.stack(preps) if preps and self.segmenter is not None else None
+        lungs, first_ms = None, 0.0
+        if self.card.lung_crop and lung_batch is not None:  # the crop needs the fields first
+            t = time.perf_counter()
+            lungs = self.segmenter.run(batch=lung_batch)
+            first_ms = (time.perf_counter() - t) * 1000
         ready = []
         for row, s in enumerate(staged):
             t = time.perf_counter()
@@ -303,10 +304,10 @@ class Screener:
             prep = self.classifier_input_prepare(pixels=s.pixels, lung=lung, lung_prep=s.lung_prep)
             s.timings["preprocess"] += (time.perf_counter() - t) * 1000
             ready.append(s._replace(prep=prep))
-        passed = self.networks.run(
-            batch=np.stack([s.prep.array for s in ready]), lungs=None if first else pending
-        )
-        lungs = lungs if first else passed.lungs
+        # Started only now, so that it overlaps the classifier's pass and nothing else.
+        pending = None if lungs is not None else self.networks.lungs_start(lung_batch=lung_batch)
+        passed = self.networks.run(batch=np.stack([s.prep.array for s in ready]), lungs=pending)
+        lungs = lungs if pending is None else passed.lungs
         explained = []
         for row, s in enumerate(ready):
             # Each image is charged its share of the batch passes.
