@@ -121,14 +121,21 @@ def pacs_delivered(*, database_url: str, study_uids: list[str]) -> set[str]:
 
 
 def half_written_files(*, database_url: str, media_root: Path) -> list[str]:
-    """Files under studies/ that no row names, and names whose file is missing."""
+    """Files under studies/ that no row names, and names whose file is missing.
+
+    A heatmap's values file (beside its overlay) is named by the heatmap's row; it is not
+    required, since a result from before values were kept has none.
+    """
+    from screening.storage import heatmap_values_name
+
     sql = """
     SELECT file FROM screening_image UNION SELECT thumbnail FROM screening_image
     UNION SELECT heatmap FROM screening_prediction
     """
     named = {row[0] for row in _rows(database_url=database_url, sql=sql, params=()) if row[0]}
+    values = {heatmap_values_name(heatmap_name=name) for name in named}
     on_disk = set()
     for folder, _dirs, files in os.walk(media_root / "studies"):
         for name in files:
             on_disk.add(str((Path(folder) / name).relative_to(media_root)))
-    return sorted(on_disk ^ named)
+    return sorted((on_disk - values) ^ named)

@@ -17,7 +17,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from screening.models import Image, Prediction, Study
-from screening.storage import storage_delete_quietly
+from screening.storage import heatmap_values_name, storage_delete_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,9 @@ def _names_in(*, study_ids: Sequence[str]) -> set[str]:
     for file, thumbnail in images.values_list("file", "thumbnail"):
         named.update((file, thumbnail))
     heatmaps = Prediction.objects.filter(image__in=images).exclude(heatmap="")
-    named.update(heatmaps.values_list("heatmap", flat=True))
+    for heatmap in heatmaps.values_list("heatmap", flat=True):
+        # A heatmap's values (the DICOM Parametric Map's source) live beside its overlay.
+        named.update((heatmap, heatmap_values_name(heatmap_name=heatmap)))
     return named
 
 

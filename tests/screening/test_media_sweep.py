@@ -11,8 +11,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
-from screening.models import Image
+from screening.models import Image, Prediction
 from screening.services.media import media_orphans_sweep
+from screening.storage import heatmap_values_name
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +43,19 @@ def test_files_of_a_study_never_committed_and_an_unnamed_heatmap_go(submit):
     assert media_orphans_sweep(older_than=timedelta(0)) == 3
     assert not any(default_storage.exists(name) for name in orphans)
     assert default_storage.exists(image.file.name) and default_storage.exists(image.thumbnail.name)
+
+
+def test_a_named_heatmap_and_its_values_stay(submit):
+    image = Image.objects.get(study=submit())
+    heatmap = default_storage.save(
+        f"studies/{image.study_id}/{image.id}-heatmap.jpg", ContentFile(b"h")
+    )
+    values = default_storage.save(heatmap_values_name(heatmap_name=heatmap), ContentFile(b"v"))
+    stray = default_storage.save(f"{heatmap}.other.png", ContentFile(b"o"))
+    assert Prediction.objects.filter(image=image).update(heatmap=heatmap) == 1
+    assert media_orphans_sweep(older_than=timedelta(0)) == 1
+    assert default_storage.exists(heatmap) and default_storage.exists(values)
+    assert not default_storage.exists(stray)
 
 
 def test_management_command(submit):
