@@ -52,6 +52,10 @@ class ModelCard:
 
 def card_network_files(*, card: ModelCard) -> list[str]:
     """Name the `.keras` files of a model folder: its members, or model.keras alone."""
+    for member in card.members:
+        # Names inside the model's own folder only: a card never reaches past it.
+        if not isinstance(member, str) or Path(member).name != member or member in ("", ".", ".."):
+            raise ModelUnavailableError(f"model card {card.name!r}: bad member {member!r}")
     return list(card.members) or [MODEL_FILENAME]
 
 

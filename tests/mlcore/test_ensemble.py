@@ -70,6 +70,16 @@ def test_a_missing_or_corrupt_member_is_named(tmp_path, tiny_weights_dir):
         model_card_read(name="ens", weights_dir=tmp_path)
 
 
+@pytest.mark.parametrize("member", ["../other/model.keras", "/etc/passwd", ".."])
+def test_a_member_outside_the_model_folder_is_refused(tmp_path, tiny_weights_dir, member):
+    folder = _members_folder(tmp_path=tmp_path, tiny_weights_dir=tiny_weights_dir)
+    card = json.loads((folder / "card.json").read_text())
+    card["members"] = ["member-0.keras", member]
+    (folder / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelUnavailableError, match="bad member"):
+        model_card_read(name="ens", weights_dir=tmp_path)
+
+
 def test_members_of_different_sizes_are_refused(tmp_path, tiny_weights_dir):
     import keras
 
