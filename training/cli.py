@@ -85,6 +85,14 @@ def train_arguments_add(*, parser: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--synthetic", type=int, default=d.n_synthetic, help="synthetic negatives for the gate"
     )
+    t.add_argument(
+        "--source-weight",
+        type=source_weight_parse,
+        action="append",
+        default=[],
+        metavar="SOURCE=W",
+        help="weigh every training film of SOURCE W times (repeatable)",
+    )
     t.add_argument("--cache-dir", type=Path, default=None, help="cache decoded arrays here")
     distill_arguments_add(parser=t)
     t.add_argument("--version", default="")
@@ -116,6 +124,18 @@ def distill_arguments_add(*, parser: argparse.ArgumentParser) -> None:
     )
 
 
+def source_weight_parse(text: str) -> tuple[str, float]:
+    """Return (source, weight) of a `SOURCE=W` option; argparse names a malformed one."""
+    source, sep, weight = text.partition("=")
+    try:
+        value = float(weight)
+    except ValueError:
+        value = None
+    if not sep or not source or value is None:
+        raise argparse.ArgumentTypeError(f"expected SOURCE=WEIGHT (e.g. cohen=3), not {text!r}")
+    return source, value
+
+
 def train_config_of(*, args: argparse.Namespace) -> TrainConfig:
     """Return the TrainConfig the parsed `train` arguments describe."""
     return TrainConfig(
@@ -134,6 +154,7 @@ def train_config_of(*, args: argparse.Namespace) -> TrainConfig:
         swa_start=args.swa_start,
         select=args.select,
         source_adversary=args.source_adversary,
+        source_weights=tuple(args.source_weight),
         view_shift=args.view_shift,
         antialias=args.antialias,
         flip=args.flip,

@@ -39,6 +39,9 @@ class TrainConfig:
     # Channel multiplier of the cxrnet backbone (ignored by efficientnet-lite0).
     width: float = 2.0
     gate_loss_weight: float = 0.5
+    # Extra weight of every training film of a source, e.g. (("cohen", 3.0),): its
+    # within-source contrasts (covid vs other pneumonias) count for more. Empty = none.
+    source_weights: tuple[tuple[str, float], ...] = ()
     # Loss weight of a gradient-reversed source head (fights the source shortcut); 0 = off.
     source_adversary: float = 0.0
     # Average the weights of every epoch from this fraction of the run on (SWA); 1.0 = off.
@@ -100,5 +103,8 @@ def config_check(*, config: TrainConfig) -> None:
         raise ConfigError(f"--lung-crop {config.lung_crop} holds no lungs.keras")
     if config.lung_crop is not None and config.teachers:
         raise ConfigError("--lung-crop cannot be combined with --teacher")
+    for source, weight in config.source_weights:
+        if not weight > 0:
+            raise ConfigError(f"--source-weight {source}={weight}: the weight must be > 0")
     if config.epochs < 1:
         raise ConfigError(f"--epochs must be >= 1, not {config.epochs}")

@@ -48,6 +48,7 @@ RECORDED_SETTINGS = (
     "augment",
     "mixup",
     "source_adversary",
+    "source_weights",
     "distill_weight",
 )
 
@@ -102,7 +103,11 @@ def fit_inputs(*, data: TrainingData, negatives: GateSet, config: TrainConfig):
     # Disease loss only on radiographs; gate loss on everything, classes balanced (capped).
     w_disease = np.concatenate(
         [
-            sample_weights_compute(strata=data.strata_train, labels=hard),
+            sample_weights_compute(
+                strata=data.strata_train,
+                labels=hard,
+                source_weights=dict(config.source_weights),
+            ),
             np.zeros(n_neg, np.float32),
         ]
     )

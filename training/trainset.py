@@ -8,6 +8,7 @@ validation or test figures, which need one true class.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,8 +120,10 @@ def training_data_build(
     )
 
 
-def sample_weights_compute(*, strata: list[str], labels: np.ndarray) -> np.ndarray:
-    """Balance grades inside each source (capped), then classes overall; mean 1.
+def sample_weights_compute(
+    *, strata: list[str], labels: np.ndarray, source_weights: Mapping[str, float] | None = None
+) -> np.ndarray:
+    """Balance grades inside each source (capped), weigh sources, then classes; mean 1.
 
     `strata` are "source/grade" keys; `labels` the argmax class per row. Up-weighting e.g.
     Cohen's few pneumonias against its many covids makes 'looks like a Cohen figure' a worse
@@ -136,6 +139,11 @@ def sample_weights_compute(*, strata: list[str], labels: np.ndarray) -> np.ndarr
             m = strata_arr == grade
             w[m] = in_source.sum() / (len(grades) * m.sum())
     w = np.clip(w, *STRATUM_WEIGHT_RANGE)
+    for source, weight in (source_weights or {}).items():
+        if not (sources == source).any():
+            known = ", ".join(sorted(set(sources)))
+            raise ValueError(f"--source-weight names {source!r}; the training sources are {known}")
+        w[sources == source] *= weight
     labels = np.asarray(labels)
     for c in np.unique(labels):
         mc = labels == c

@@ -140,10 +140,31 @@ def test_train_with_source_adversary_ships_a_plain_model(tmp_path, toy_data):
 
 
 @pytest.mark.slow
-def test_train_with_flip_and_mixup_records_them(tmp_path, toy_data):
+def test_train_with_flip_mixup_and_a_source_weight_records_them(tmp_path, toy_data):
     out = tmp_path / "weights" / "mix-m"
-    card = tiny_train(out=out, data=toy_data, extra=("--flip", "--mixup", "0.4"))
+    extra = ("--flip", "--mixup", "0.4", "--source-weight", "a=3")
+    card = tiny_train(out=out, data=toy_data, extra=extra)
     assert card["training"]["flip"] is True and card["training"]["mixup"] == 0.4
+    assert card["training"]["source_weights"] == [["a", 3.0]]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("cohen", "expected SOURCE=WEIGHT"),
+        ("cohen=x", "expected SOURCE=WEIGHT"),
+        ("cohen=0", "the weight must be > 0"),
+    ],
+)
+def test_train_refuses_a_malformed_source_weight(tmp_path, toy_data, value, message):
+    proc = run(
+        [
+            *("train", "--data", toy_data, "--out", tmp_path / "m", "--epochs", "1"),
+            *("--source-weight", value, "--no-ood"),
+        ]
+    )
+    assert proc.returncode != 0
+    assert message in proc.stderr
 
 
 def test_train_refuses_mixup_with_source_adversary(tmp_path, toy_data):
