@@ -25,6 +25,14 @@ def tiny_screener(tiny_weights_dir):
 
 
 @pytest.fixture(scope="session")
+def tiny_network(tiny_weights_dir, tiny_screener):
+    """The tiny model's Keras network as loaded (the Classifier keeps only its folded copy)."""
+    from mlcore.ensemble import model_network_load
+
+    return model_network_load(folder=tiny_weights_dir / "tiny", card=tiny_screener.card)
+
+
+@pytest.fixture(scope="session")
 def toy_images() -> dict[str, list[np.ndarray]]:
     """Four generated chest-like images per class (the tiny model's training distribution)."""
     from mlcore.labels import LABELS

@@ -78,11 +78,11 @@ def _shifted(x: np.ndarray, shift: int) -> np.ndarray:
     return out
 
 
-def test_view_shift_averages_two_shifted_views(tiny_screener, toy_images):
+def test_view_shift_averages_two_shifted_views(tiny_screener, tiny_network, toy_images):
     from mlcore.classifier import Classifier
 
     x = _inputs(tiny_screener, toy_images)
-    model, t = tiny_screener.classifier.model, tiny_screener.card.temperature
+    model, t = tiny_network, tiny_screener.card.temperature
     single = Classifier(model=model, temperature=t, view_shift=0)
     two = Classifier(model=model, temperature=t, view_shift=3).run(batch=x)
     plus, minus = single.run(batch=_shifted(x, 3)), single.run(batch=_shifted(x, -3))
@@ -96,7 +96,7 @@ def test_view_shift_averages_two_shifted_views(tiny_screener, toy_images):
     np.testing.assert_allclose(two.probabilities, expected / expected.sum(1, keepdims=True), 1e-5)
 
 
-def test_view_shift_out_of_range_is_refused(tiny_screener):
+def test_view_shift_out_of_range_is_refused(tiny_screener, tiny_network):
     import pytest
 
     from mlcore.classifier import Classifier
@@ -104,4 +104,4 @@ def test_view_shift_out_of_range_is_refused(tiny_screener):
 
     size = tiny_screener.classifier.input_size
     with pytest.raises(ModelUnavailableError, match="view_shift"):
-        Classifier(model=tiny_screener.classifier.model, view_shift=size // 4)
+        Classifier(model=tiny_network, view_shift=size // 4)

@@ -29,10 +29,10 @@ def _randomise_bn(model, seed: int = 0) -> None:
             )
 
 
-def test_tiny_model_folds_to_the_same_outputs(tiny_screener):
+def test_tiny_model_folds_to_the_same_outputs(tiny_network):
     from mlcore.fold import batchnorm_fold
 
-    model = tiny_screener.classifier.model
+    model = tiny_network
     folded = batchnorm_fold(model=model)
     assert _bn_count(model) > 0 and _bn_count(folded) == 0
     assert folded.count_params() < model.count_params()
