@@ -31,6 +31,7 @@ def _child_env(args: argparse.Namespace) -> dict[str, str]:
         env["CXR_MODEL_NAME"] = args.model
     if args.weights_dir:
         env["CXR_WEIGHTS_DIR"] = str(args.weights_dir)
+    env["CXR_COMPILED_DIR"] = args.compiled_dir
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     return env
 
@@ -51,6 +52,7 @@ def model_section_run(*, args: argparse.Namespace) -> dict[str, Any]:
         cmd += ["--model", args.model]
     if args.data_dir:
         cmd += ["--data-dir", str(args.data_dir)]
+    cmd += ["--compiled-dir", args.compiled_dir]
     return section_subprocess_run(
         module="bench.model_path", args=cmd, timeout=1800, env=_child_env(args)
     )
@@ -218,6 +220,8 @@ def stack_sections_run(*, args: argparse.Namespace, results: dict[str, Any], sav
         return
     if args.weights_dir:
         os.environ["CXR_WEIGHTS_DIR"] = str(args.weights_dir)
+    # The stack's worker reads the same flatbuffer cache as the model section.
+    os.environ["CXR_COMPILED_DIR"] = args.compiled_dir
     config = stack.StackConfig(
         gunicorn_workers=args.gunicorn_workers,
         gunicorn_threads=args.gunicorn_threads,

@@ -134,12 +134,13 @@ def model_path_run(
     model: str | None,
     data_dir: Path | None,
     profile_n: int,
+    compiled_dir: str = "",
 ) -> dict[str, Any]:
-    """Load the Screener and measure; return the section's figures."""
+    """Load the Screener as the worker does and measure; return the section's figures."""
     t0 = time.perf_counter()
     from mlcore.pipeline import Screener
 
-    screener = Screener.load(name=model)
+    screener = Screener.load(name=model, compiled_dir=compiled_dir or None)
     load_s = time.perf_counter() - t0
     images, source = bench_images_load(n=n + warmup, data_dir=data_dir)
     warm, measured = images[:warmup], images[warmup:]
@@ -152,6 +153,7 @@ def model_path_run(
         "n_images": len(measured),
         "warmup": warmup,
         "tf_threads": os.environ.get("TF_NUM_INTRAOP_THREADS"),
+        "networks": type(screener.classifier).__name__,
         **stages,
     }
     inputs = batch_inputs_prepare(screener=screener, images=measured)
@@ -175,6 +177,7 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--profile-n", type=int, default=30)
+    parser.add_argument("--compiled-dir", default="", help="empty: Keras networks")
     parser.add_argument("--json-out", type=Path, required=True)
     options = vars(parser.parse_args())
     json_out = options.pop("json_out")

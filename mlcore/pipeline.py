@@ -108,11 +108,14 @@ class Screener:
         name: str | None = None,
         weights_dir: Path | str | None = None,
         operating_point: OperatingPoint | str | None = None,
+        compiled_dir: Path | str | None = None,
     ) -> Screener:
-        """Load card, gate statistics and model (TensorFlow is imported here, once)."""
+        """Load card, gate statistics and networks: as Keras networks (TensorFlow is imported
+        here, once) or, with `compiled_dir`, as cached flatbuffers (mlcore.compiled)."""
         card = model_card_read(name=name, weights_dir=weights_dir)
         folder = model_dir_resolve(name=name, weights_dir=weights_dir)
-        parts = screener_parts_load(folder=folder, card=card)
+        compiled = Path(compiled_dir) if compiled_dir else None
+        parts = screener_parts_load(folder=folder, card=card, compiled_dir=compiled)
         try:
             screener = cls(card=card, operating_point=operating_point, **parts)
         except OperatingPointError as exc:

@@ -12,7 +12,19 @@ from mlcore.errors import ModelUnavailableError
 from mlcore.lungs import SEGMENTER_FILENAME, lung_box, segmenter_input_prepare
 
 
-class LungSegmenter:
+class LungBoxFinder:
+    """`box_of` for any segmenter with `run(batch=...)`: the Keras one and mlcore.compiled's."""
+
+    def run(self, *, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def box_of(self, *, pixels: np.ndarray) -> tuple[int, int, int, int] | None:
+        """The lung box of one grey film in its own frame (None when no fields are found)."""
+        prep = segmenter_input_prepare(pixels=pixels)
+        return lung_box(probability=self.run(batch=prep.array[None])[0], prep=prep)
+
+
+class LungSegmenter(LungBoxFinder):
     """A loaded `lungs.keras`, BN-folded, behind a fixed-signature `tf.function`."""
 
     def __init__(self, *, model: Any) -> None:
@@ -50,8 +62,3 @@ class LungSegmenter:
         if x.ndim == 3:
             x = x[..., None]
         return self._forward(x).numpy()
-
-    def box_of(self, *, pixels: np.ndarray) -> tuple[int, int, int, int] | None:
-        """The lung box of one grey film in its own frame (None when no fields are found)."""
-        prep = segmenter_input_prepare(pixels=pixels)
-        return lung_box(probability=self.run(batch=prep.array[None])[0], prep=prep)

@@ -61,9 +61,11 @@ def _screener_load(*, name: str) -> Any:
     """Load one model; any error becomes ModelUnavailableError (a broken file must not kill
     the worker)."""
     try:
+        from django.conf import settings
+
         from mlcore.pipeline import Screener
 
-        return Screener.load(name=name)
+        return Screener.load(name=name, compiled_dir=settings.CXR_COMPILED_DIR or None)
     except ModelUnavailableError:
         raise
     except Exception as exc:

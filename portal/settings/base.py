@@ -225,6 +225,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # The model: which registry entry the worker loads (None: mlcore's default).
 CXR_MODEL_NAME = env("CXR_MODEL_NAME", default=None)
+# Where the worker caches each model's networks as LiteRT flatbuffers (mlcore.compiled),
+# built once per model version; empty runs them as Keras networks under TensorFlow.
+CXR_COMPILED_DIR = env("CXR_COMPILED_DIR", default=str(VAR_DIR / "compiled"))
 # Until an admin promotes a candidate (screening.ModelDeployment), which then holds instead.
 # A process reads the model in force and the candidate at most this often, so a promotion or
 # rollback reaches running workers within this many seconds, without a restart.

@@ -224,7 +224,7 @@ def loads(monkeypatch) -> list[str]:
 
     class Loader:
         @classmethod
-        def load(cls, name=None):
+        def load(cls, name=None, compiled_dir=None):
             names.append(name)
             return SimpleNamespace(name=name)
 

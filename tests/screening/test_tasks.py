@@ -84,7 +84,7 @@ def test_screener_error_is_remembered(monkeypatch):
 
     class Broken:
         @classmethod
-        def load(cls, name=None):
+        def load(cls, name=None, compiled_dir=None):
             loads.append(name)
             raise OSError("model.keras is truncated")
 

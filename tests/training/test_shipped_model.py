@@ -146,3 +146,23 @@ def test_lung_evidence_and_outline_on_a_real_film(shipped, shared_data):
     assert result.decision in ("covid", "pneumonia", "normal")
     overlay = np.asarray(Image.open(io.BytesIO(result.overlay_jpeg)).convert("RGB"), np.int16)
     assert (np.abs(overlay - np.array(LUNG_OUTLINE_RGB)).sum(axis=2) < 90).mean() > 0.002
+
+
+def test_compiled_networks_give_the_shipped_answers(shipped, shared_data, tmp_path_factory):
+    from mlcore.compiled import LiteClassifier, LiteSegmenter
+    from mlcore.pipeline import Screener
+
+    lite = Screener.load(name=DEFAULT_MODEL_NAME, compiled_dir=tmp_path_factory.mktemp("compiled"))
+    assert isinstance(lite.classifier, LiteClassifier)
+    assert isinstance(lite.segmenter, LiteSegmenter)
+    paths = sorted((shared_data / "siim" / "images").glob("*.jpg"))[:16]
+    paths += sorted((shared_data / "cxr" / "images").glob("*.jpg"))[::150]
+    paths += sorted((shared_data / "ood" / "images").glob("*.*"))[::40]
+    for path in paths:
+        a = lite.screen(data=path.read_bytes(), filename=path.name)
+        b = shipped.screen(data=path.read_bytes(), filename=path.name)
+        assert (a.accepted, a.reason, a.decision) == (b.accepted, b.reason, b.decision), path.name
+        if b.accepted:
+            for k, p in b.probabilities.items():
+                assert a.probabilities[k] == pytest.approx(p, abs=1e-4)
+            assert a.evidence_in_lungs == pytest.approx(b.evidence_in_lungs, abs=1e-3)

@@ -69,8 +69,11 @@ def test_sample_weights_balance_grades_inside_a_source():
 
 def test_source_weights_lift_a_source_inside_each_class_and_name_an_unknown_one():
     strata = (
-        ["cohen/covid"] * 20 + ["hannover/covid"] * 20 + ["cohen/pneumonia"] * 20
-        + ["nih/pneumonia"] * 20 + ["nih/normal"] * 40
+        ["cohen/covid"] * 20
+        + ["hannover/covid"] * 20
+        + ["cohen/pneumonia"] * 20
+        + ["nih/pneumonia"] * 20
+        + ["nih/normal"] * 40
     )
     labels = np.array([0] * 40 + [1] * 40 + [2] * 40)
     plain = sample_weights_compute(strata=strata, labels=labels)
@@ -81,5 +84,5 @@ def test_source_weights_lift_a_source_inside_each_class_and_name_an_unknown_one(
     for cohen, other in ((slice(0, 20), slice(20, 40)), (slice(40, 60), slice(60, 80))):
         odds = lifted[cohen].sum() / lifted[other].sum()
         assert odds == pytest.approx(3 * plain[cohen].sum() / plain[other].sum(), rel=1e-5)
-    with pytest.raises(ValueError, match="'kermany'.*cohen, hannover, nih"):
+    with pytest.raises(ValueError, match=r"'kermany'.*cohen, hannover, nih"):
         sample_weights_compute(strata=strata, labels=labels, source_weights={"kermany": 2.0})
