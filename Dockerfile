@@ -19,6 +19,10 @@ COPY --chown=cxr:cxr . .
 RUN SECRET_KEY=build-only-collectstatic-key-not-used-at-runtime-0123456789abcdef \
     ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput
 
+# The worker runs the shipped model as flatbuffers (mlcore.compiled): build them into the
+# image, so that no container spends its first start converting (CXR_COMPILED_DIR's default).
+RUN python -m mlcore.compiled --cache-dir var/compiled && chown -R cxr:cxr var
+
 USER cxr
 EXPOSE 8000
 CMD ["gunicorn", "portal.wsgi:application", "--config", "deploy/gunicorn.conf.py"]

@@ -7,7 +7,8 @@ once used, so `compiled_ensure` runs it in a child process, once per model versi
 the files. A worker then runs the networks through `ai_edge_litert` without TensorFlow: at
 batch 1 on 2 CPU cores the classifier ran about twice as fast (bench/NOTES.md).
 
-    python -m mlcore.compiled --folder MODEL_DIR --out DIR   # what compiled_ensure runs
+    python -m mlcore.compiled --cache-dir DIR [--model NAME]  # fill a worker's cache ahead
+    python -m mlcore.compiled --folder MODEL_DIR --out DIR      # what compiled_ensure runs
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from mlcore.card import CARD_FILENAME, ModelCard, card_load, card_network_files
 from mlcore.classifier import ClassifierOutput
 from mlcore.errors import ModelUnavailableError
 from mlcore.lungs import SEGMENTER_FILENAME
+from mlcore.registry import model_card_read, model_dir_resolve
 from mlcore.segmenter import LungBoxFinder
 
 COMPILED_FORMAT = "1"
@@ -219,11 +221,20 @@ def compiled_networks_load(*, folder: Path, card: ModelCard, cache_dir: Path) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlcore.compiled", description=__doc__)
-    parser.add_argument("--folder", type=Path, required=True, help="a model folder (card.json)")
-    parser.add_argument("--out", type=Path, required=True, help="where the flatbuffers go")
+    parser.add_argument("--folder", type=Path, help="a model folder (card.json) to build")
+    parser.add_argument("--out", type=Path, help="where --folder's flatbuffers go")
+    parser.add_argument("--cache-dir", type=Path, help="fill this cache, as a worker would")
+    parser.add_argument("--model", default=None, help="with --cache-dir (default: the default)")
     args = parser.parse_args(argv)
+    if (args.cache_dir is None) == (args.folder is None or args.out is None):
+        parser.error("give --folder and --out, or --cache-dir")
     try:
-        compiled_build(folder=args.folder, out=args.out)
+        if args.cache_dir is not None:
+            folder = model_dir_resolve(name=args.model, weights_dir=None)
+            card = model_card_read(name=args.model, weights_dir=None)
+            print(compiled_ensure(folder=folder, card=card, cache_dir=args.cache_dir))
+        else:
+            compiled_build(folder=args.folder, out=args.out)
     except (ModelUnavailableError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

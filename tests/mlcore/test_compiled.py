@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +121,23 @@ def test_a_worker_with_compiled_networks_never_imports_tensorflow(lite_screener,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[-3:] == ["LiteClassifier", "False", "False"]
+
+
+def test_the_cli_fills_a_cache_ahead_and_names_a_bad_call(lite_screener, compiled_dir):
+    env = {**os.environ, "CXR_WEIGHTS_DIR": str(REPO_ROOT / "tests/fixtures/models")}
+    command = [sys.executable, "-m", "mlcore.compiled"]
+    proc = subprocess.run(
+        [*command, "--cache-dir", str(compiled_dir), "--model", "tiny"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (Path(proc.stdout.strip()) / CLASSIFIER_FILE).is_file()
+    bad = subprocess.run(
+        [*command, "--folder", "x"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 2 and "give --folder and --out, or --cache-dir" in bad.stderr
