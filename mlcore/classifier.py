@@ -107,14 +107,15 @@ class Classifier:
             cams = views_mean(tf.nn.relu(tf.einsum("bhwk,kc->bhwc", fmap, kernel)))
             return probs, logits, gate, views_mean(pooled), cams
 
-        self._forward = forward
+        # The compiled pass, fixed signature: mlcore.compiled converts it as it is.
+        self.forward = forward
 
     def run(self, *, batch: np.ndarray) -> ClassifierOutput:
         """Run a (B, S, S) or (B, S, S, 1) float32 batch."""
         x = np.asarray(batch, dtype=np.float32)
         if x.ndim == 3:
             x = x[..., None]
-        probs, logits, gate, pooled, cams = self._forward(x)
+        probs, logits, gate, pooled, cams = self.forward(x)
         return ClassifierOutput(
             probabilities=probs.numpy(),
             logits=logits.numpy(),

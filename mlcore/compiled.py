@@ -115,9 +115,9 @@ def compiled_build(*, folder: Path, out: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         for filename, network in networks:
-            flatbuffer = flatbuffer_convert(forward=network._forward)
+            flatbuffer = flatbuffer_convert(forward=network.forward)
             (staging / filename).write_bytes(flatbuffer)
-            agreement_check(forward=network._forward, lite=LiteNetwork(path=staging / filename))
+            agreement_check(forward=network.forward, lite=LiteNetwork(path=staging / filename))
         # Another process may have built the same key meanwhile: its files are as good.
         if not out.exists():
             staging.rename(out)

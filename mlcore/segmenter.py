@@ -46,7 +46,8 @@ class LungSegmenter(LungBoxFinder):
         def forward(x):
             return net(x, training=False)[..., 0]
 
-        self._forward = forward
+        # The compiled pass, fixed signature: mlcore.compiled converts it as it is.
+        self.forward = forward
 
     @classmethod
     def load(cls, *, folder: Path) -> LungSegmenter | None:
@@ -61,4 +62,4 @@ class LungSegmenter(LungBoxFinder):
         x = np.asarray(batch, dtype=np.float32)
         if x.ndim == 3:
             x = x[..., None]
-        return self._forward(x).numpy()
+        return self.forward(x).numpy()
