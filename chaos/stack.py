@@ -16,6 +16,7 @@ from pathlib import Path
 
 import requests
 
+from bench.options import COMPILED_DEFAULT
 from chaos.services import MediaTmpfs, PostgresCluster, RedisServer, port_free, port_wait
 from tests.support.worker import worker_stop
 
@@ -78,6 +79,8 @@ class ChaosStack:
             "CELERY_RESULT_BACKEND": f"file://{var / 'results'}",
             "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_S),
             "CXR_VAR_DIR": str(var),
+            # One flatbuffer cache for every host: a host's networks do not differ from another's.
+            "CXR_COMPILED_DIR": os.environ.get("CXR_COMPILED_DIR", str(COMPILED_DEFAULT)),
             "MEDIA_ROOT": str(self.media.root),
             # Rate counts in Redis as in production (a Redis outage must not fail requests).
             "CACHE_URL": self.redis.url.rsplit("/", 1)[0] + "/1",

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.options import COMPILED_DEFAULT
 from mlcore.card import card_load
 from mlcore.compiled import (
     CLASSIFIER_FILE,
@@ -27,8 +28,9 @@ from tests.support.services import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
-def compiled_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("compiled")
+def compiled_dir():
+    # The workers' cache: builds are keyed by content, so sharing it costs no isolation.
+    return COMPILED_DEFAULT
 
 
 @pytest.fixture(scope="module")
