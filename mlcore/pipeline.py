@@ -2,7 +2,7 @@
 
 CONTRACT (the screening app relies on it):
 
-    screener = Screener.load(name=None, operating_point=None)   # loads TF + model once;
+    screener = Screener.load(name=None, operating_point=None, compiled_dir=None)  # loads once;
                                          # raises ModelUnavailableError (or for an unknown point)
     result = screener.screen(data=b"...", filename="x.dcm")   # raises mlcore.errors.ImageError
     results = screener.screen_many(items=[(data, filename), ...], operating_point=None)
