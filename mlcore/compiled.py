@@ -104,10 +104,9 @@ def _build_in_child(*, folder: Path, card: ModelCard, out: Path) -> None:
 
 def compiled_build(*, folder: Path, out: Path) -> None:
     """Convert the folder's networks into `out` and check them (runs TensorFlow)."""
-    from mlcore.parts import screener_parts_load
+    from mlcore.parts import keras_networks_load
 
-    card = card_load(path=folder / CARD_FILENAME)
-    parts = screener_parts_load(folder=folder, card=card)
+    parts = keras_networks_load(folder=folder, card=card_load(path=folder / CARD_FILENAME))
     networks = [(CLASSIFIER_FILE, parts["classifier"])]
     if parts["segmenter"] is not None:
         networks.append((SEGMENTER_FILE, parts["segmenter"]))

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +21,7 @@ from mlcore.compiled import (
 from mlcore.errors import ModelUnavailableError
 from mlcore.pipeline import Screener
 from mlcore.testing.files import png_bytes
-from tests.support.services import REPO_ROOT
+from tests.support.cli import module_run, script_run
 
 
 @pytest.fixture(scope="module")
@@ -103,43 +100,33 @@ def test_a_failed_build_is_named_and_the_screener_runs_keras(tiny_weights_dir, t
     assert "Running tiny as Keras networks" in caplog.text
 
 
-def test_a_worker_with_compiled_networks_never_imports_tensorflow(lite_screener, compiled_dir):
+def test_a_worker_with_compiled_networks_never_imports_tensorflow(
+    lite_screener, compiled_dir, tiny_weights_dir
+):
     script = (
         "import sys\n"
         "from mlcore.pipeline import Screener\n"
         "from mlcore.testing.arrays import chest_like_array\n"
-        f"s = Screener.load(name='tiny', weights_dir={str(REPO_ROOT / 'tests/fixtures/models')!r},"
+        f"s = Screener.load(name='tiny', weights_dir={str(tiny_weights_dir)!r},"
         f" compiled_dir={str(compiled_dir)!r})\n"
         "r = s.screen_array(pixels=chest_like_array(size=(300, 280), seed=3))\n"
         "print(type(s.classifier).__name__, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = script_run(script=script, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[-3:] == ["LiteClassifier", "False", "False"]
 
 
-def test_the_cli_fills_a_cache_ahead_and_names_a_bad_call(lite_screener, compiled_dir):
-    env = {**os.environ, "CXR_WEIGHTS_DIR": str(REPO_ROOT / "tests/fixtures/models")}
-    command = [sys.executable, "-m", "mlcore.compiled"]
-    proc = subprocess.run(
-        [*command, "--cache-dir", str(compiled_dir), "--model", "tiny"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+def test_the_cli_fills_a_cache_ahead_and_names_a_bad_call(
+    lite_screener, compiled_dir, tiny_weights_dir
+):
+    proc = module_run(
+        module="mlcore.compiled",
+        args=["--cache-dir", compiled_dir, "--model", "tiny"],
+        env={"CXR_WEIGHTS_DIR": str(tiny_weights_dir)},
         timeout=120,
-        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (Path(proc.stdout.strip()) / CLASSIFIER_FILE).is_file()
-    bad = subprocess.run(
-        [*command, "--folder", "x"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
-    )
+    bad = module_run(module="mlcore.compiled", args=["--folder", "x"], timeout=60)
     assert bad.returncode == 2 and "give --folder and --out, or --cache-dir" in bad.stderr

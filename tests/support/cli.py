@@ -23,3 +23,15 @@ def module_run(
         timeout=timeout,
         check=False,
     )
+
+
+def script_run(*, script: str, timeout: float) -> subprocess.CompletedProcess:
+    """Run `python -c script` in a fresh interpreter from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from mlcore.registry import DEFAULT_MODEL_NAME, model_card_read, model_dir_resolve
-from tests.support.services import REPO_ROOT
+from tests.support.cli import script_run
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 
@@ -105,14 +103,7 @@ def test_shipped_model_runs_without_training_code_or_the_weights_wheel():
         "r = s.screen_array(pixels=chest_like_array(size=(300, 280), seed=3))\n"
         "print(s.card.name, r.accepted, sorted(r.probabilities or {}))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    proc = script_run(script=script, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[0] == DEFAULT_MODEL_NAME
 
