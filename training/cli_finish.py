@@ -36,6 +36,13 @@ def ensemble_arguments_add(*, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, nargs="+", required=True, help="their training data")
     parser.add_argument("--name", required=True, help="the registry name, e.g. cxr-v3")
     parser.add_argument("--version", required=True, help="the card version, e.g. 3.2.0")
+    parser.add_argument(
+        "--average",
+        choices=("outputs", "weights"),
+        default="outputs",
+        help="outputs: one graph averaging the members' logits; weights: one network of their "
+        "mean weights (members of one architecture and start)",
+    )
     parser.add_argument("--ood", type=Path, default=_ood_default())
     parser.add_argument("--no-ood", action="store_true")
     parser.add_argument("--synthetic", type=int, default=N_SYNTHETIC)
@@ -56,6 +63,7 @@ def finish_main(*, args: argparse.Namespace) -> int:
             cache_dir=args.cache_dir,
             name=args.name,
             version=args.version,
+            average=args.average,
         )
     else:
         from training.recalibrate import recalibrate_run

@@ -1,8 +1,10 @@
 """Make one model of finished classifiers of one input size: their networks, averaged.
 
-The new folder holds each member's network as its own `.keras` file (`member-0.keras`, ...),
-listed in the card's `members`; `mlcore.ensemble` builds the averaging graph at load. A member
-that is itself an ensemble brings its own members.
+Averaging outputs (the default), the new folder holds each member's network as its own
+`.keras` file (`member-0.keras`, ...), listed in the card's `members`; `mlcore.ensemble` builds
+the averaging graph at load, and a member that is itself an ensemble brings its own members.
+Averaging weights (a model soup), it holds one network whose every weight is the members'
+mean: members of one architecture, trained from one start (docs/model-experiments.md).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import datetime as dt
 import shutil
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from mlcore.card import (
     CARD_FILENAME,
@@ -25,6 +29,7 @@ from mlcore.errors import ModelUnavailableError
 from training.config import ConfigError
 
 LUNG_FILES = ("lungs.keras", "lungs.json")
+AVERAGES = ("outputs", "weights")
 
 
 def member_filename(*, index: int) -> str:
@@ -58,6 +63,35 @@ def members_write(*, member_dirs: list[Path], cards: list[ModelCard], out: Path)
     return names
 
 
+def weights_mean(*, weight_lists: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Return the element-wise mean of networks' weights; ConfigError when their shapes differ."""
+    shapes = {tuple(w.shape for w in weights) for weights in weight_lists}
+    if len(shapes) != 1:
+        raise ConfigError("a weight average needs members of one architecture")
+    return [
+        np.mean([weights[i] for weights in weight_lists], axis=0, dtype=np.float64).astype(w.dtype)
+        for i, w in enumerate(weight_lists[0])
+    ]
+
+
+def weights_average_write(*, member_dirs: list[Path], cards: list[ModelCard], out: Path) -> None:
+    """Write the members' mean weights as `out`'s one network (batch-norm statistics too)."""
+    from mlcore.classifier import keras_model_load
+
+    if any(c.members for c in cards):
+        raise ConfigError("a weight average takes members of one network each")
+    try:
+        models = [keras_model_load(path=d / MODEL_FILENAME) for d in member_dirs]
+    except ModelUnavailableError as exc:
+        raise ConfigError(str(exc)) from exc
+    models[0].set_weights(weights_mean(weight_lists=[m.get_weights() for m in models]))
+    staged = out / f".{MODEL_FILENAME}.tmp.keras"
+    models[0].save(staged)
+    staged.replace(out / MODEL_FILENAME)
+    for stale in out.glob("member-*.keras"):
+        stale.unlink()
+
+
 def ensemble_run(
     *,
     member_dirs: list[Path],
@@ -68,8 +102,10 @@ def ensemble_run(
     cache_dir: Path | None,
     name: str,
     version: str,
+    average: str = "outputs",
 ) -> ModelCard:
-    """Write the members and the ensemble's card to `out`, then refit its calibration on val."""
+    """Write the members (or their mean weights) and the card to `out`, then refit its
+    calibration on val."""
     from training.recalibrate import SEGMENTER_EVALUATION, recalibrate_run
 
     if len(member_dirs) < 2:
@@ -79,9 +115,15 @@ def ensemble_run(
     shifts = {c.view_shift for c in cards}
     if len(splits) != 1 or len(shifts) != 1:
         raise ConfigError("ensemble members must share their training split and view shift")
+    if average not in AVERAGES:
+        raise ConfigError(f"average must be one of {', '.join(AVERAGES)}")
     out.mkdir(parents=True, exist_ok=True)
     card = cards[0]
-    card.members = members_write(member_dirs=member_dirs, cards=cards, out=out)
+    if average == "weights":
+        weights_average_write(member_dirs=member_dirs, cards=cards, out=out)
+        card.members = []
+    else:
+        card.members = members_write(member_dirs=member_dirs, cards=cards, out=out)
     try:
         merged = model_network_load(folder=out, card=card)
     except ModelUnavailableError as exc:
@@ -96,6 +138,7 @@ def ensemble_run(
         "ensemble": [
             _member_record(card=c, path=d) for c, d in zip(cards, member_dirs, strict=True)
         ],
+        "ensemble_average": average,
         "ensembled_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "params": int(merged.count_params()),
     }
