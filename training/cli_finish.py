@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from training.config import DEFAULT_OOD, TrainConfig
+from training.ensemble import AVERAGES
 
 N_SYNTHETIC = TrainConfig(data=[], out=Path()).n_synthetic
 
@@ -38,8 +39,8 @@ def ensemble_arguments_add(*, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", required=True, help="the card version, e.g. 3.2.0")
     parser.add_argument(
         "--average",
-        choices=("outputs", "weights"),
-        default="outputs",
+        choices=AVERAGES,
+        default=AVERAGES[0],
         help="outputs: one graph averaging the members' logits; weights: one network of their "
         "mean weights (members of one architecture and start)",
     )
