@@ -21,7 +21,8 @@ SWITCHES = (
 # Numeric options of `train`, each named after its TrainConfig field.
 NUMBERS = (
     ("--epochs", int, "passes over the training films"),
-    ("--seed", int, "random seed"),
+    ("--seed", int, "random seed of the start (and of the data unless --data-seed)"),
+    ("--data-seed", int, "seed of the film order and augmentation (default: --seed)"),
     ("--image-size", int, "model input side in px"),
     ("--batch-size", int, "films per step"),
     ("--learning-rate", float, "peak learning rate of the cosine schedule"),
@@ -146,6 +147,7 @@ def train_config_of(*, args: argparse.Namespace) -> TrainConfig:
         freeze=tuple(args.freeze),
         epochs=args.epochs,
         seed=args.seed,
+        data_seed=args.data_seed,
         image_size=args.image_size,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,

@@ -29,6 +29,9 @@ class TrainConfig:
     freeze: tuple[str, ...] = ("stem_", "block0_", "block1_", "block2_")
     epochs: int = 10
     seed: int = 0
+    # Seed of the film order and the augmentation; None = `seed`. Runs of one `seed` share
+    # their start (head initialisation), so their weights can be averaged.
+    data_seed: int | None = None
     image_size: int = 160
     batch_size: int = 32
     learning_rate: float = 1e-3

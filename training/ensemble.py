@@ -84,7 +84,12 @@ def weights_average_write(*, member_dirs: list[Path], cards: list[ModelCard], ou
         models = [keras_model_load(path=d / MODEL_FILENAME) for d in member_dirs]
     except ModelUnavailableError as exc:
         raise ConfigError(str(exc)) from exc
-    models[0].set_weights(weights_mean(weight_lists=[m.get_weights() for m in models]))
+    if len({tuple(layer.name for layer in m.layers) for m in models}) != 1:
+        raise ConfigError("a weight average needs members of one architecture")
+    # Layer by layer: a frozen layer lists its weights in another order model-wide.
+    for layer in models[0].layers:
+        mean = weights_mean(weight_lists=[m.get_layer(layer.name).get_weights() for m in models])
+        layer.set_weights(mean)
     staged = out / f".{MODEL_FILENAME}.tmp.keras"
     models[0].save(staged)
     staged.replace(out / MODEL_FILENAME)

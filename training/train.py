@@ -40,6 +40,7 @@ RECORDED_SETTINGS = (
     "swa_start",
     "select",
     "seed",
+    "data_seed",
     "batch_size",
     "learning_rate",
     "width",
@@ -90,6 +91,11 @@ def model_make(*, config: TrainConfig, pretrained: bool):
             if layer.name.startswith(config.freeze):
                 layer.trainable = False
     return model
+
+
+def data_seed_of(*, config: TrainConfig) -> int:
+    """Return the seed of the film order and augmentation."""
+    return config.seed if config.data_seed is None else config.data_seed
 
 
 def fit_inputs(*, data: TrainingData, negatives: GateSet, config: TrainConfig):
@@ -146,7 +152,7 @@ def fit_run(*, model, data: TrainingData, negatives: GateSet, config: TrainConfi
         weights=weights,
         label_onehot=label_onehot,
         batch_size=config.batch_size,
-        seed=config.seed,
+        seed=data_seed_of(config=config),
         augment=True,
         flip=config.flip,
         mixup=config.mixup,
@@ -284,6 +290,9 @@ def train_run(*, config: TrainConfig) -> ModelCard:
         cropper=cropper,
     )
     model = model_make(config=config, pretrained=config.pretrained)
+    if config.data_seed is not None:
+        # The start is drawn; from here on the data seed draws the film order and augmentation.
+        keras.utils.set_random_seed(config.data_seed)
     fit = fit_run(model=model, data=data, negatives=negatives, config=config)
     model.set_weights(fit.weights)
     # Save a fresh, uncompiled copy: the .keras file then carries no optimizer state.
@@ -291,6 +300,9 @@ def train_run(*, config: TrainConfig) -> ModelCard:
     for layer in model.layers:
         # Layer by layer: a frozen layer lists its weights in another order model-wide.
         infer.get_layer(layer.name).set_weights(layer.get_weights())
+        # The file records the frozen start, so a later pass in training mode leaves its
+        # batch-norm statistics alone.
+        infer.get_layer(layer.name).trainable = layer.trainable
     config.out.mkdir(parents=True, exist_ok=True)
     infer.save(config.out / MODEL_FILENAME)
     finished = trainset_finish(

@@ -140,11 +140,12 @@ def test_train_with_source_adversary_ships_a_plain_model(tmp_path, toy_data):
 
 
 @pytest.mark.slow
-def test_train_with_flip_mixup_and_a_source_weight_records_them(tmp_path, toy_data):
+def test_train_with_flip_mixup_a_source_weight_and_a_data_seed_records_them(tmp_path, toy_data):
     out = tmp_path / "weights" / "mix-m"
     extra = ("--flip", "--mixup", "0.4", "--source-weight", "a=3")
-    card = tiny_train(out=out, data=toy_data, extra=extra)
+    card = tiny_train(out=out, data=toy_data, extra=(*extra, "--data-seed", "5"))
     assert card["training"]["flip"] is True and card["training"]["mixup"] == 0.4
+    assert card["training"]["seed"] == 0 and card["training"]["data_seed"] == 5
     assert card["training"]["source_weights"] == [["a", 3.0]]
 
 
@@ -277,6 +278,9 @@ def test_train_lite0_from_imagenet_keeps_frozen_layers(tmp_path, toy_data):
         assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
     moved = trained.get_layer("block10_dw_conv").get_weights()[0]
     assert not np.array_equal(moved, imagenet.get_layer("block10_dw_conv").get_weights()[0])
+    # The file itself says which layers were frozen.
+    assert not trained.get_layer("stem_conv").trainable
+    assert trained.get_layer("block10_dw_conv").trainable
 
 
 @pytest.mark.slow
