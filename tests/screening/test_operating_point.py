@@ -108,6 +108,7 @@ def test_pages_and_csv_show_the_decision_and_the_probabilities(flagged, client, 
     assert 'data-testid="argmax" data-label="normal"' in html
     assert 'data-testid="operating-point"' in html and "0.090" in html
     assert 'data-testid="evidence-outside-lungs"' in html
+    assert 'data-testid="evidence-in-lungs"' not in html  # the warning says it already
     history = client.get(reverse("screening:history")).content.decode()
     assert "badge label-covid" in history and "normal 70%" in history
     export = client.get(reverse("screening:history_export"))
@@ -206,3 +207,13 @@ def test_model_page_shows_the_point_in_force_its_figures_and_roc(client, clinici
     operating = api.get("/api/v1/model/").json()["operating"]
     assert operating["in_force"]["name"] == "own" and operating["in_force"]["source"] == "admin"
     assert {p["name"] for p in operating["points"]} == {"screening", "balanced"}
+
+
+def test_a_result_whose_evidence_sits_in_the_lungs_shows_its_share(flagged, client, clinician):
+    flagged.evidence_in_lungs = 0.74
+    flagged.save(update_fields=["evidence_in_lungs"])
+    client.force_login(clinician)
+    html = client.get(reverse("screening:study_detail", args=[flagged.image.study_id])).content
+    html = html.decode()
+    assert 'data-testid="evidence-outside-lungs"' not in html
+    assert "Heatmap evidence inside the lung fields: 74&nbsp;%" in html
