@@ -16,6 +16,10 @@ _TEST_FIGURES = (
 )
 # Below this AUC a separation is called weak in the limits users read.
 WEAK_AUC = 0.75
+# Below this test specificity a point's second looks are stated as a limit.
+COSTLY_SPECIFICITY = 0.5
+# Below this share refused, a non-chest kind left out of the gate's fit is stated as a limit.
+GATE_REFUSE_STATED = 0.99
 _CLASS_FIGURES = ("n", "sensitivity", "specificity", "ppv", "auc")
 # Figures judged inside one source (training evaluate --card), in the order users read them.
 _INSIDE_SOURCE_FIGURES = (
@@ -77,6 +81,8 @@ def model_card_summary(
         "gate": _card_gate(gate2=card.evaluation.get("gate2")),
         "limitations": [
             *_card_limitations(test=test, figures=figures),
+            *_point_limitations(card=card),
+            *_gate_limitations(gate2=card.evaluation.get("gate2")),
             *card.evaluation.get("known_failures", []),
         ],
         "operating": operating_summary(card=card, in_force=in_force),
@@ -183,3 +189,43 @@ def _card_limitations(*, test: dict, figures: dict) -> list[str]:
             "seen in COVID-19', never as a cause."
         )
     return limitations
+
+
+def _point_limitations(*, card: Any) -> list[str]:
+    """State the test set where the card's default point flags the most films without the
+    finding, when that is most of them."""
+    from screening.operating_summary import TEST_SETS
+
+    name = card.default_operating_point
+    point = (card.operating_points or {}).get(name) or {}
+    figures = (point.get("figures") or {}).get("test") or {}
+    costly = []
+    for key, title in TEST_SETS:
+        f = figures.get(key) or {}
+        spec = (f.get("specificity") or {}).get("value")
+        sens = (f.get("sensitivity") or {}).get("value")
+        if spec is not None and sens is not None and spec < COSTLY_SPECIFICITY:
+            costly.append((spec, sens, title))
+    if not costly:
+        return []
+    spec, sens, title = min(costly)
+    return [
+        f"At the {name} point ({title}), {1 - spec:.0%} of the test films without the "
+        f"finding are flagged for a second look (specificity {spec:.2f}): the price of its "
+        f"sensitivity, {sens:.2f}."
+    ]
+
+
+def _gate_limitations(*, gate2: dict | None) -> list[str]:
+    """State the worst kind of image the gate let through when it had never seen it."""
+    gate = _card_gate(gate2=gate2) or {}
+    source, refused = gate.get("worst_source"), gate.get("worst_refused")
+    if source is None or refused is None or refused >= GATE_REFUSE_STATED:
+        return []
+    kinds = (gate["sources"].get(source) or {}).get("kinds") or ["images"]
+    kinds = ", ".join(kind.replace("_", " ") for kind in kinds)
+    return [
+        f"The input gate let through {1 - refused:.1%} of the {source} images ({kinds}) "
+        "when that source was left out of its fit: an image of a kind it never saw can "
+        "get through and be classified."
+    ]

@@ -33,6 +33,24 @@ def test_page_shows_the_shipped_cards_figures_and_limits(client, clinician):
     assert 'href="/model/" aria-current="page"' in html
 
 
+def test_limits_state_the_screening_points_second_looks_and_the_gates_worst_source(
+    client, clinician
+):
+    card = model_card_read(name=settings.CXR_MODEL_NAME)
+    point = card.operating_points[card.default_operating_point]
+    lowest = min(f["specificity"]["value"] for f in point["figures"]["test"].values())
+    gate = card.evaluation["gate2"]["leave_one_source_out"]
+    client.force_login(clinician)
+    html = client.get(reverse("screening:model_card")).content.decode()
+    limits = html.split('data-testid="model-limits"')[1].split("</ul>")[0]
+    # The shipped card's default point flags most SIIM films without pneumonia.
+    assert lowest < 0.5
+    assert f"At the {card.default_operating_point} point (SIIM: " in limits
+    assert f"{1 - lowest:.0%} of the test films without the finding" in limits
+    assert gate["worst_refused"] < 0.99
+    assert f"let through {1 - gate['worst_refused']:.1%} of the {gate['worst_source']}" in limits
+
+
 def test_page_needs_login(client):
     response = client.get(reverse("screening:model_card"))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
