@@ -111,3 +111,6 @@ def config_check(*, config: TrainConfig) -> None:
             raise ConfigError(f"--source-weight {source}={weight}: the weight must be > 0")
     if config.epochs < 1:
         raise ConfigError(f"--epochs must be >= 1, not {config.epochs}")
+    for flag, seed in (("--seed", config.seed), ("--data-seed", config.data_seed)):
+        if seed is not None and seed < 0:
+            raise ConfigError(f"{flag} must be >= 0, not {seed}")

@@ -190,6 +190,18 @@ def test_train_refuses_a_negative_mixup(tmp_path, toy_data):
     assert "--mixup must be >= 0" in proc.stderr
 
 
+def test_train_refuses_a_negative_data_seed(tmp_path, toy_data):
+    proc = run(
+        [
+            *("train", "--data", toy_data, "--out", tmp_path / "m", "--epochs", "1"),
+            *("--data-seed", "-1", "--no-ood"),
+        ]
+    )
+    assert proc.returncode != 0
+    assert "--data-seed must be >= 0, not -1" in proc.stderr
+    assert not (tmp_path / "m").exists()
+
+
 def model_copy(*, model: Path, out: Path) -> dict:
     """Copy a finished model folder to `out`; return its card."""
     import shutil
