@@ -4,7 +4,8 @@ The figures that matter are judged inside one source, where the source cannot gi
 answer away: SIIM typical-vs-negative and opacity-vs-negative, Cohen covid-vs-rest. The
 3-class figures on the mixed `cxr` split are kept for comparison with earlier models. A
 shortcut check repeats them with the image's outer band hidden and measures how much
-Grad-CAM evidence falls outside the lung fields.
+Grad-CAM evidence falls outside the lung fields, and a contributor check asks how much of
+the Cohen figure the film's publisher alone explains (training.contributor).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tqdm import tqdm
 
 from mlcore.labels import LABELS
 from mlcore.lungs import SEGMENTER_REPORT
+from training.contributor import contributor_check
 from training.data import Table, table_filter, table_read
 from training.distill import unlabelled_rows_split
 from training.gatereport import gate_negatives_report
@@ -171,6 +173,9 @@ def evaluate_run(
         )
     else:
         table = tables_read(roots=data)
+    train_rows = [
+        r for r in table_filter(table=table, split="train").rows if r.get("label") in LABELS
+    ]
     table = rows_scored(table=table_filter(table=table, split=split))
     if not table.rows:
         raise EvaluationError(f"no rows to evaluate (split={split!r})")
@@ -189,6 +194,9 @@ def evaluate_run(
         "headline": headline(figures=figures),
         **{k: v for k, v in figures.items() if k in ("cxr", "siim")},
         "shortcut": shortcut_check(screener=screener, screened=screened, rows=rows),
+        "contributor": contributor_check(
+            p_covid=screened.probs[ok, 0], rows=[rows[i] for i in ok], train_rows=train_rows
+        ),
         "gate": chest_accept_report(
             screener=screener, screened=screened, rows=rows, extra=accept_csvs or []
         ),
@@ -215,6 +223,7 @@ def card_figures_update(*, model_dir: Path, report: dict[str, Any]) -> None:
         "masked": report["shortcut"]["masked"],
         "cam_outside_lungs": report["shortcut"]["cam_outside_lungs"],
         "evidence_in_lungs": report["shortcut"].get("evidence_in_lungs"),
+        "contributor": report.get("contributor"),
     }
     segmenter = model_dir / SEGMENTER_REPORT
     if segmenter.is_file():

@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from mlcore.labels import LABELS
 
 
-def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
+def auc_or_none(*, y: np.ndarray, score: np.ndarray) -> float | None:
     """ROC AUC, or None when only one class is present."""
     if y.min() == y.max():
         return None
@@ -58,7 +58,7 @@ def metrics_compute(
         tn = int((pred[neg] != c).sum())
         fp = int((pred[neg] == c).sum())
         sens = tp / pos.sum() if pos.any() else None
-        auc = _auc(pos.astype(int), probs[:, c])
+        auc = auc_or_none(y=pos.astype(int), score=probs[:, c])
         per_class[name] = {
             "n": int(pos.sum()),
             "sensitivity": sens,
@@ -97,8 +97,8 @@ def metrics_compute(
                 "accuracy": float((pred[m] == labels[m]).mean()),
                 "labels": {name: int((labels[m] == c).sum()) for c, name in enumerate(LABELS)},
             }
-            out["covid_vs_rest_auc_within_source"][s] = _auc(
-                (labels[m] == 0).astype(int), probs[m, 0]
+            out["covid_vs_rest_auc_within_source"][s] = auc_or_none(
+                y=(labels[m] == 0).astype(int), score=probs[m, 0]
             )
     return out
 
@@ -114,7 +114,7 @@ def siim_figures(*, probs: np.ndarray, rows: list[dict]) -> dict[str, float | No
 
     def auc_of(pos: np.ndarray, neg: np.ndarray, score: np.ndarray) -> float | None:
         keep = siim & (pos | neg)
-        return _auc(pos[keep].astype(int), score[keep]) if keep.any() else None
+        return auc_or_none(y=pos[keep].astype(int), score=score[keep]) if keep.any() else None
 
     negative = grades == "negative"
     return {

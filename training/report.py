@@ -41,7 +41,20 @@ def headline_section(*, report: dict) -> list[str]:
         lines.append(f"| {name} | {_f(h.get(key))} | {_f(masked.get(key))} |")
     ci = h.get("cohen_covid_vs_rest_auc_ci95")
     lines += ["", f"Cohen covid-vs-rest bootstrap 95 % interval: {_f(ci)}.", ""]
-    return lines
+    return [*lines, *contributor_section(check=report.get("contributor"))]
+
+
+def contributor_section(*, check: dict | None) -> list[str]:
+    if not check:
+        return []
+    return [
+        f"Who published the film ({check['source']}, by {check['key']}): the {check['key']} "
+        f"alone scores covid vs rest at AUC {_f(check['key_only_auc'])} (the training split's "
+        f"covid share per {check['key']}); the model {_f(check['auc'])} over all "
+        f"{check['pairs']} pairs and {_f(check['auc_within_key'])} over the "
+        f"{check['pairs_within']} pairs that share a {check['key']}.",
+        "",
+    ]
 
 
 def per_class_section(*, name: str, m: dict) -> list[str]:

@@ -51,6 +51,20 @@ def test_limits_state_the_screening_points_second_looks_and_the_gates_worst_sour
     assert f"let through {1 - gate['worst_refused']:.1%} of the {gate['worst_source']}" in limits
 
 
+def test_limits_state_how_much_of_cohens_figure_the_publisher_explains(client, clinician):
+    card = model_card_read(name=settings.CXR_MODEL_NAME)
+    check = card.evaluation["figures"]["contributor"]
+    client.force_login(clinician)
+    html = client.get(reverse("screening:model_card")).content.decode()
+    limits = html.split('data-testid="model-limits"')[1].split("</ul>")[0]
+    # On the shipped card the licence alone separates Cohen's covid films better than the model.
+    assert check["key_only_auc"] > check["auc"]
+    assert f"alone separates covid from the rest at AUC {check['key_only_auc']:.2f}" in limits
+    assert f"the model does so at {check['auc']:.2f}" in limits
+    assert f"Over the {check['pairs_within']} of {check['pairs']} pairs" in limits
+    assert f"the model scores {check['auc_within_key']:.2f}" in limits
+
+
 def test_page_needs_login(client):
     response = client.get(reverse("screening:model_card"))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
