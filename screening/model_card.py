@@ -245,7 +245,7 @@ def _contributor_limitations(*, check: dict | None) -> list[str]:
     )
     if check.get("auc_within_key") is not None:
         text += (
-            f" Over the {check['pairs_within']} of {check['pairs']} pairs of films that share "
-            f"a licence the model scores {check['auc_within_key']:.2f}."
+            f" Over the {check['pairs_within']} of its {check['pairs']} covid-vs-other pairs "
+            f"whose films share a licence, the model scores {check['auc_within_key']:.2f}."
         )
     return [text]

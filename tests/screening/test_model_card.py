@@ -61,8 +61,8 @@ def test_limits_state_how_much_of_cohens_figure_the_publisher_explains(client, c
     assert check["key_only_auc"] > check["auc"]
     assert f"alone separates covid from the rest at AUC {check['key_only_auc']:.2f}" in limits
     assert f"the model does so at {check['auc']:.2f}" in limits
-    assert f"Over the {check['pairs_within']} of {check['pairs']} pairs" in limits
-    assert f"the model scores {check['auc_within_key']:.2f}" in limits
+    assert f"Over the {check['pairs_within']} of its {check['pairs']} covid-vs-other" in limits
+    assert f"share a licence, the model scores {check['auc_within_key']:.2f}" in limits
 
 
 def test_page_needs_login(client):
