@@ -59,7 +59,7 @@ def contributor_check(
 ) -> dict[str, Any] | None:
     """Covid vs rest inside `source`: the model's AUC, the licence alone's, and the model's
     inside one licence; None when the source or the key is missing."""
-    inside = np.array([r.get("source") == source and r.get(key) for r in rows], bool)
+    inside = np.array([r.get("source") == source and bool(r.get(key)) for r in rows])
     train = [r for r in train_rows if r.get("source") == source and r.get(key)]
     if not inside.any() or not train:
         return None
