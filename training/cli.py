@@ -14,7 +14,7 @@ from training.config import BACKBONES, DEFAULT_OOD, ConfigError, TrainConfig
 DEFAULTS = TrainConfig(data=[], out=Path())
 # On/off options of `train`, each named after its TrainConfig field.
 SWITCHES = (
-    ("--pretrained", "start from ImageNet weights (efficientnet-lite0 only)"),
+    ("--pretrained", "start from ImageNet weights (efficientnet-lite backbones only)"),
     ("--antialias", "cxrnet: blur before each stride-2 subsampling"),
     ("--flip", "mirror training images left-right with p=0.5"),
 )

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BACKBONES = ("efficientnet-lite0", "cxrnet")
+BACKBONES = ("efficientnet-lite0", "efficientnet-lite1", "cxrnet")
 # The shared data sets live beside the checkout: <root>/../shared/data/<set>.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_OOD = SHARED_DATA / "ood"
@@ -39,7 +39,7 @@ class TrainConfig:
     ood: Path | None = None
     n_synthetic: int = 400
     cache_dir: Path | None = None
-    # Channel multiplier of the cxrnet backbone (ignored by efficientnet-lite0).
+    # Channel multiplier of the cxrnet backbone (ignored by the EfficientNet-Lite ones).
     width: float = 2.0
     gate_loss_weight: float = 0.5
     # Extra weight of every training film of a source, e.g. (("cohen", 3.0),): its

@@ -83,19 +83,24 @@ def _sep_block(x, *, filters: int, stride: int, name: str, antialias: bool = Fal
 
 
 def lite0_classifier_build(
-    *, input_size: int, n_classes: int = 3, n_gate: int = 5, dropout: float = 0.3
+    *,
+    input_size: int,
+    n_classes: int = 3,
+    n_gate: int = 5,
+    dropout: float = 0.3,
+    variant: str = "lite0",
 ) -> keras.Model:
-    """Return the (uncompiled) EfficientNet-Lite0 two-head model, grey input, random weights."""
+    """Return the (uncompiled) EfficientNet-Lite two-head model, grey input, random weights."""
     from training.pretrained.efficientnet_lite import trunk_build
 
     image = keras.Input((input_size, input_size, 1), name="image")
     return heads_attach(
         image=image,
-        features=trunk_build(image=image),
+        features=trunk_build(image=image, variant=variant),
         n_classes=n_classes,
         n_gate=n_gate,
         dropout=dropout,
-        name="cxrnet_lite0",
+        name=f"cxrnet_{variant}",
     )
 
 

