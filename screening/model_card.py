@@ -6,6 +6,12 @@ from typing import Any
 
 from django.conf import settings
 
+# Backbones that start from ImageNet weights, by the name users read.
+IMAGENET_BACKBONES = {
+    "efficientnet-lite0": "EfficientNet-Lite0",
+    "efficientnet-lite1": "EfficientNet-Lite1",
+}
+
 _TEST_FIGURES = (
     "n",
     "accuracy",
@@ -122,8 +128,8 @@ def _card_architecture(*, training: dict) -> dict[str, Any]:
     """Return the network and how it was initialised."""
     backbone = training.get("backbone", "cxrnet")
     description = (
-        "EfficientNet-Lite0 started from ImageNet weights and fine-tuned"
-        if backbone == "efficientnet-lite0" and training.get("pretrained")
+        f"{IMAGENET_BACKBONES[backbone]} started from ImageNet weights and fine-tuned"
+        if backbone in IMAGENET_BACKBONES and training.get("pretrained")
         else "a compact convolutional network trained from scratch"
     )
     members = training.get("ensemble") or []

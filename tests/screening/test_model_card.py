@@ -138,6 +138,15 @@ def test_inside_source_figures_are_shown_from_the_card(client, clinician):
     assert data["architecture"]["backbone"] == card.training["backbone"]
 
 
+def test_the_card_names_the_imagenet_backbone_it_started_from():
+    from screening.model_card import _card_architecture
+
+    lite1 = _card_architecture(training={"backbone": "efficientnet-lite1", "pretrained": True})
+    scratch = _card_architecture(training={"backbone": "cxrnet", "pretrained": False})
+    assert lite1["description"].startswith("EfficientNet-Lite1 started from ImageNet weights")
+    assert scratch["description"] == "a compact convolutional network trained from scratch"
+
+
 def test_an_ensembles_card_says_it_averages_its_networks():
     from screening.model_card import _card_architecture
 

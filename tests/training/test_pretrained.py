@@ -125,3 +125,23 @@ def test_keras_conversion_matches_the_reference(variant, n_blocks):
 def test_an_unknown_variant_is_named():
     with pytest.raises(ValueError, match="lite9.*known"):
         block_specs(variant="lite9")
+
+
+def test_a_lite1_run_starts_from_lite1s_imagenet_weights_with_its_stages_frozen(tmp_path):
+    from training.config import TrainConfig
+    from training.train import model_make
+
+    config = TrainConfig(
+        data=[tmp_path],
+        out=tmp_path / "out",
+        backbone="efficientnet-lite1",
+        image_size=64,
+        freeze=("stem_", "block0_", "block1_", "block2_", "block3_"),
+    )
+    model = model_make(config=config, pretrained=True)
+    state = state_dict_read(path=imagenet_weights_path(variant="lite1"))
+    got = model.get_layer("block20_project_conv").get_weights()[0]
+    want = np.transpose(state["_blocks.20._project_conv.weight"], (2, 3, 1, 0))
+    assert np.array_equal(got, want)
+    assert not model.get_layer("block3_dw_conv").trainable
+    assert model.get_layer("block4_dw_conv").trainable
