@@ -123,7 +123,7 @@ def test_keras_conversion_matches_the_reference(variant, n_blocks):
 
 
 def test_an_unknown_variant_is_named():
-    with pytest.raises(ValueError, match="lite9.*known"):
+    with pytest.raises(ValueError, match=r"lite9.*known"):
         block_specs(variant="lite9")
 
 

@@ -70,7 +70,8 @@ class BlockSpec:
 def variant_get(*, variant: str) -> Variant:
     """Return the named variant, or raise ValueError naming the known ones."""
     if variant not in VARIANTS:
-        raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}; known: {sorted(VARIANTS)}")
+        known = ", ".join(sorted(VARIANTS))
+        raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}; known: {known}")
     return VARIANTS[variant]
 
 
