@@ -82,7 +82,7 @@ def _sep_block(x, *, filters: int, stride: int, name: str, antialias: bool = Fal
     return layers.ReLU(name=f"{name}_relu")(y)
 
 
-def lite0_classifier_build(
+def lite_classifier_build(
     *,
     input_size: int,
     n_classes: int = 3,

@@ -68,10 +68,10 @@ def contrastive_model_build(*, config: PretrainConfig):
     import keras
     from keras import layers
 
-    from training.model import lite0_classifier_build
+    from training.model import lite_classifier_build
     from training.pretrained.efficientnet_lite import imagenet_weights_load
 
-    model = lite0_classifier_build(input_size=config.image_size)
+    model = lite_classifier_build(input_size=config.image_size)
     imagenet_weights_load(model=model)
     for layer in model.layers:
         if layer.name.startswith(config.freeze):

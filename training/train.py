@@ -72,14 +72,14 @@ def git_commit() -> str | None:
 
 def model_make(*, config: TrainConfig, pretrained: bool):
     """Build the configured network; load its starting weights and freeze the first layers."""
-    from training.model import classifier_build, lite0_classifier_build
+    from training.model import classifier_build, lite_classifier_build
 
     if config.backbone == "cxrnet":
         return classifier_build(
             input_size=config.image_size, width=config.width, antialias=config.antialias
         )
     variant = config.backbone.removeprefix("efficientnet-")
-    model = lite0_classifier_build(input_size=config.image_size, variant=variant)
+    model = lite_classifier_build(input_size=config.image_size, variant=variant)
     if pretrained and config.init_weights is not None:
         # Self-supervised weights (`training pretrain`); its heads were never trained.
         model.load_weights(config.init_weights)

@@ -269,7 +269,7 @@ def test_train_lite0_from_imagenet_keeps_frozen_layers(tmp_path, toy_data):
     import keras
     import numpy as np
 
-    from training.model import lite0_classifier_build
+    from training.model import lite_classifier_build
     from training.pretrained.efficientnet_lite import imagenet_weights_load
 
     out = tmp_path / "weights" / "lite-m"
@@ -283,7 +283,7 @@ def test_train_lite0_from_imagenet_keeps_frozen_layers(tmp_path, toy_data):
     card = json.loads((out / "card.json").read_text())
     assert card["training"]["backbone"] == "efficientnet-lite0" and card["training"]["pretrained"]
     trained = keras.saving.load_model(out / "model.keras", compile=False)
-    imagenet = lite0_classifier_build(input_size=64)
+    imagenet = lite_classifier_build(input_size=64)
     imagenet_weights_load(model=imagenet)
     for name in ("stem_conv", "block2_dw_conv"):  # frozen: still ImageNet's
         got, want = trained.get_layer(name).get_weights(), imagenet.get_layer(name).get_weights()

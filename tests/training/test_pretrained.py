@@ -100,13 +100,13 @@ def lite_reference(*, state: dict, rgb: np.ndarray, variant: str) -> np.ndarray:
 def test_keras_conversion_matches_the_reference(variant, n_blocks):
     import keras
 
-    from training.model import lite0_classifier_build
+    from training.model import lite_classifier_build
     from training.pretrained.efficientnet_lite import imagenet_weights_load
 
     state = state_dict_read(path=imagenet_weights_path(variant=variant))
     assert len([k for k in state if k.endswith("_depthwise_conv.weight")]) == n_blocks
     size = 64
-    model = lite0_classifier_build(input_size=size, variant=variant)
+    model = lite_classifier_build(input_size=size, variant=variant)
     # Stem and head (2 + 2 layers), the first block without expansion (4), the rest (6 each).
     assert imagenet_weights_load(model=model, variant=variant) == 2 + 2 + 4 + (n_blocks - 1) * 6
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
