@@ -58,8 +58,9 @@ def train_arguments_add(*, parser: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--freeze",
         nargs="*",
-        default=list(d.freeze),
-        help="layer-name prefixes kept frozen when pretrained",
+        default=None,
+        help="layer-name prefixes kept frozen when pretrained (default: the stem and first two "
+        "stages of the Lite backbone; give none to train every layer)",
     )
     for flag, kind, help_text in NUMBERS:
         field = flag[2:].replace("-", "_")
@@ -144,7 +145,7 @@ def train_config_of(*, args: argparse.Namespace) -> TrainConfig:
         out=args.out,
         backbone=args.backbone,
         pretrained=args.pretrained,
-        freeze=tuple(args.freeze),
+        freeze=None if args.freeze is None else tuple(args.freeze),
         epochs=args.epochs,
         seed=args.seed,
         data_seed=args.data_seed,

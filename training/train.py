@@ -22,7 +22,7 @@ from mlcore.card import GATE_STATS_FILENAME, MODEL_FILENAME, ModelCard, card_sav
 from mlcore.labels import GATE_LABELS, LABELS
 from mlcore.lungs import SEGMENTER_FILENAME, SEGMENTER_REPORT
 from mlcore.preprocess import PREPROCESSING_DESCRIPTION
-from training.config import TrainConfig, config_check
+from training.config import TrainConfig, config_check, frozen_prefixes_of
 from training.finish import Finished, gate_stats_save, trainset_finish
 from training.fit import EpochJudge, FitResult, dataset_make
 from training.gateset import GateSet, gate_negatives_build
@@ -88,8 +88,9 @@ def model_make(*, config: TrainConfig, pretrained: bool):
 
         imagenet_weights_load(model=model, variant=variant)
     if pretrained:
+        frozen = frozen_prefixes_of(config=config)
         for layer in model.layers:
-            if layer.name.startswith(config.freeze):
+            if frozen and layer.name.startswith(frozen):
                 layer.trainable = False
     return model
 
@@ -223,7 +224,7 @@ def card_make(
         "best_epoch": fit.epoch,
         "best_averaged_epochs": fit.averaged,
         **{k: settings[k] for k in RECORDED_SETTINGS},
-        "freeze": list(config.freeze),
+        "freeze": list(frozen_prefixes_of(config=config)),
         "init_weights": config.init_weights.name if config.init_weights else None,
         **distillation_record(config=config, data=data),
         "params": params,

@@ -132,11 +132,7 @@ def test_a_lite1_run_starts_from_lite1s_imagenet_weights_with_its_stages_frozen(
     from training.train import model_make
 
     config = TrainConfig(
-        data=[tmp_path],
-        out=tmp_path / "out",
-        backbone="efficientnet-lite1",
-        image_size=64,
-        freeze=("stem_", "block0_", "block1_", "block2_", "block3_"),
+        data=[tmp_path], out=tmp_path / "out", backbone="efficientnet-lite1", image_size=64
     )
     model = model_make(config=config, pretrained=True)
     state = state_dict_read(path=imagenet_weights_path(variant="lite1"))
@@ -145,3 +141,16 @@ def test_a_lite1_run_starts_from_lite1s_imagenet_weights_with_its_stages_frozen(
     assert np.array_equal(got, want)
     assert not model.get_layer("block3_dw_conv").trainable
     assert model.get_layer("block4_dw_conv").trainable
+
+
+def test_the_default_freeze_is_the_stem_and_first_two_stages_of_each_backbone(tmp_path):
+    from training.config import TrainConfig, frozen_prefixes_of
+
+    def frozen(**settings):
+        return frozen_prefixes_of(config=TrainConfig(data=[tmp_path], out=tmp_path, **settings))
+
+    # Lite0's default is the recipe every shipped network was trained with.
+    assert frozen() == ("stem_", "block0_", "block1_", "block2_")
+    assert frozen(backbone="efficientnet-lite1") == ("stem_", *(f"block{i}_" for i in range(4)))
+    assert frozen(backbone="cxrnet") == ()
+    assert frozen(backbone="efficientnet-lite1", freeze=()) == ()

@@ -34,6 +34,8 @@ BN_MOMENTUM = 0.9
 # The wheel's ImageNet input is about [-1, 1]; the portal's z-scored input has twice that
 # spread, so the summed stem kernel is halved to keep the first activations in range.
 GREY_STEM_SCALE = 0.5
+# Stages kept frozen by default when fine-tuning: generic edge filters, costly to train.
+FROZEN_STAGES = 2
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,12 @@ def variant_get(*, variant: str) -> Variant:
         known = ", ".join(sorted(VARIANTS))
         raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}; known: {known}")
     return VARIANTS[variant]
+
+
+def frozen_prefixes(*, variant: str = "lite0") -> tuple[str, ...]:
+    """Return the layer-name prefixes of the stem and the first FROZEN_STAGES stages."""
+    n_blocks = sum(variant_get(variant=variant).repeats[:FROZEN_STAGES])
+    return ("stem_", *(f"block{i}_" for i in range(n_blocks)))
 
 
 def block_specs(*, variant: str = "lite0") -> list[BlockSpec]:
