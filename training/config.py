@@ -82,6 +82,11 @@ def view_shift_check(*, view_shift: int, size: int) -> None:
         raise ConfigError(f"--view-shift must be 0 to {size // 4 - 1} for a {size} px model")
 
 
+def lite_variant_of(*, backbone: str) -> str:
+    """Return the EfficientNet-Lite variant ("lite0", "lite1") a backbone name stands for."""
+    return backbone.removeprefix("efficientnet-")
+
+
 def frozen_prefixes_of(*, config: TrainConfig) -> tuple[str, ...]:
     """Return the layer-name prefixes the run keeps frozen (none for cxrnet's from-scratch net)."""
     if config.freeze is not None:
@@ -90,7 +95,7 @@ def frozen_prefixes_of(*, config: TrainConfig) -> tuple[str, ...]:
         return ()
     from training.pretrained.efficientnet_lite import frozen_prefixes
 
-    return frozen_prefixes(variant=config.backbone.removeprefix("efficientnet-"))
+    return frozen_prefixes(variant=lite_variant_of(backbone=config.backbone))
 
 
 def config_check(*, config: TrainConfig) -> None:

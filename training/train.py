@@ -22,7 +22,7 @@ from mlcore.card import GATE_STATS_FILENAME, MODEL_FILENAME, ModelCard, card_sav
 from mlcore.labels import GATE_LABELS, LABELS
 from mlcore.lungs import SEGMENTER_FILENAME, SEGMENTER_REPORT
 from mlcore.preprocess import PREPROCESSING_DESCRIPTION
-from training.config import TrainConfig, config_check, frozen_prefixes_of
+from training.config import TrainConfig, config_check, frozen_prefixes_of, lite_variant_of
 from training.finish import Finished, gate_stats_save, trainset_finish
 from training.fit import EpochJudge, FitResult, dataset_make
 from training.gateset import GateSet, gate_negatives_build
@@ -78,7 +78,7 @@ def model_make(*, config: TrainConfig, pretrained: bool):
         return classifier_build(
             input_size=config.image_size, width=config.width, antialias=config.antialias
         )
-    variant = config.backbone.removeprefix("efficientnet-")
+    variant = lite_variant_of(backbone=config.backbone)
     model = lite_classifier_build(input_size=config.image_size, variant=variant)
     if pretrained and config.init_weights is not None:
         # Self-supervised weights (`training pretrain`); its heads were never trained.
