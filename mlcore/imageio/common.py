@@ -8,11 +8,15 @@ from typing import Literal
 import numpy as np
 
 from mlcore.errors import ImageTooLargeError, ImageTooSmallError
+from mlcore.preprocess import grayscale_convert
 
 ImageFormat = Literal["png", "jpeg", "dicom"]
 
 MAX_PIXELS_DEFAULT = 40_000_000
 MIN_SIDE_DEFAULT = 64
+# Mean channel spread (0..1) above which an RGB image counts as real colour; JPEG noise on
+# greyscale-as-RGB stays far below it.
+COLOUR_SPREAD_MIN = 0.03
 
 
 @dataclass(frozen=True)
@@ -72,3 +76,19 @@ def pixels_normalise(*, pixels: np.ndarray) -> np.ndarray:
     if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
         return np.zeros(arr.shape, dtype=np.float32)
     return ((arr - lo) / (hi - lo)).astype(np.float32)
+
+
+def colour_is_real(*, rgb: np.ndarray) -> bool:
+    """Return True when the channels differ meaningfully (not greyscale stored as RGB)."""
+    step = max(1, max(rgb.shape[:2]) // 256)
+    small = rgb[::step, ::step]
+    spread = small.max(axis=2) - small.min(axis=2)
+    return float(spread.mean()) > COLOUR_SPREAD_MIN
+
+
+def colour_resolve(*, pixels: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Return float32 pixels and whether they are real colour; greyscale-as-RGB becomes (H, W)."""
+    is_colour = pixels.ndim == 3 and colour_is_real(rgb=pixels)
+    if pixels.ndim == 3 and not is_colour:
+        pixels = grayscale_convert(pixels=pixels)
+    return np.ascontiguousarray(pixels, dtype=np.float32), is_colour

@@ -1,4 +1,9 @@
-"""Decode single-frame greyscale DICOM with pydicom (pylibjpeg handles compressed syntaxes)."""
+"""Decode single-frame DICOM with pydicom (pylibjpeg handles compressed syntaxes).
+
+Greyscale frames pass through the modality and VOI LUTs. Colour frames (RGB or YCbCr, which
+pydicom turns into RGB) are judged as a PNG or JPEG is: greyscale stored as colour becomes
+greyscale, real colour is left for the input gate to refuse with its reason.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, Implic
 from mlcore.errors import CorruptImageError, UnsupportedDicomError
 from mlcore.imageio.common import (
     DecodedImage,
+    colour_resolve,
     decoded_image_build,
     pixels_normalise,
     size_check,
@@ -24,6 +30,7 @@ from mlcore.imageio.common import (
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 GREYSCALE = ("MONOCHROME1", "MONOCHROME2")
+COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT")
 ATTRIBUTE_KEYWORDS = (
     "Modality",
     "BodyPartExamined",
@@ -124,8 +131,12 @@ def dicom_check(*, ds: Dataset, max_pixels: int, min_side: int) -> None:
     if frames > 1:
         raise UnsupportedDicomError("Multi-frame DICOM is not supported: send a single frame.")
     photometric = _text(ds.get("PhotometricInterpretation")).upper()
-    if samples != 1 or photometric not in (*GREYSCALE, ""):
-        raise UnsupportedDicomError("Colour DICOM is not supported.")
+    greyscale = samples == 1 and photometric in (*GREYSCALE, "")
+    if not greyscale and not (samples == 3 and photometric in COLOUR):
+        raise UnsupportedDicomError(
+            f"DICOM stored as {photometric or 'unnamed'} colour ({samples} samples per pixel) "
+            "is not supported: send greyscale or RGB, or a PNG or JPEG."
+        )
     size_check(width=cols, height=rows, max_pixels=max_pixels, min_side=min_side)
 
 
@@ -143,9 +154,15 @@ def dicom_pixels(*, ds: Dataset) -> np.ndarray:
                 "send it uncompressed, or as PNG or JPEG."
             ) from exc
         raise CorruptImageError(_CORRUPT) from exc
-    if arr.ndim != 2:
-        raise UnsupportedDicomError("Only single-frame greyscale DICOM is supported.")
+    if arr.ndim != 2 and not (arr.ndim == 3 and arr.shape[2] == 3):
+        raise UnsupportedDicomError("Only single-frame DICOM is supported.")
     return arr
+
+
+def dicom_colour_display(*, arr: np.ndarray, bits: int) -> np.ndarray:
+    """Scale RGB stored values to [0, 1] by their bit depth (no LUT applies to colour)."""
+    top = float(2 ** min(max(bits, 1), 16) - 1)
+    return np.clip(arr.astype(np.float32) / top, 0.0, 1.0)
 
 
 def dicom_display(*, arr: np.ndarray, ds: Dataset) -> np.ndarray:
@@ -171,12 +188,15 @@ def dicom_decode(*, data: bytes, max_pixels: int, min_side: int) -> DecodedImage
     ds = dicom_dataset_read(data=data)
     dicom_check(ds=ds, max_pixels=max_pixels, min_side=min_side)
     arr = dicom_pixels(ds=ds)
-    pixels = dicom_display(arr=arr, ds=ds)
     try:
         bits = int(ds.get("BitsStored") or ds.get("BitsAllocated") or 16)
     except (TypeError, ValueError):
         bits = 16
+    if arr.ndim == 3:
+        pixels, is_colour = colour_resolve(pixels=dicom_colour_display(arr=arr, bits=bits))
+    else:
+        pixels, is_colour = dicom_display(arr=arr, ds=ds), False
     attributes = dicom_attributes(ds=ds)
     return decoded_image_build(
-        pixels=pixels, fmt="dicom", bits_stored=bits, is_colour=False, dicom=attributes
+        pixels=pixels, fmt="dicom", bits_stored=bits, is_colour=is_colour, dicom=attributes
     )

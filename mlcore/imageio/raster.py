@@ -10,12 +10,13 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from mlcore.errors import CorruptImageError, ImageError, ImageTooLargeError
-from mlcore.imageio.common import DecodedImage, ImageFormat, decoded_image_build, size_check
-from mlcore.preprocess import grayscale_convert
-
-# Mean channel spread (0..1) above which an RGB image counts as real colour; JPEG noise on
-# greyscale-as-RGB stays far below it.
-COLOUR_SPREAD_MIN = 0.03
+from mlcore.imageio.common import (
+    DecodedImage,
+    ImageFormat,
+    colour_resolve,
+    decoded_image_build,
+    size_check,
+)
 
 _PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG"}
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -66,14 +67,6 @@ def raster_integrity_check(*, data: bytes, fmt: ImageFormat) -> None:
             img.verify()  # walks every chunk to IEND and checks CRCs
     except Exception as exc:
         raise CorruptImageError(f"The {name} file is truncated or corrupt.") from exc
-
-
-def colour_is_real(*, rgb: np.ndarray) -> bool:
-    """Return True when the channels differ meaningfully (not greyscale stored as RGB)."""
-    step = max(1, max(rgb.shape[:2]) // 256)
-    small = rgb[::step, ::step]
-    spread = small.max(axis=2) - small.min(axis=2)
-    return float(spread.mean()) > COLOUR_SPREAD_MIN
 
 
 def image_pixels(*, img: Image.Image) -> tuple[np.ndarray, int]:
@@ -130,8 +123,5 @@ def raster_decode(*, data: bytes, fmt: ImageFormat, max_pixels: int, min_side: i
     except Exception as exc:
         raise CorruptImageError(f"The {name} file is truncated or corrupt.") from exc
 
-    is_colour = pixels.ndim == 3 and colour_is_real(rgb=pixels)
-    if pixels.ndim == 3 and not is_colour:
-        pixels = grayscale_convert(pixels=pixels)
-    pixels = np.ascontiguousarray(np.clip(pixels, 0.0, 1.0), dtype=np.float32)
+    pixels, is_colour = colour_resolve(pixels=np.clip(pixels, 0.0, 1.0))
     return decoded_image_build(pixels=pixels, fmt=fmt, bits_stored=bits, is_colour=is_colour)

@@ -168,13 +168,13 @@ def _dataset_build(
 
 
 def _image_tags(
-    *, stored: np.ndarray, bits: int, colour: bool, photometric: str, frames: int
+    *, stored: np.ndarray, bits: int, colour: str | None, photometric: str, frames: int
 ) -> dict[str, Any]:
     tags: dict[str, Any] = {
         "Rows": int(stored.shape[0]),
         "Columns": int(stored.shape[1]),
         "SamplesPerPixel": 3 if colour else 1,
-        "PhotometricInterpretation": "RGB" if colour else photometric,
+        "PhotometricInterpretation": colour or photometric,
         "BitsAllocated": 8 if bits == 8 else 16,
         "BitsStored": bits,
         "HighBit": bits - 1,
@@ -223,6 +223,7 @@ def dicom_bytes(
     modality: Literal["CR", "DX", "CT", "MR"] = "DX",
     frames: int = 1,
     colour: bool = False,
+    colour_model: Literal["RGB", "HSV", "ARGB"] = "RGB",
     with_pixels: bool = True,
     patient: dict[str, Any] | None = None,
     view_position: str = "PA",
@@ -234,6 +235,7 @@ def dicom_bytes(
 
     `pixels` are the display image (white = dense): MONOCHROME1 stores them inverted.
     `patient` sets any keywords (e.g. PatientName) so de-identification can be tested.
+    `colour_model` names a colour file's PhotometricInterpretation (baseline JPEG: YBR_FULL_422).
     """
     ts = _transfer_syntax(name=transfer_syntax, bits=bits, colour=colour)
     if colour:
@@ -245,7 +247,11 @@ def dicom_bytes(
     )
     tags = {"BodyPartExamined": body_part, "ViewPosition": view_position}
     tags |= _image_tags(
-        stored=stored, bits=bits, colour=colour, photometric=photometric, frames=frames
+        stored=stored,
+        bits=bits,
+        colour=colour_model if colour else None,
+        photometric=photometric,
+        frames=frames,
     )
     if rescale is not None:
         tags["RescaleSlope"], tags["RescaleIntercept"] = rescale

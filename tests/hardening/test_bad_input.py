@@ -61,7 +61,7 @@ BAD_FILES = {
     "dicom_no_pixels": ("nopix.dcm", lambda: dicom_data(with_pixels=False),
                         "application/dicom", []),
     "dicom_multiframe": ("cine.dcm", lambda: dicom_data(frames=3), "application/dicom", []),
-    "dicom_colour": ("colour.dcm", lambda: dicom_data(colour=True, bits=8),
+    "dicom_colour": ("colour.dcm", lambda: dicom_data(colour=True, bits=8, colour_model="HSV"),
                      "application/dicom", []),
 }  # fmt: skip
 EXPECTED_CODES = {

@@ -263,7 +263,6 @@ def test_pydicom_sample_files_decode(name: str, modality: str) -> None:
         ("MR_small_implicit.dcm", None),
         ("MR_truncated.dcm", CorruptImageError),
         ("JPEG-lossy.dcm", UnsupportedDicomError),  # 12-bit lossy no local decoder can read
-        ("SC_rgb_rle.dcm", UnsupportedDicomError),
         ("rtplan.dcm", UnsupportedDicomError),
     ],
 )
@@ -405,9 +404,41 @@ def test_multiframe_dicom_refused(chest: np.ndarray) -> None:
         image_decode(data=files.dicom_bytes(pixels=chest, frames=3))
 
 
-def test_colour_dicom_refused(chest: np.ndarray) -> None:
-    with pytest.raises(UnsupportedDicomError, match="Colour DICOM is not supported"):
-        image_decode(data=files.dicom_bytes(pixels=chest, colour=True, bits=8))
+@pytest.mark.parametrize("syntax", ["explicit", "rle", "jpeg_baseline"])
+def test_greyscale_stored_as_colour_dicom_decodes_as_greyscale(
+    chest: np.ndarray, syntax: str
+) -> None:
+    img = image_decode(
+        data=files.dicom_bytes(pixels=chest, colour=True, bits=8, transfer_syntax=syntax)
+    )
+    grey = image_decode(data=files.dicom_bytes(pixels=chest, bits=8, transfer_syntax=syntax))
+    assert img.format == "dicom" and not img.is_colour and img.pixels.shape == SIZE
+    assert img.dicom["PhotometricInterpretation"] in ("RGB", "YBR_FULL_422")
+    # Colour values are scaled by bit depth, greyscale by their range: compare the shapes.
+    assert np.corrcoef(img.pixels.ravel(), grey.pixels.ravel())[0, 1] > 0.99
+
+
+def test_real_colour_dicom_stays_colour_for_the_gate() -> None:
+    photo = arrays.colour_photo_like_image(size=(120, 140), seed=3)
+    img = image_decode(data=files.dicom_bytes(pixels=photo, colour=True, bits=8))
+    assert img.is_colour and img.pixels.shape == (120, 140, 3)
+    assert np.abs(img.pixels - photo).max() < 1.0 / 255 + 1e-4
+
+
+def test_pydicom_colour_sample_decodes() -> None:
+    path = get_testdata_file("SC_rgb_rle.dcm")
+    if path is None:
+        pytest.skip("SC_rgb_rle.dcm is not shipped locally")
+    with open(path, "rb") as fh:
+        img = image_decode(data=fh.read())
+    assert img.is_colour and img.pixels.shape == (100, 100, 3)
+
+
+@pytest.mark.parametrize("model", ["HSV", "ARGB"])
+def test_other_colour_models_refused_by_name(chest: np.ndarray, model: str) -> None:
+    data = files.dicom_bytes(pixels=chest, colour=True, bits=8, colour_model=model)
+    with pytest.raises(UnsupportedDicomError, match=f"DICOM stored as {model} colour"):
+        image_decode(data=data)
 
 
 def test_broken_compressed_dicom_is_unsupported(chest: np.ndarray) -> None:

@@ -49,6 +49,19 @@ def test_screen_dicom_ct_refused(tiny_screener, toy_images):
     assert tiny_screener.screen(data=data, filename="x.dcm").reason == "CT or MR slice"
 
 
+def test_screen_colour_dicom_like_a_png(tiny_screener, toy_images):
+    """Greyscale stored as RGB is screened as the film; real colour is the gate's to refuse."""
+    film = toy_images["normal"][0]
+    as_rgb = tiny_screener.screen(data=files.dicom_bytes(pixels=film, colour=True, bits=8))
+    as_grey = tiny_screener.screen(data=files.dicom_bytes(pixels=film, bits=8))
+    assert as_rgb.accepted and as_grey.accepted
+    for label, p in as_grey.probabilities.items():
+        assert as_rgb.probabilities[label] == pytest.approx(p, abs=0.02)
+    photo = arrays.colour_photo_like_image(size=(200, 240), seed=1)
+    data = files.dicom_bytes(pixels=photo, colour=True, bits=8)
+    assert tiny_screener.screen(data=data).reason == "colour photograph"
+
+
 def test_screen_bad_bytes_raise_image_error(tiny_screener):
     with pytest.raises(ImageError):
         tiny_screener.screen(data=b"definitely not an image", filename="x.png")
