@@ -83,6 +83,18 @@ def test_later_instances_join_and_a_duplicate_is_not_stored_twice(pacs_token, en
     assert len(enqueued) == 2
 
 
+def test_a_film_stored_as_rgb_is_taken_and_another_colour_model_refused(pacs_token, enqueued):
+    rgb = chest_dicom(seed=8, colour=True, bits=8)
+    hsv = chest_dicom(seed=9, colour=True, bits=8, colour_model="HSV")
+    response = stow(pacs_token, [rgb, hsv])
+    assert response.status_code == 202, response.content
+    assert referenced(response) == [uids_of(rgb)["SOPInstanceUID"]]
+    assert failures(response) == [(uids_of(hsv)["SOPInstanceUID"], 0x0122)]
+    image = Image.objects.get()
+    assert image.dicom_attributes["PhotometricInterpretation"] == "RGB"
+    assert image.dicom_attributes["PatientIdentityRemoved"] == "YES"
+
+
 def test_non_image_and_bad_instances_are_refused_with_a_reason(pacs_token, enqueued, settings):
     good = chest_dicom(seed=3)
     report = pydicom.dcmread(get_testdata_file("test-SR.dcm"))

@@ -157,3 +157,17 @@ def test_compiled_networks_give_the_shipped_answers(shipped, shared_data, tmp_pa
             for k, p in b.probabilities.items():
                 assert a.probabilities[k] == pytest.approx(p, abs=1e-4)
             assert a.evidence_in_lungs == pytest.approx(b.evidence_in_lungs, abs=1e-3)
+
+
+def test_radiographs_stored_as_rgb_dicom_are_read_and_refused(shipped, shared_data):
+    """radoss's RGB DICOMs of other body parts were outside the gate's fit (then unreadable)."""
+    from mlcore.imageio import image_decode
+
+    paths = sorted((shared_data / "ood" / "more" / "images").glob("other_radiograph_*.dcm"))
+    assert paths
+    for path in paths:
+        data = path.read_bytes()
+        decoded = image_decode(data=data)
+        assert decoded.dicom["PhotometricInterpretation"] == "RGB" and not decoded.is_colour
+        result = shipped.screen(data=data, filename=path.name)
+        assert not result.accepted and result.reason, path.name
