@@ -9,6 +9,7 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError
 from django.db import OperationalError as DatabaseOperationalError
+from django.utils import timezone
 
 from screening.services import prediction_execute, prediction_fail, predictions_requeue_stale
 from screening.services.media import media_orphans_sweep
@@ -82,5 +83,10 @@ def predictions_sweep() -> int:
 
 @shared_task(name="screening.media_orphans_sweep", ignore_result=True)
 def media_files_sweep() -> int:
-    """Delete stored files no row names, older than CXR_ORPHAN_AFTER_S (beat, hourly)."""
-    return media_orphans_sweep(older_than=timedelta(seconds=settings.CXR_ORPHAN_AFTER_S))
+    """Delete stored files no row names, older than CXR_ORPHAN_AFTER_S, in the folders of
+    studies active within CXR_MEDIA_SWEEP_LOOKBACK_S (beat, hourly)."""
+    lookback = settings.CXR_MEDIA_SWEEP_LOOKBACK_S
+    return media_orphans_sweep(
+        older_than=timedelta(seconds=settings.CXR_ORPHAN_AFTER_S),
+        since=timezone.now() - timedelta(seconds=lookback) if lookback > 0 else None,
+    )

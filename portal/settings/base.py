@@ -249,6 +249,9 @@ CXR_SWEEP_OLDER_THAN_S = env.int("CXR_SWEEP_OLDER_THAN_S", default=300)
 CXR_SWEEP_UNSENT_AFTER_S = env.int("CXR_SWEEP_UNSENT_AFTER_S", default=15)
 # A stored file no row names (a process killed mid-write) is deleted once this old.
 CXR_ORPHAN_AFTER_S = env.int("CXR_ORPHAN_AFTER_S", default=3600)
+# The hourly media sweep opens only the folders of studies submitted or screened this recently
+# (and folders no study row names); 0: every folder, every time.
+CXR_MEDIA_SWEEP_LOOKBACK_S = env.int("CXR_MEDIA_SWEEP_LOOKBACK_S", default=172800)
 # A worker screens up to this many waiting images in one batched pass (1: one at a time).
 CXR_WORKER_BATCH_MAX = env.int("CXR_WORKER_BATCH_MAX", default=8)
 

@@ -4,6 +4,10 @@ A submission writes its files, then commits its rows; a web process killed betwe
 leaves files of a study that never existed. A worker killed between storing a heatmap and
 recording it leaves a heatmap no prediction names. Files younger than `older_than` are left
 alone: they may belong to a write still in progress.
+
+Only a folder something was written to lately can gain an orphan: with `since`, a study's
+folder is opened only if no study row names it or it was submitted or screened since then,
+so the hourly pass lists one folder per recent study, not one per study ever stored.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.files.storage import default_storage
+from django.db.models import Q
 from django.utils import timezone
 
 from screening.models import Image, Prediction, Study
@@ -25,11 +30,16 @@ STUDIES_FOLDER = "studies"
 CHUNK = 500
 
 
-def media_orphans_sweep(*, older_than: timedelta) -> int:
-    """Delete files under studies/ that no image or prediction names; return how many."""
+def media_orphans_sweep(*, older_than: timedelta, since: datetime | None = None) -> int:
+    """Delete files under studies/ that no image or prediction names; return how many.
+
+    `since`: open only the folders of studies without a row or active since then (None: all).
+    """
     cutoff = timezone.now() - older_than
     deleted = 0
     for folders in _chunks(_study_folders()):
+        if since is not None:
+            folders = _folders_active(folders=folders, since=since)
         named = _names_in(study_ids=folders)
         for folder in folders:
             for name in _files_in(folder=folder):
@@ -48,6 +58,28 @@ def _study_folders() -> list[str]:
     except FileNotFoundError:
         return []
     return sorted(folders)
+
+
+def _folders_active(*, folders: Sequence[str], since: datetime) -> list[str]:
+    """Keep the folders no study row names and those of studies submitted or screened since."""
+    ids = _uuids(folders)
+    studies = Study.objects.filter(id__in=ids)
+    existing = {str(i) for i in studies.values_list("id", flat=True)}
+    touched = (
+        Q(created__gte=since)
+        | Q(images__predictions__created__gte=since)
+        | Q(images__predictions__started__gte=since)
+        | Q(images__predictions__finished__gte=since)
+    )
+    active = {str(i) for i in studies.filter(touched).values_list("id", flat=True).distinct()}
+    return [f for f in folders if _canonical(f) not in existing or _canonical(f) in active]
+
+
+def _canonical(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 def _files_in(*, folder: str) -> list[str]:
@@ -70,13 +102,7 @@ def _names_in(*, study_ids: Sequence[str]) -> set[str]:
 
 
 def _uuids(values: Sequence[str]) -> list[str]:
-    found = []
-    for value in values:
-        try:
-            found.append(str(uuid.UUID(value)))
-        except ValueError:
-            continue
-    return found
+    return [u for u in (_canonical(v) for v in values) if u is not None]
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
