@@ -133,9 +133,10 @@ def dicom_check(*, ds: Dataset, max_pixels: int, min_side: int) -> None:
     photometric = _text(ds.get("PhotometricInterpretation")).upper()
     greyscale = samples == 1 and photometric in (*GREYSCALE, "")
     if not greyscale and not (samples == 3 and photometric in COLOUR):
+        stored = photometric or "an unnamed photometric interpretation"
         raise UnsupportedDicomError(
-            f"DICOM stored as {photometric or 'unnamed'} colour ({samples} samples per pixel) "
-            "is not supported: send greyscale or RGB, or a PNG or JPEG."
+            f"This DICOM stores its pixels as {stored} ({samples} per pixel), which is not "
+            "supported: send greyscale or RGB DICOM, or a PNG or JPEG."
         )
     size_check(width=cols, height=rows, max_pixels=max_pixels, min_side=min_side)
 

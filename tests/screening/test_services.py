@@ -127,7 +127,7 @@ def test_submit_rejects_oversize_and_too_many(clinician, enqueued, settings):
     [
         ({"with_pixels": False}, "no pixel data"),
         ({"frames": 3}, "Multi-frame"),
-        ({"colour": True, "bits": 8, "colour_model": "HSV"}, "HSV colour"),
+        ({"colour": True, "bits": 8, "colour_model": "HSV"}, "pixels as HSV"),
     ],
 )
 def test_submit_rejects_unsupported_dicom(clinician, enqueued, kwargs, fragment):
