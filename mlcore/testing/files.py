@@ -168,19 +168,19 @@ def _dataset_build(
 
 
 def _image_tags(
-    *, stored: np.ndarray, bits: int, colour: str | None, photometric: str, frames: int
+    *, stored: np.ndarray, bits: int, colour_model: str | None, photometric: str, frames: int
 ) -> dict[str, Any]:
     tags: dict[str, Any] = {
         "Rows": int(stored.shape[0]),
         "Columns": int(stored.shape[1]),
-        "SamplesPerPixel": 3 if colour else 1,
-        "PhotometricInterpretation": colour or photometric,
+        "SamplesPerPixel": 3 if colour_model else 1,
+        "PhotometricInterpretation": colour_model or photometric,
         "BitsAllocated": 8 if bits == 8 else 16,
         "BitsStored": bits,
         "HighBit": bits - 1,
         "PixelRepresentation": 0,
     }
-    if colour:
+    if colour_model:
         tags["PlanarConfiguration"] = 0
     if frames > 1:
         tags["NumberOfFrames"] = frames
@@ -249,7 +249,7 @@ def dicom_bytes(
     tags |= _image_tags(
         stored=stored,
         bits=bits,
-        colour=colour_model if colour else None,
+        colour_model=colour_model if colour else None,
         photometric=photometric,
         frames=frames,
     )

@@ -72,7 +72,8 @@ def _folders_active(*, folders: Sequence[str], since: datetime) -> list[str]:
         | Q(images__predictions__finished__gte=since)
     )
     active = {str(i) for i in studies.filter(touched).values_list("id", flat=True).distinct()}
-    return [f for f in folders if _canonical(f) not in existing or _canonical(f) in active]
+    idle = existing - active
+    return [f for f in folders if _canonical(f) not in idle]
 
 
 def _canonical(value: str) -> str | None:
