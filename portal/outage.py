@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from django.db import InterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 
+from screening.atomic_files import CommitInDoubt
+
 RETRY_AFTER_S = 10
 
 
@@ -29,6 +31,11 @@ DATABASE_DOWN = Outage(
     detail="The service is briefly unavailable (its database is restarting). Nothing was "
     "lost; please try again in a few seconds.",
 )
+SAVE_UNCONFIRMED = Outage(
+    code="save_unconfirmed",
+    detail="The database restarted just as this was being saved, so it may or may not have "
+    "been saved. Look in your case history before sending it again.",
+)
 STORAGE_FULL = Outage(
     code="storage_full",
     detail="The image store is full, so nothing was stored. Please try again later; the "
@@ -39,6 +46,8 @@ STORAGE_FULL = Outage(
 
 def outage_of(*, exception: BaseException | None) -> Outage | None:
     """Return the outage `exception` stands for, or None when it is an ordinary error."""
+    if isinstance(exception, CommitInDoubt):
+        return SAVE_UNCONFIRMED
     if isinstance(exception, DatabaseOperationalError | InterfaceError):
         return DATABASE_DOWN
     if isinstance(exception, OSError) and exception.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -78,6 +78,27 @@ def done_prediction(clinician):
     return PredictionFactory(done=True, image__study__owner=clinician)
 
 
+@pytest.fixture
+def commit_fails(monkeypatch):
+    """Make the next COMMIT raise as a dropped connection does; `landed` says if it went in."""
+
+    def _install(*, landed: bool):
+        from django.db import OperationalError, connections
+
+        wrapper = connections["default"]
+        real_commit = wrapper.commit
+
+        def commit():
+            monkeypatch.setattr(wrapper, "commit", real_commit)  # only this one COMMIT
+            if landed:
+                real_commit()
+            raise OperationalError("server closed the connection unexpectedly")
+
+        monkeypatch.setattr(wrapper, "commit", commit)
+
+    return _install
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real data sets beside the repository (always present in CI)."""

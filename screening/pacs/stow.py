@@ -9,7 +9,6 @@ PACS's own UIDs are kept only in the link records (screening.pacs.models).
 from __future__ import annotations
 
 import hashlib
-import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,16 +16,14 @@ from io import BytesIO
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from mlcore.errors import ImageError, ImageTooLargeError, UnsupportedDicomError
+from screening.atomic_files import files_atomic
 from screening.models import Image, Prediction, Study
 from screening.pacs.models import PacsInstanceLink, PacsStudyLink
 from screening.pacs.multipart import DICOM_TYPE, Part
-
-logger = logging.getLogger(__name__)
+from screening.storage import storage_save
 
 # PS3.18 / PS3.4 failure reasons used in FailedSOPSequence.
 OUT_OF_RESOURCES = 0xA700  # too large
@@ -199,9 +196,14 @@ def _image_store(*, link: PacsStudyLink, outcome: Outcome, stored: list[str]) ->
         height=checked["height"],
         dicom_attributes=checked["attributes"],
     )
-    image.file.save("upload", ContentFile(checked["data"]), save=False)
+    # Named from ids only (upload_to); storage_save leaves no file cut short behind.
+    image.file.name = storage_save(
+        name=image.file.field.generate_filename(image, "upload"), data=checked["data"]
+    )
     stored.append(image.file.name)
-    image.thumbnail.save("thumb.jpg", ContentFile(checked["thumbnail"]), save=False)
+    image.thumbnail.name = storage_save(
+        name=image.thumbnail.field.generate_filename(image, "thumb.jpg"), data=checked["thumbnail"]
+    )
     stored.append(image.thumbnail.name)
     image.save()
     PacsInstanceLink.objects.create(
@@ -267,31 +269,19 @@ def stow_store(
         if outcome.failure is None and not outcome.ignored:
             by_study.setdefault(outcome.study_instance_uid, []).append(outcome)
     stored: list[str] = []
-    try:
-        with transaction.atomic():
-            predictions = []
-            for study_uid, accepted in by_study.items():
-                predictions += _study_store(
-                    owner=owner,
-                    study_uid=study_uid,
-                    outcomes=accepted,
-                    meta=meta,
-                    stored=stored,
-                    peer=peer,
-                )
-            predictions_enqueue_on_commit(prediction_ids=[p.id for p in predictions])
-    except BaseException:
-        for name in stored:
-            _storage_delete_quietly(name=name)
-        raise
+    with files_atomic(names=stored):
+        predictions = []
+        for study_uid, accepted in by_study.items():
+            predictions += _study_store(
+                owner=owner,
+                study_uid=study_uid,
+                outcomes=accepted,
+                meta=meta,
+                stored=stored,
+                peer=peer,
+            )
+        predictions_enqueue_on_commit(prediction_ids=[p.id for p in predictions])
     return outcomes
-
-
-def _storage_delete_quietly(*, name: str) -> None:
-    try:
-        default_storage.delete(name)
-    except Exception:  # cleanup must not hide the original error
-        logger.exception("Could not delete %s after a failed STOW-RS request", name)
 
 
 # --------------------------------------------------------------------------- response

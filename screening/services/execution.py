@@ -26,6 +26,7 @@ from django.utils import timezone
 from mlcore.drift import gate_distance_of
 from mlcore.errors import ImageError, ModelUnavailableError
 from mlcore.operating_point import OperatingPointError
+from screening.atomic_files import files_atomic
 from screening.models import Prediction
 from screening.selectors import operating_point_in_force
 from screening.selectors_deployment import deployment_in_force
@@ -215,57 +216,55 @@ def heatmap_values_save(*, heatmap_name: str, heatmap: Any) -> None:
 
 def _prediction_outcome_store(*, prediction: Prediction, result: Any) -> Prediction:
     """Store the heatmap and the result, unless another delivery finished first."""
-    heatmap_name = ""
-    if result.accepted and result.overlay_jpeg:
-        heatmap_name = storage_save(
-            name=prediction.heatmap.field.generate_filename(prediction, "heatmap.jpg"),
-            data=result.overlay_jpeg,
-        )
-        heatmap_values_save(heatmap_name=heatmap_name, heatmap=getattr(result, "heatmap", None))
-    try:
+    stored: list[str] = []
+    # A rollback (the database went away) leaves no heatmap without its prediction.
+    with files_atomic(names=stored):
+        if result.accepted and result.overlay_jpeg:
+            stored.append(
+                storage_save(
+                    name=prediction.heatmap.field.generate_filename(prediction, "heatmap.jpg"),
+                    data=result.overlay_jpeg,
+                )
+            )
+            stored.append(heatmap_values_name(heatmap_name=stored[0]))
+            heatmap_values_save(heatmap_name=stored[0], heatmap=getattr(result, "heatmap", None))
         return _prediction_result_write(
-            prediction=prediction, result=result, heatmap_name=heatmap_name
+            prediction=prediction, result=result, heatmap_name=stored[0] if stored else ""
         )
-    except BaseException:  # the database went away: no heatmap without its prediction
-        if heatmap_name:
-            storage_delete_quietly(name=heatmap_name)
-            storage_delete_quietly(name=heatmap_values_name(heatmap_name=heatmap_name))
-        raise
 
 
 def _prediction_result_write(
     *, prediction: Prediction, result: Any, heatmap_name: str
 ) -> Prediction:
-    """Write the result to the locked prediction unless it is final already."""
-    with transaction.atomic():
-        locked = _locked().get(id=prediction.id)
-        if locked.is_final:  # another delivery of the same prediction finished first
-            if heatmap_name:
-                storage_delete_quietly(name=heatmap_name)
-                storage_delete_quietly(name=heatmap_values_name(heatmap_name=heatmap_name))
-            return locked
-        locked.model_name = str(result.model_name or locked.model_name)[:64]
-        locked.model_version = str(result.model_version or locked.model_version)[:64]
-        locked.timings_ms = {k: round(float(v), 2) for k, v in (result.timings_ms or {}).items()}
-        locked.gate_distance = gate_distance_of(scores=getattr(result, "gate_scores", None))
-        fields = ["model_name", "model_version", "timings_ms", "gate_distance"]
-        if not result.accepted:
-            reason = str(result.reason or "The image was refused by the input gate.")
-            return prediction_status_set(
-                prediction=locked,
-                status=Prediction.Status.REJECTED,
-                reason=reason,
-                also_saved=fields,
-            )
-        locked.label = str(result.label or "")
-        locked.probabilities = {k: float(v) for k, v in (result.probabilities or {}).items()}
-        locked.heatmap.name = heatmap_name
-        _decision_copy(prediction=locked, result=result)
+    """Write the result to the locked prediction unless it is final already (in a transaction)."""
+    locked = _locked().get(id=prediction.id)
+    if locked.is_final:  # another delivery of the same prediction finished first
+        if heatmap_name:
+            storage_delete_quietly(name=heatmap_name)
+            storage_delete_quietly(name=heatmap_values_name(heatmap_name=heatmap_name))
+        return locked
+    locked.model_name = str(result.model_name or locked.model_name)[:64]
+    locked.model_version = str(result.model_version or locked.model_version)[:64]
+    locked.timings_ms = {k: round(float(v), 2) for k, v in (result.timings_ms or {}).items()}
+    locked.gate_distance = gate_distance_of(scores=getattr(result, "gate_scores", None))
+    fields = ["model_name", "model_version", "timings_ms", "gate_distance"]
+    if not result.accepted:
+        reason = str(result.reason or "The image was refused by the input gate.")
         return prediction_status_set(
             prediction=locked,
-            status=Prediction.Status.DONE,
-            also_saved=[*fields, "label", "probabilities", "heatmap", *DECISION_FIELDS],
+            status=Prediction.Status.REJECTED,
+            reason=reason,
+            also_saved=fields,
         )
+    locked.label = str(result.label or "")
+    locked.probabilities = {k: float(v) for k, v in (result.probabilities or {}).items()}
+    locked.heatmap.name = heatmap_name
+    _decision_copy(prediction=locked, result=result)
+    return prediction_status_set(
+        prediction=locked,
+        status=Prediction.Status.DONE,
+        also_saved=[*fields, "label", "probabilities", "heatmap", *DECISION_FIELDS],
+    )
 
 
 DECISION_FIELDS = ("decision", "operating_point", "thresholds", "evidence_in_lungs")

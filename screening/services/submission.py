@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 
+from screening.atomic_files import files_atomic
 from screening.models import Image, Prediction, Study
 from screening.selectors import (
     model_name_configured,
@@ -22,7 +22,7 @@ from screening.services.errors import SubmissionError
 from screening.services.queueing import predictions_enqueue_on_commit
 from screening.services.text import text_clean
 from screening.services.uploads import CheckedUpload, upload_check
-from screening.storage import storage_delete_quietly, storage_save
+from screening.storage import storage_save
 
 REFERENCE_MAX_LENGTH = 64
 
@@ -48,22 +48,17 @@ def study_submit(
     checked = [upload_check(upload=upload) for upload in files]
     _reference_check_not_identifying(reference=reference, checked=checked)
     stored: list[str] = []
-    try:
-        with transaction.atomic():
-            study = Study.objects.create(owner=owner, site_id=owner.site_id, reference=reference)
-            predictions = _images_store(study=study, checked=checked, stored=stored)
-            audit_record(
-                actor=owner,
-                action="study.submit",
-                obj=study,
-                meta=meta,
-                detail={"images": len(checked), "formats": [c.format for c in checked]},
-            )
-            predictions_enqueue_on_commit(prediction_ids=[p.id for p in predictions])
-    except BaseException:
-        for name in stored:
-            storage_delete_quietly(name=name)
-        raise
+    with files_atomic(names=stored):
+        study = Study.objects.create(owner=owner, site_id=owner.site_id, reference=reference)
+        predictions = _images_store(study=study, checked=checked, stored=stored)
+        audit_record(
+            actor=owner,
+            action="study.submit",
+            obj=study,
+            meta=meta,
+            detail={"images": len(checked), "formats": [c.format for c in checked]},
+        )
+        predictions_enqueue_on_commit(prediction_ids=[p.id for p in predictions])
     # The caller answers from what was just written, without reading the study back.
     study_images_attach(study=study, images=[p.image for p in predictions])
     return study

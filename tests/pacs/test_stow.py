@@ -83,6 +83,22 @@ def test_later_instances_join_and_a_duplicate_is_not_stored_twice(pacs_token, en
     assert len(enqueued) == 2
 
 
+def test_a_commit_in_doubt_keeps_the_instance_and_a_resend_is_not_stored_twice(
+    pacs_token, enqueued, commit_fails
+):
+    data = chest_dicom(seed=7)
+    body, content_type = multipart_body(files=[data])
+    commit_fails(landed=True)
+    response = Client(raise_request_exception=False).post(
+        URL, data=body, content_type=content_type, HTTP_AUTHORIZATION=f"Token {pacs_token}"
+    )
+    assert response.status_code == 503 and response.json()["code"] == "save_unconfirmed"
+    image = Image.objects.get()
+    assert {image.file.name, image.thumbnail.name} <= media_files()
+    again = stow(pacs_token, [data])
+    assert again.status_code == 200 and Image.objects.count() == 1
+
+
 def test_a_film_stored_as_rgb_is_taken_and_another_colour_model_refused(pacs_token, enqueued):
     rgb = chest_dicom(seed=8, colour=True, bits=8)
     hsv = chest_dicom(seed=9, colour=True, bits=8, colour_model="HSV")
