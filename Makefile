@@ -30,8 +30,9 @@ demo: venv
 	@echo ""
 	@bash scripts/demo.sh
 
+# The whole suite; with no PYTEST_ARGS the fault suite's short form runs beside the rest.
 test: venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	PYTHON=$(BIN)/python bash scripts/test.sh $(PYTEST_ARGS)
 
 # The fault suite on services it starts itself (never the machine's PostgreSQL or Redis):
 # full-length outages; `make test` runs its short form (tests/chaos, CXR_CHAOS_OUTAGE_S=6).

@@ -43,6 +43,8 @@ STORAGE_FULL = Outage(
     retry_after_s=60,
 )
 
+OUTAGES = (DATABASE_DOWN, SAVE_UNCONFIRMED, STORAGE_FULL)
+
 
 def outage_of(*, exception: BaseException | None) -> Outage | None:
     """Return the outage `exception` stands for, or None when it is an ordinary error."""

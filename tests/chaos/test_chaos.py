@@ -10,13 +10,14 @@ import pytest
 
 from chaos.faults import FAULTS
 from chaos.run import Timing, chaos_run, rows_table, rows_write
+from portal.outage import OUTAGES
 from tests.support.orthanc import dicomweb_plugin, orthanc_binary
 from tests.support.services import service_missing
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.worker]
 
 # What a client may be told while a part is down (portal.outage): each 5xx is one of these.
-EXPLAINED_5XX = {"503 database_unavailable", "503 storage_full"}
+EXPLAINED_5XX = {f"503 {outage.code}" for outage in OUTAGES}
 
 
 def _tools_check() -> None:
