@@ -121,7 +121,15 @@ def _card_gate(*, gate2: dict | None) -> dict[str, Any] | None:
         "sources": loso.get("sources") or {},
         "worst_source": loso.get("worst_source"),
         "worst_refused": loso.get("worst_refused"),
+        "refits": _card_gate_refits(refits=gate2.get("refits")),
     }
+
+
+def _card_gate_refits(*, refits: dict | None) -> dict[str, Any] | None:
+    """The left-out refits under rounding-sized noise: how far the worst figure moved."""
+    if not refits or refits.get("worst_refused_min") is None:
+        return None
+    return {**refits, "noise_percent": 100 * float(refits.get("noise") or 0.0)}
 
 
 def _card_architecture(*, training: dict) -> dict[str, Any]:
@@ -231,10 +239,16 @@ def _gate_limitations(*, gate2: dict | None) -> list[str]:
         return []
     kinds = (gate["sources"].get(source) or {}).get("kinds") or ["images"]
     kinds = ", ".join(kind.replace("_", " ") for kind in kinds)
+    lowest = (gate.get("refits") or {}).get("worst_refused_min")
+    refits = (
+        f" (up to {1 - lowest:.1%} of a left-out source in refits that differ by rounding only)"
+        if lowest is not None and lowest < refused
+        else ""
+    )
     return [
         f"The input gate let through {1 - refused:.1%} of the {source} images ({kinds}) "
-        "when that source was left out of its fit: an image of a kind it never saw can "
-        "get through and be classified."
+        f"when that source was left out of its fit{refits}: an image of a kind it never saw "
+        "can get through and be classified."
     ]
 
 

@@ -317,6 +317,13 @@ def parser_build() -> argparse.ArgumentParser:
         default=None,
         help="read only the first K pooled features (an ensemble's first member)",
     )
+    g.add_argument(
+        "--refit-draws",
+        type=int,
+        default=None,
+        help="left-out refits again with features moved by 0.1%% of their spread, for the "
+        "range of the worst source's figure (0: none); default 3",
+    )
 
     e = sub.add_parser("evaluate", help="evaluate a model; write report.json/.md and plots")
     evaluate_arguments_add(parser=e)
@@ -369,8 +376,9 @@ def main(argv: list[str] | None = None) -> int:
             ood=args.ood,
             items_cache=args.items_cache,
             feature_count=args.feature_count,
+            refit_draws=args.refit_draws,
         )
-        print(json.dumps({k: report[k] for k in ("test", "leave_one_source_out")}))
+        print(json.dumps({k: report[k] for k in ("test", "leave_one_source_out", "refits")}))
         return 0
     if args.command == "operating-points":
         return operating_main(args=args)

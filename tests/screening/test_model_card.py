@@ -159,3 +159,23 @@ def test_an_ensembles_card_says_it_averages_its_networks():
         "the average of 2 networks, each EfficientNet-Lite0 started from ImageNet weights and "
         "fine-tuned"
     )
+
+
+def test_the_gates_refit_range_is_stated_beside_its_one_fit_figure():
+    from screening.model_card import _card_gate, _gate_limitations
+
+    gate2 = {
+        "leave_one_source_out": {
+            "sources": {"busi": {"n": 64, "kinds": ["ultrasound"], "refused": 0.969}},
+            "worst_source": "busi",
+            "worst_refused": 0.969,
+        },
+        "refits": {"draws": 3, "noise": 0.001, "worst_refused_min": 0.891,
+                   "worst_refused_max": 0.922, "worst": []},
+    }  # fmt: skip
+    assert _card_gate(gate2=gate2)["refits"]["noise_percent"] == pytest.approx(0.1)
+    (limit,) = _gate_limitations(gate2=gate2)
+    assert "let through 3.1% of the busi images (ultrasound)" in limit
+    assert "up to 10.9% of a left-out source in refits that differ by rounding only" in limit
+    del gate2["refits"]
+    assert "refits" not in _gate_limitations(gate2=gate2)[0]

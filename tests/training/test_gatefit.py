@@ -6,7 +6,14 @@ import numpy as np
 
 from mlcore.gatemodel import EVIDENCE_COUNT, FRONTAL_KIND
 from training import gatefit
-from training.gatefit import gate_fit, loso_report, pca_fit, refused_of, split_report
+from training.gatefit import (
+    gate_fit,
+    loso_report,
+    pca_fit,
+    refits_report,
+    refused_of,
+    split_report,
+)
 from training.gateitems import GateItems
 
 # (kind, source, centre of its features)
@@ -81,6 +88,18 @@ def test_leave_one_source_out_holds_each_source_apart():
     # A kind never seen (mammogram) is still far from the chest films: refused by distance.
     assert report["sources"]["mias"]["refused"] > 0.95
     assert report["worst_source"] in report["sources"]
+
+
+def test_refits_give_the_range_of_the_worst_left_out_figure():
+    items = items_make()
+    before = items.features.copy()
+    report = refits_report(items=items, draws=2, noise=0.05)
+    assert report["draws"] == 2 and len(report["worst"]) == 2
+    assert all(w["source"] in {"mias", "ca1len", "radoss"} for w in report["worst"])
+    refused = [w["refused"] for w in report["worst"]]
+    assert report["worst_refused_min"] == min(refused)
+    assert report["worst_refused_max"] == max(refused)
+    np.testing.assert_array_equal(items.features, before)  # the noise moves copies only
 
 
 def test_two_kinds_give_two_softmax_columns():
