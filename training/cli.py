@@ -324,6 +324,7 @@ def parser_build() -> argparse.ArgumentParser:
         help="left-out refits again with features moved by 0.1%% of their spread, for the "
         "range of the worst source's figure (0: none); default 3",
     )
+    g.add_argument("--version", default="", help="new card version (default: keep)")
 
     e = sub.add_parser("evaluate", help="evaluate a model; write report.json/.md and plots")
     evaluate_arguments_add(parser=e)
@@ -377,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
             items_cache=args.items_cache,
             feature_count=args.feature_count,
             refit_draws=args.refit_draws,
+            version=args.version,
         )
         print(json.dumps({k: report[k] for k in ("test", "leave_one_source_out", "refits")}))
         return 0

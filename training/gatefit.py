@@ -9,6 +9,7 @@ negative source out at a time, it is refitted without that source and tested on 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -231,12 +232,14 @@ def gate_run(
     items_cache: Path | None = None,
     feature_count: int | None = None,
     refit_draws: int | None = None,
+    version: str = "",
 ) -> dict[str, Any]:
     """Featurise, fit, report and write `gate.npz` + the card's gate thresholds and report.
 
     `items_cache`: an .npz of the featurised items, read when it exists, else written.
     `feature_count`: fit on the first K pooled features only (an ensemble's first member).
     `refit_draws`: left-out refits again under rounding-sized noise (0: none; None: 3).
+    `version`: the card's new version (a refitted gate changes the model); empty keeps it.
     """
     refit_draws = REFIT_DRAWS if refit_draws is None else refit_draws
     if items_cache is not None and items_cache.is_file():
@@ -269,6 +272,15 @@ def gate_run(
     gate = {**card.gate, **fitted.thresholds}
     known = set(GateThresholds.__dataclass_fields__)
     card = replace(card, gate={k: v for k, v in gate.items() if k in known})
+    if version and version != card.version:
+        from training.train import git_commit
+
+        card.training["gate_refitted"] = {
+            "from_version": card.version,
+            "utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "git_commit": git_commit(),
+        }
+        card = replace(card, version=version)
     card.evaluation["gate2"] = report
     card_save(card=card, path=card_path)
     (model_dir / "report").mkdir(exist_ok=True)

@@ -310,10 +310,17 @@ def test_lung_crop_model_then_gate2_screens_with_lung_fields(tmp_path):
     card = tiny_train(out=out, data=toy_data, extra=("--lung-crop", lungs))
     assert card["lung_crop"] is True and (out / "lungs.keras").is_file()
 
-    proc = run(["gate", "--model-dir", out, "--data", toy_data, "--ood", tmp_path / "no-ood"])
+    proc = run(
+        [
+            *("gate", "--model-dir", out, "--data", toy_data, "--ood", tmp_path / "no-ood"),
+            *("--refit-draws", "1", "--version", "9.9.1"),
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     card = json.loads((out / "card.json").read_text())
     report = card["evaluation"]["gate2"]
+    assert card["version"] == "9.9.1" and card["training"]["gate_refitted"]["from_version"]
+    assert report["refits"]["draws"] == 1
     assert {"frontal_min", "lung_side_min", "lung_side_max"} <= set(card["gate"])
     assert report["test"]["chest_n"] > 0 and report["kinds"][0] == "frontal_cxr"
     assert (out / "gate.npz").stat().st_size < 100_000
