@@ -325,6 +325,11 @@ def parser_build() -> argparse.ArgumentParser:
         "range of the worst source's figure (0: none); default 3",
     )
     g.add_argument("--version", default="", help="new card version (default: keep)")
+    g.add_argument(
+        "--refits-only",
+        action="store_true",
+        help="only measure the refit range and add it to the card; gate.npz stays as fitted",
+    )
 
     e = sub.add_parser("evaluate", help="evaluate a model; write report.json/.md and plots")
     evaluate_arguments_add(parser=e)
@@ -348,6 +353,28 @@ def parser_build() -> argparse.ArgumentParser:
     return p
 
 
+def gate_main(*, args: argparse.Namespace) -> int:
+    """Fit gate 2 and write it with its report, or (--refits-only) add the refit range only."""
+    items = {
+        "model_dir": args.model_dir,
+        "data": list(args.data),
+        "ood": args.ood,
+        "items_cache": args.items_cache,
+        "feature_count": args.feature_count,
+    }
+    if args.refits_only:
+        from training.gaterefits import REFIT_DRAWS, gate_refits_run
+
+        draws = REFIT_DRAWS if args.refit_draws is None else args.refit_draws
+        print(json.dumps(gate_refits_run(**items, refit_draws=draws)))
+        return 0
+    from training.gatefit import gate_run
+
+    report = gate_run(**items, refit_draws=args.refit_draws, version=args.version)
+    print(json.dumps({k: report[k] for k in ("test", "leave_one_source_out", "refits")}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser_build().parse_args(argv)
     if args.command == "train":
@@ -369,19 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "segment":
         return segment_main(args=args)
     if args.command == "gate":
-        from training.gatefit import gate_run
-
-        report = gate_run(
-            model_dir=args.model_dir,
-            data=list(args.data),
-            ood=args.ood,
-            items_cache=args.items_cache,
-            feature_count=args.feature_count,
-            refit_draws=args.refit_draws,
-            version=args.version,
-        )
-        print(json.dumps({k: report[k] for k in ("test", "leave_one_source_out", "refits")}))
-        return 0
+        return gate_main(args=args)
     if args.command == "operating-points":
         return operating_main(args=args)
     if args.command == "drift-reference":

@@ -36,10 +36,6 @@ DISTANCE_SLACK = 1.1
 # 0.95 of breast-ultrasound frames when their source was left out of the fit (0.81 without).
 NOVELTY_REFUSE_SHARE = 0.001
 GATE_REPORT = "gate2.json"
-# Refits whose features differ by rounding only (0.1 % of each feature's spread) move the
-# worst left-out figure by several points: the report gives its range over a few of them.
-REFIT_DRAWS = 3
-REFIT_NOISE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -186,27 +182,6 @@ def loso_report(*, items: GateItems) -> dict[str, Any]:
     }
 
 
-def refits_report(
-    *, items: GateItems, draws: int = REFIT_DRAWS, noise: float = REFIT_NOISE, seed: int = 0
-) -> dict[str, Any]:
-    """Leave sources out again, `draws` times, with features moved by `noise` of their spread."""
-    spread = items.features.std(axis=0)
-    rng = np.random.default_rng(seed)
-    worst = []
-    for _ in range(draws):
-        moved = rng.normal(size=items.features.shape).astype(np.float32) * (spread * noise)
-        report = loso_report(items=replace(items, features=items.features + moved))
-        worst.append({"source": report["worst_source"], "refused": report["worst_refused"]})
-    refused = [w["refused"] for w in worst if w["refused"] is not None]
-    return {
-        "draws": draws,
-        "noise": noise,
-        "worst": worst,
-        "worst_refused_min": min(refused) if refused else None,
-        "worst_refused_max": max(refused) if refused else None,
-    }
-
-
 def split_report(*, fitted: FittedGate, items: GateItems, split: str) -> dict[str, Any]:
     """Chest films accepted and negatives refused on one split, negatives by kind."""
     part = items.subset(items.splits == split)
@@ -222,6 +197,34 @@ def split_report(*, fitted: FittedGate, items: GateItems, split: str) -> dict[st
         "negatives_n": int(neg.sum()),
         "negatives_by_kind": by_kind,
     }
+
+
+def gate_items_get(
+    *,
+    model_dir: Path,
+    data: list[Path],
+    ood: Path,
+    items_cache: Path | None = None,
+    feature_count: int | None = None,
+) -> GateItems:
+    """Read the featurised items from `items_cache`, or featurise them (and write the cache).
+
+    `feature_count`: keep the first K pooled features only (an ensemble's first member).
+    """
+    if items_cache is not None and items_cache.is_file():
+        items = gate_items_load(path=items_cache)
+    else:
+        from mlcore.pipeline import Screener
+
+        screener = Screener.load(name=model_dir.name, weights_dir=model_dir.parent)
+        if screener.segmenter is None:
+            raise ValueError(f"{model_dir} has no lung segmenter: run `training segment`")
+        items = gate_items_collect(screener=screener, data=data, ood=ood)
+        if items_cache is not None:
+            gate_items_save(items=items, path=items_cache)
+    if feature_count is not None:
+        items = replace(items, features=items.features[:, :feature_count])
+    return items
 
 
 def gate_run(
@@ -241,20 +244,13 @@ def gate_run(
     `refit_draws`: left-out refits again under rounding-sized noise (0: none; None: 3).
     `version`: the card's new version (a refitted gate changes the model); empty keeps it.
     """
-    refit_draws = REFIT_DRAWS if refit_draws is None else refit_draws
-    if items_cache is not None and items_cache.is_file():
-        items = gate_items_load(path=items_cache)
-    else:
-        from mlcore.pipeline import Screener
+    from training.gaterefits import REFIT_DRAWS, refits_report
 
-        screener = Screener.load(name=model_dir.name, weights_dir=model_dir.parent)
-        if screener.segmenter is None:
-            raise ValueError(f"{model_dir} has no lung segmenter: run `training segment`")
-        items = gate_items_collect(screener=screener, data=data, ood=ood)
-        if items_cache is not None:
-            gate_items_save(items=items, path=items_cache)
-    if feature_count is not None:
-        items = replace(items, features=items.features[:, :feature_count])
+    refit_draws = REFIT_DRAWS if refit_draws is None else refit_draws
+    items = gate_items_get(
+        model_dir=model_dir, data=data, ood=ood, items_cache=items_cache,
+        feature_count=feature_count,
+    )  # fmt: skip
     fitted = gate_fit(items=items)
     report = {
         "val": split_report(fitted=fitted, items=items, split="val"),

@@ -10,11 +10,11 @@ from training.gatefit import (
     gate_fit,
     loso_report,
     pca_fit,
-    refits_report,
     refused_of,
     split_report,
 )
 from training.gateitems import GateItems
+from training.gaterefits import refits_report
 
 # (kind, source, centre of its features)
 GROUPS = [
@@ -100,6 +100,27 @@ def test_refits_give_the_range_of_the_worst_left_out_figure():
     assert report["worst_refused_min"] == min(refused)
     assert report["worst_refused_max"] == max(refused)
     np.testing.assert_array_equal(items.features, before)  # the noise moves copies only
+
+
+def test_refits_only_adds_the_range_to_the_card_and_leaves_the_gate_as_fitted(tmp_path):
+    from mlcore.card import ModelCard, card_load, card_save
+    from training.gateitems import gate_items_save
+    from training.gaterefits import gate_refits_run
+
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    gate2 = {"leave_one_source_out": {"worst_source": "mias", "worst_refused": 1.0}}
+    card = ModelCard(name="m", version="1", gate={"frontal_min": 0.3}, evaluation={"gate2": gate2})
+    card_save(card=card, path=model_dir / "card.json")
+    gate_items_save(items=items_make(), path=tmp_path / "items.npz")
+    refits = gate_refits_run(
+        model_dir=model_dir, data=[], ood=tmp_path, items_cache=tmp_path / "items.npz",
+        refit_draws=1,
+    )  # fmt: skip
+    card = card_load(path=model_dir / "card.json")
+    assert card.evaluation["gate2"]["refits"] == refits and refits["draws"] == 1
+    assert card.evaluation["gate2"]["leave_one_source_out"] == gate2["leave_one_source_out"]
+    assert card.gate == {"frontal_min": 0.3} and not (model_dir / "gate.npz").exists()
 
 
 def test_two_kinds_give_two_softmax_columns():
