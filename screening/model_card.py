@@ -129,7 +129,12 @@ def _card_gate_refits(*, refits: dict | None) -> dict[str, Any] | None:
     """The left-out refits under rounding-sized noise: how far the worst figure moved."""
     if not refits or refits.get("worst_refused_min") is None:
         return None
-    return {**refits, "noise_percent": 100 * float(refits.get("noise") or 0.0)}
+    sources = sorted({str(w.get("source")) for w in refits.get("worst") or [] if w.get("source")})
+    return {
+        **refits,
+        "noise_percent": 100 * float(refits.get("noise") or 0.0),
+        "worst_sources": sources,
+    }
 
 
 def _card_architecture(*, training: dict) -> dict[str, Any]:

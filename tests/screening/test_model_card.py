@@ -49,6 +49,11 @@ def test_limits_state_the_screening_points_second_looks_and_the_gates_worst_sour
     assert f"{1 - lowest:.0%} of the test films without the finding" in limits
     assert gate["worst_refused"] < 0.99
     assert f"let through {1 - gate['worst_refused']:.1%} of the {gate['worst_source']}" in limits
+    refits = card.evaluation["gate2"]["refits"]
+    lowest = refits["worst_refused_min"]
+    assert f"up to {1 - lowest:.1%} of a left-out source in refits" in limits
+    stated = html.split('data-testid="model-gate-refits">')[1].split("</span>")[0]
+    assert f"{lowest:.3f}" in stated
 
 
 def test_limits_state_how_much_of_cohens_figure_the_publisher_explains(client, clinician):
