@@ -34,7 +34,8 @@ DATABASE_DOWN = Outage(
 SAVE_UNCONFIRMED = Outage(
     code="save_unconfirmed",
     detail="The database restarted just as this was being saved, so it may or may not have "
-    "been saved. Look in your case history before sending it again.",
+    "been saved. Look in your case history before sending it again (API clients: send it "
+    "again with the same Idempotency-Key).",
 )
 STORAGE_FULL = Outage(
     code="storage_full",

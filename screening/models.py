@@ -50,6 +50,12 @@ class Study(models.Model):
     # filter and count 100k rows without joining predictions ("|covid|normal|").
     labels = models.CharField(max_length=48, blank=True, default="", editable=False)
     reviewed = models.BooleanField(default=False, editable=False)
+    # An API client's Idempotency-Key and the fingerprint of what it sent with it: a retry of a
+    # submission whose answer was lost gets this study back instead of storing a second one.
+    idempotency_key = models.CharField(max_length=64, blank=True, default="", editable=False)
+    idempotency_fingerprint = models.CharField(
+        max_length=64, blank=True, default="", editable=False
+    )
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -59,6 +65,13 @@ class Study(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created"], name="study_owner_created"),
             models.Index(fields=["site", "-created"], name="study_site_created"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="study_owner_idempotency_key",
+            )
         ]
 
     def __str__(self) -> str:

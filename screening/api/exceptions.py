@@ -33,7 +33,7 @@ def exception_handler(exc, context):
         body = {"detail": exc.message, "code": exc.code}
         if exc.filename:
             body["filename"] = exc.filename
-        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        return Response(body, status=exc.http_status)
     if isinstance(exc, ReviewError):
         code = status.HTTP_403_FORBIDDEN if exc.code == "forbidden" else status.HTTP_400_BAD_REQUEST
         return Response({"detail": exc.message, "code": exc.code}, status=code)

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotAcceptable, PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
@@ -153,7 +153,21 @@ class StudyListCreateApi(GenericAPIView):
 
     @extend_schema(
         request={"multipart/form-data": StudyInputSerializer},
-        responses={201: StudyOutputSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Optional, 1-64 visible ASCII characters (a UUID). Sending the "
+                "same request again with the same key returns the study it first made (200, "
+                "`Idempotent-Replayed: true`) instead of storing a second one: safe to retry "
+                "after a lost answer or a 503. The same key with other content is a 422.",
+            )
+        ],
+        responses={
+            201: StudyOutputSerializer,
+            200: OpenApiResponse(StudyOutputSerializer, description="A replay of a stored key"),
+        },
     )
     def post(self, request: Request) -> Response:
         serializer = StudyInputSerializer(data=request.data)
@@ -162,9 +176,13 @@ class StudyListCreateApi(GenericAPIView):
         study = study_submit(
             owner=request.user, files=submitted["images"], reference=submitted["reference"],
             meta=request_meta_from(request=request),
+            idempotency_key=request.headers.get("Idempotency-Key", ""),
         )  # fmt: skip
         # The service hands back the study with its images and predictions: no re-read.
         data = StudyOutputSerializer(study, context={"request": request}).data
+        if study.replayed:
+            headers = {"Idempotent-Replayed": "true"}
+            return Response(data, status=status.HTTP_200_OK, headers=headers)
         return Response(data, status=status.HTTP_201_CREATED)
 
 

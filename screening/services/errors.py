@@ -10,11 +10,14 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 class SubmissionError(Exception):
     """A submission that cannot be accepted; nothing was stored."""
 
-    def __init__(self, message: str, *, code: str = "invalid", filename: str = "") -> None:
+    def __init__(
+        self, message: str, *, code: str = "invalid", filename: str = "", http_status: int = 400
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.filename = filename
+        self.http_status = http_status
 
 
 class ReviewError(Exception):

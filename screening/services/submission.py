@@ -9,16 +9,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError
 
 from screening.atomic_files import files_atomic
 from screening.models import Image, Prediction, Study
 from screening.selectors import (
     model_name_configured,
     model_version_configured,
+    study_get_for,
     study_images_attach,
 )
 from screening.services.audit import RequestMeta, audit_record
 from screening.services.errors import SubmissionError
+from screening.services.idempotency import (
+    idempotency_key_clean,
+    study_of_key,
+    submission_fingerprint,
+)
 from screening.services.queueing import predictions_enqueue_on_commit
 from screening.services.text import text_clean
 from screening.services.uploads import CheckedUpload, upload_check
@@ -33,8 +40,13 @@ def study_submit(
     files: Sequence[Any],
     reference: str = "",
     meta: RequestMeta | None = None,
+    idempotency_key: str = "",
 ) -> Study:
-    """Check every file, then store them all with a queued prediction each (or store nothing)."""
+    """Check every file, then store them all with a queued prediction each (or store nothing).
+
+    With `idempotency_key`, a repeat of a submission already stored stores nothing and returns
+    the first study; `study.replayed` says which happened.
+    """
     files = list(files or [])
     if not files:
         raise SubmissionError("Choose at least one image.", code="no_files")
@@ -44,12 +56,45 @@ def study_submit(
             f"Too many files: {len(files)} were sent; the limit is {limit} per study.",
             code="too_many_files",
         )
-    reference = reference_clean(reference=reference) or reference_generate()
+    key = idempotency_key_clean(key=idempotency_key)
+    sent_reference = reference_clean(reference=reference)
     checked = [upload_check(upload=upload) for upload in files]
+    reference = sent_reference or reference_generate()
     _reference_check_not_identifying(reference=reference, checked=checked)
+    fingerprint = submission_fingerprint(checked=checked, reference=sent_reference) if key else ""
+    first = study_of_key(owner=owner, key=key, fingerprint=fingerprint)
+    if first is None:
+        try:
+            return _study_store(
+                owner=owner, reference=reference, checked=checked, meta=meta,
+                idempotency=(key, fingerprint),
+            )  # fmt: skip
+        except IntegrityError:
+            # Another request with the same key committed first (PostgreSQL made this one wait).
+            first = study_of_key(owner=owner, key=key, fingerprint=fingerprint)
+            if first is None:
+                raise
+    audit_record(actor=owner, action="study.submit_replayed", obj=first, meta=meta)
+    study = study_get_for(user=owner, study_id=first.id, reviews=False)
+    study.replayed = True
+    return study
+
+
+def _study_store(
+    *,
+    owner: Any,
+    reference: str,
+    checked: Sequence[CheckedUpload],
+    meta: RequestMeta | None,
+    idempotency: tuple[str, str],
+) -> Study:
+    """Store the study, its images and queued predictions in one transaction."""
     stored: list[str] = []
     with files_atomic(names=stored):
-        study = Study.objects.create(owner=owner, site_id=owner.site_id, reference=reference)
+        study = Study.objects.create(
+            owner=owner, site_id=owner.site_id, reference=reference,
+            idempotency_key=idempotency[0], idempotency_fingerprint=idempotency[1],
+        )  # fmt: skip
         predictions = _images_store(study=study, checked=checked, stored=stored)
         audit_record(
             actor=owner,
@@ -61,6 +106,7 @@ def study_submit(
         predictions_enqueue_on_commit(prediction_ids=[p.id for p in predictions])
     # The caller answers from what was just written, without reading the study back.
     study_images_attach(study=study, images=[p.image for p in predictions])
+    study.replayed = False
     return study
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
@@ -28,6 +29,7 @@ class CheckedUpload:
     thumbnail: bytes  # JPEG
     dicom_attributes: dict
     identifiers: frozenset[str] = frozenset()
+    received_sha256: str = ""  # of the bytes as sent, before de-identification
 
 
 def upload_check(*, upload: Any) -> CheckedUpload:
@@ -36,6 +38,7 @@ def upload_check(*, upload: Any) -> CheckedUpload:
 
     name = filename_sanitise(name=getattr(upload, "name", "") or "")
     data = upload_read(upload=upload, name=name, limit=settings.CXR_MAX_UPLOAD_BYTES)
+    received_sha256 = hashlib.sha256(data).hexdigest()
     if image_sniff(data=data) is None:
         raise SubmissionError(
             f'"{name}": the file is not a PNG, JPEG or DICOM image.',
@@ -67,6 +70,7 @@ def upload_check(*, upload: Any) -> CheckedUpload:
         thumbnail=thumbnail,
         dicom_attributes=attributes,
         identifiers=identifiers,
+        received_sha256=received_sha256,
     )
 
 
