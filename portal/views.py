@@ -42,7 +42,9 @@ def server_error(request: HttpRequest) -> HttpResponse:
     outage = outage_of(exception=sys.exc_info()[1])
     if outage is None:
         return defaults.server_error(request)
-    if request.path.startswith(("/api/", "/dicomweb/")):
+    json_wanted = "application/json" in request.headers.get("Accept", "")
+    if request.path.startswith(("/api/", "/dicomweb/")) or json_wanted:
+        # The upload form's script asks for JSON and shows `detail` as it is.
         body = disclaimer_add({"detail": outage.detail, "code": outage.code})
         response: HttpResponse = JsonResponse(body, status=503)
     else:

@@ -36,13 +36,16 @@ def study_create(request: HttpRequest) -> HttpResponse:
                     files=form.cleaned_data["files"],
                     reference=form.cleaned_data["reference"],
                     meta=services.request_meta_from(request=request),
+                    # The upload script sends one per form content: a resend is not a new study.
+                    idempotency_key=request.headers.get("Idempotency-Key", ""),
                 )
             except services.SubmissionError as exc:
                 form.add_error(None, exc.message)
             else:
                 url = reverse("screening:study_detail", kwargs={"study_id": study.pk})
                 if wants_json(request=request):
-                    return JsonResponse({"id": str(study.pk), "redirect": url}, status=201)
+                    body = {"id": str(study.pk), "redirect": url, "replayed": study.replayed}
+                    return JsonResponse(body, status=200 if study.replayed else 201)
                 return redirect(url)
         if wants_json(request=request):
             return JsonResponse({"errors": form_error_messages(form=form)}, status=400)

@@ -4,6 +4,7 @@ write that fails part way leaves no half-written file."""
 from __future__ import annotations
 
 import errno
+import json
 import resource
 import signal
 
@@ -63,3 +64,13 @@ def test_storage_save_leaves_no_half_written_file(tmp_path):
         signal.signal(signal.SIGXFSZ, previous_handler)
     assert sorted(p.name for p in (tmp_path / "studies" / "a").iterdir()) == ["small.png"]
     assert storage.size(saved) == 1000
+
+
+def test_a_page_asked_for_json_gets_the_outage_as_json(rf):
+    """The upload form's script asks for JSON and shows `detail`."""
+    try:
+        raise OperationalError("server closed the connection")
+    except OperationalError:
+        response = server_error(rf.get("/studies/new/", HTTP_ACCEPT="application/json"))
+    assert response.status_code == 503 and response["Content-Type"] == "application/json"
+    assert json.loads(response.content)["code"] == DATABASE_DOWN.code

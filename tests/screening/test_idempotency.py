@@ -140,3 +140,20 @@ def test_two_requests_with_one_key_at_once_store_one_study(clinician, enqueued, 
     assert len({s.id for s in studies}) == 1
     assert sorted(s.replayed for s in studies) == [False, True]
     assert Study.objects.count() == 1
+
+
+def test_the_upload_forms_resend_with_its_key_opens_the_stored_study(client, clinician, enqueued):
+    client.force_login(clinician)
+
+    def send():
+        return client.post(
+            "/studies/new/",
+            {"files": [png_upload(seed=6)], "reference": ""},
+            HTTP_ACCEPT="application/json",
+            HTTP_IDEMPOTENCY_KEY="form-key-1",
+        )
+
+    first, again = send(), send()
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["replayed"] is True and again.json()["id"] == first.json()["id"]
+    assert Study.objects.count() == 1

@@ -40,6 +40,15 @@
     }, function () { return "unknown"; });
   }
 
+  /* One key per content of the form: sending the same files again after a lost answer (a 503
+     "may have been saved") gets the stored study back; changing them makes a new study. */
+  function newIdempotencyKey() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
   function UploadForm(form) {
     this.form = form;
     this.input = form.querySelector("input[type=file]");
@@ -55,6 +64,7 @@
     this.extensions = (form.dataset.extensions || "").split(/\s+/).filter(Boolean);
     this.files = [];
     this.busy = false;
+    this.key = newIdempotencyKey();
     form.noValidate = true;
     this.bind();
   }
@@ -90,6 +100,8 @@
       event.preventDefault();
       self.submit();
     });
+    var reference = this.form.querySelector("input[name=reference]");
+    if (reference) reference.addEventListener("input", function () { self.key = newIdempotencyKey(); });
   };
 
   UploadForm.prototype.add = function (fileList) {
@@ -106,6 +118,7 @@
 
   UploadForm.prototype.render = function () {
     var self = this;
+    this.key = newIdempotencyKey();
     this.list.textContent = "";
     this.list.hidden = this.files.length === 0;
     this.files.forEach(function (file, index) {
@@ -156,13 +169,13 @@
     });
   };
 
-  UploadForm.prototype.showErrors = function (messages) {
+  UploadForm.prototype.showErrors = function (messages, heading) {
     this.errors.textContent = "";
     this.errors.hidden = messages.length === 0;
     if (!messages.length) return;
     var title = document.createElement("p");
     var strong = document.createElement("strong");
-    strong.textContent = "The study was not submitted.";
+    strong.textContent = heading || "The study was not submitted.";
     title.appendChild(strong);
     var list = document.createElement("ul");
     messages.forEach(function (message) {
@@ -213,6 +226,7 @@
     xhr.open("POST", this.form.action);
     xhr.setRequestHeader("Accept", "application/json");
     if (token) xhr.setRequestHeader("X-CSRFToken", token.value);
+    xhr.setRequestHeader("Idempotency-Key", this.key);
     xhr.upload.addEventListener("progress", function (event) {
       if (event.lengthComputable) self.setProgress(event.loaded / event.total);
     });
@@ -229,6 +243,9 @@
       self.progress.hidden = true;
       if (body && body.errors && body.errors.length) {
         self.showErrors(body.errors);
+      } else if (body && body.detail) {
+        var unsure = body.code === "save_unconfirmed";
+        self.showErrors([body.detail], unsure ? "The study may have been submitted." : null);
       } else if (xhr.status === 413) {
         self.showErrors(["The upload is too large for the server."]);
       } else {
