@@ -58,6 +58,8 @@ class Study(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     updated = models.DateTimeField(auto_now=True)
+    # Not stored: study_submit sets it when a resend with the same key returned this study.
+    replayed = False
 
     class Meta:
         ordering = ["-created"]
