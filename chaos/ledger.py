@@ -1,7 +1,9 @@
 """Count what became of every submitted image, read straight from the database and media.
 
 An image is final when its current prediction is done, rejected, or failed with a reason;
-duplicated when two done predictions of one model exist for it; a file is half-written
+duplicated when two done predictions of one model exist for it, or when a client's one
+submission (one reference, resent after a lost answer) was stored as two studies; a file is
+half-written
 when it is in the media store but no row names it, or a row names a file that is missing.
 """
 
@@ -36,7 +38,7 @@ def _rows(*, database_url: str, sql: str, params: tuple) -> list[tuple]:
 
 
 IMAGES_SQL = """
-SELECT i.id, s.id::text, p.status, p.reason,
+SELECT i.id, s.id::text, s.reference, p.status, p.reason,
        (SELECT count(*) FROM screening_prediction d
          WHERE d.image_id = i.id AND d.status = 'done'
          GROUP BY d.model_name, d.model_version ORDER BY count(*) DESC LIMIT 1)
@@ -68,13 +70,16 @@ def pacs_ledger(*, database_url: str, study_uids: list[str], delivered: set[str]
 
 def _ledger_of(*, rows: list[tuple], missing: int, delivered: set[str] | None = None) -> Ledger:
     final = failed = duplicated = 0
-    for _image, study, status, reason, done_count in rows:
+    studies_of: dict[str, set[str]] = {}
+    for _image, study, reference, status, reason, done_count in rows:
+        studies_of.setdefault(reference, set()).add(study)
         ended = status in FINAL or (status == "failed" and bool(reason))
         if delivered is not None:
             ended = ended and study in delivered
         final += ended
         failed += status == "failed"
         duplicated += (done_count or 0) > 1
+    duplicated += sum(len(studies) - 1 for studies in studies_of.values())
     submitted = len(rows) + missing
     return Ledger(
         submitted=submitted,

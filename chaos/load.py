@@ -1,7 +1,8 @@
 """API clients that keep submitting and polling while a fault is injected, and what they saw.
 
-A client waits out a 503 (its Retry-After, at most a few seconds here) and a dropped
-connection, then goes on, as a well-behaved client does; every answer is tallied.
+A client sends each study with an Idempotency-Key and, after a 503 (waiting its Retry-After,
+at most a few seconds here) or a dropped connection, sends the same study again with the same
+key until it is answered, as a well-behaved client does; every answer is tallied.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class Tally:
     connection_errors: int = 0
     ok_times: list[float] = field(default_factory=list)
     codes_5xx: Counter = field(default_factory=Counter)
+    resent: int = 0  # studies sent again, with their key, after a 503 or a dropped connection
+    replayed: int = 0  # answers that returned a study stored by an earlier send
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -48,6 +51,7 @@ class Tally:
             if study:
                 self.accepted.append(study)
                 self.ok_times.append(time.monotonic())
+                self.replayed += response.headers.get("Idempotent-Replayed") == "true"
 
 
 def _code_of(response: requests.Response) -> str:
@@ -100,19 +104,35 @@ class ApiLoad:
             data = self.images[(number + sent * self.clients) % len(self.images)]
             sent += 1
             reference = f"{self.tag}-{number}-{sent}-{uuid.uuid4().hex[:6]}"
-            response = self._call(
-                session, "post", f"{self.base_url}{API}/studies/",
-                files=[("images", (f"film-{sent}.png", data, "image/png"))],
-                data={"reference": reference},
-            )  # fmt: skip
-            study = None
-            if response is not None and response.status_code == 201:
-                study = str(response.json()["id"])
-            self.tally.seen(response=response, study=study)
+            study = self._submit(session, data=data, reference=reference, name=f"film-{sent}.png")
             if study:
                 poll = self._call(session, "get", f"{self.base_url}{API}/studies/{study}/status/")
                 self.tally.seen(response=poll)
+            self._stop.wait(self.pause_s)
+
+    def _submit(
+        self, session: requests.Session, *, data: bytes, reference: str, name: str
+    ) -> str | None:
+        """Send one study until it is answered; return its id, or None if refused or stopped."""
+        key = uuid.uuid4().hex
+        for attempt in range(1_000):
+            if self._stop.is_set():
+                return None
+            if attempt:
+                with self.tally.lock:
+                    self.tally.resent += 1
+            response = self._call(
+                session, "post", f"{self.base_url}{API}/studies/",
+                files=[("images", (name, data, "image/png"))],
+                data={"reference": reference}, headers={"Idempotency-Key": key},
+            )  # fmt: skip
+            answered = response is not None and response.status_code in (200, 201)
+            study = str(response.json()["id"]) if answered else None
+            self.tally.seen(response=response, study=study)
+            if answered or (response is not None and response.status_code not in (429, 503)):
+                return study
             self._wait_after(response)
+        return None
 
     def _call(self, session: requests.Session, method: str, url: str, **kwargs):
         try:

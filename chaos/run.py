@@ -131,7 +131,12 @@ def fault_measure(
         ctx.notes.append(f"{swept} file(s) of uploads cut off mid-write removed by the media sweep")
     half = ledger.half_written_files(database_url=stack.database_url, media_root=stack.media.root)
     tally = load.tally
-    if tally.codes_5xx:
+    if tally.resent:
+        ctx.notes.append(
+            f"{tally.resent} sends repeated with their Idempotency-Key; {tally.replayed} "
+            "answered with the study an earlier send had stored"
+        )
+    if tally.codes_5xx:  # last: the suite reads the 5xx codes from the end of the notes
         ctx.notes.append("5xx: " + ", ".join(f"{n}x {c}" for c, n in tally.codes_5xx.items()))
     return Row(
         fault=name,

@@ -37,6 +37,7 @@ def test_every_fault_ends_with_nothing_lost_or_duplicated(tmp_path, monkeypatch,
     rows_write(rows=rows, path=tmp_path / "chaos.json", timing=timing)
     with capsys.disabled():
         print("\n" + rows_table(rows=rows))
+        print("\n".join(f"- {row.fault}: {row.notes}" for row in rows if row.notes))
     assert [row.fault for row in rows] == list(FAULTS)
     for row in rows:
         assert row.submitted > 0, row
