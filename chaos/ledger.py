@@ -3,8 +3,8 @@
 An image is final when its current prediction is done, rejected, or failed with a reason;
 duplicated when two done predictions of one model exist for it, or when a client's one
 submission (one reference, resent after a lost answer) was stored as two studies; a file is
-half-written
-when it is in the media store but no row names it, or a row names a file that is missing.
+half-written when it is in the media store but no row names it, or a row names a file that is
+missing.
 """
 
 from __future__ import annotations
