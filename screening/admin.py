@@ -128,8 +128,14 @@ class StudyAdmin(StudyScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
     list_filter = ("status", "site", "origin", "created")
     search_fields = ("reference",)
     date_hierarchy = "created"
-    readonly_fields = ("id", "owner", "site", "origin", "status", "created", "updated")
-    fields = ("id", "reference", "owner", "site", "origin", "status", "created", "updated")
+    readonly_fields = (
+        "id", "owner", "site", "origin", "status", "idempotency_key", "created", "updated",
+    )  # fmt: skip
+    # The client's Idempotency-Key, if it sent one: support can tell a resend from a new study.
+    fields = (
+        "id", "reference", "owner", "site", "origin", "status", "idempotency_key", "created",
+        "updated",
+    )  # fmt: skip
     inlines = [ImageInline]
     list_select_related = ("owner", "site")
 

@@ -157,3 +157,12 @@ def test_the_upload_forms_resend_with_its_key_opens_the_stored_study(client, cli
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["replayed"] is True and again.json()["id"] == first.json()["id"]
     assert Study.objects.count() == 1
+
+
+def test_the_admin_shows_the_key_a_study_was_sent_with(client, clinician, admin_user, enqueued):
+    from django.urls import reverse
+
+    study = study_submit(owner=clinician, files=[png_upload(seed=7)], idempotency_key="key-adm")
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:screening_study_change", args=[study.pk]))
+    assert page.status_code == 200 and "key-adm" in page.content.decode()
