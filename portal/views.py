@@ -12,6 +12,7 @@ from django.views import defaults
 from portal.outage import outage_of
 from screening.api.disclaimer import disclaimer_add
 from screening.services.errors import upload_limit_explain
+from screening.views.common import wants_json
 
 
 @login_required
@@ -42,8 +43,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     outage = outage_of(exception=sys.exc_info()[1])
     if outage is None:
         return defaults.server_error(request)
-    json_wanted = "application/json" in request.headers.get("Accept", "")
-    if request.path.startswith(("/api/", "/dicomweb/")) or json_wanted:
+    if request.path.startswith(("/api/", "/dicomweb/")) or wants_json(request=request):
         # The upload form's script asks for JSON and shows `detail` as it is.
         body = disclaimer_add({"detail": outage.detail, "code": outage.code})
         response: HttpResponse = JsonResponse(body, status=503)

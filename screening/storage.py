@@ -8,6 +8,7 @@ short-lived signed URL (the bucket is private). Web pages and the API both serve
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, default_storage
@@ -79,6 +80,19 @@ def storage_delete_quietly(*, name: str, storage: Storage | None = None) -> None
         (storage or default_storage).delete(name)
     except Exception:
         logger.exception("Could not delete stored file %s", name)
+
+
+def image_files_save(*, image: Any, data: bytes, thumbnail: bytes, stored: list[str]) -> None:
+    """Store an unsaved Image's file and thumbnail under names from its ids (upload_to, never
+    the client's name); append each name to `stored` as it is written."""
+    image.file.name = storage_save(
+        name=image.file.field.generate_filename(image, "upload"), data=data
+    )
+    stored.append(image.file.name)
+    image.thumbnail.name = storage_save(
+        name=image.thumbnail.field.generate_filename(image, "thumb.jpg"), data=thumbnail
+    )
+    stored.append(image.thumbnail.name)
 
 
 def storage_save(*, name: str, data: bytes, storage: Storage | None = None) -> str:

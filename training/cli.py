@@ -363,10 +363,9 @@ def gate_main(*, args: argparse.Namespace) -> int:
         "feature_count": args.feature_count,
     }
     if args.refits_only:
-        from training.gaterefits import REFIT_DRAWS, gate_refits_run
+        from training.gaterefits import gate_refits_run
 
-        draws = REFIT_DRAWS if args.refit_draws is None else args.refit_draws
-        print(json.dumps(gate_refits_run(**items, refit_draws=draws)))
+        print(json.dumps(gate_refits_run(**items, refit_draws=args.refit_draws)))
         return 0
     from training.gatefit import gate_run
 

@@ -50,9 +50,12 @@ def gate_refits_run(
     ood: Path,
     items_cache: Path | None = None,
     feature_count: int | None = None,
-    refit_draws: int = REFIT_DRAWS,
+    refit_draws: int | None = None,
 ) -> dict[str, Any]:
-    """Add the refit range to the card's gate report; `gate.npz` and thresholds stay as fitted."""
+    """Add the refit range to the card's gate report; `gate.npz` and thresholds stay as fitted.
+
+    `refit_draws`: None gives REFIT_DRAWS.
+    """
     from training.train import git_commit
 
     items = gate_items_get(
@@ -60,7 +63,7 @@ def gate_refits_run(
         feature_count=feature_count,
     )  # fmt: skip
     refits = {
-        **refits_report(items=items, draws=refit_draws),
+        **refits_report(items=items, draws=REFIT_DRAWS if refit_draws is None else refit_draws),
         "utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
     }

@@ -23,7 +23,7 @@ from screening.atomic_files import files_atomic
 from screening.models import Image, Prediction, Study
 from screening.pacs.models import PacsInstanceLink, PacsStudyLink
 from screening.pacs.multipart import DICOM_TYPE, Part
-from screening.storage import storage_save
+from screening.storage import image_files_save
 
 # PS3.18 / PS3.4 failure reasons used in FailedSOPSequence.
 OUT_OF_RESOURCES = 0xA700  # too large
@@ -196,15 +196,9 @@ def _image_store(*, link: PacsStudyLink, outcome: Outcome, stored: list[str]) ->
         height=checked["height"],
         dicom_attributes=checked["attributes"],
     )
-    # Named from ids only (upload_to); storage_save leaves no file cut short behind.
-    image.file.name = storage_save(
-        name=image.file.field.generate_filename(image, "upload"), data=checked["data"]
+    image_files_save(
+        image=image, data=checked["data"], thumbnail=checked["thumbnail"], stored=stored
     )
-    stored.append(image.file.name)
-    image.thumbnail.name = storage_save(
-        name=image.thumbnail.field.generate_filename(image, "thumb.jpg"), data=checked["thumbnail"]
-    )
-    stored.append(image.thumbnail.name)
     image.save()
     PacsInstanceLink.objects.create(
         study_link=link,

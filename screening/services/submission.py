@@ -29,7 +29,7 @@ from screening.services.idempotency import (
 from screening.services.queueing import predictions_enqueue_on_commit
 from screening.services.text import text_clean
 from screening.services.uploads import CheckedUpload, upload_check
-from screening.storage import storage_save
+from screening.storage import image_files_save
 
 REFERENCE_MAX_LENGTH = 64
 
@@ -106,7 +106,6 @@ def _study_store(
         predictions_enqueue_on_commit(prediction_ids=[p.id for p in predictions])
     # The caller answers from what was just written, without reading the study back.
     study_images_attach(study=study, images=[p.image for p in predictions])
-    study.replayed = False
     return study
 
 
@@ -128,15 +127,7 @@ def _images_store(
             height=item.height,
             dicom_attributes=item.dicom_attributes,
         )
-        # The storage path comes from upload_to (ids only); the client name is ignored.
-        image.file.name = storage_save(
-            name=image.file.field.generate_filename(image, "upload"), data=item.data
-        )
-        stored.append(image.file.name)
-        image.thumbnail.name = storage_save(
-            name=image.thumbnail.field.generate_filename(image, "thumb.jpg"), data=item.thumbnail
-        )
-        stored.append(image.thumbnail.name)
+        image_files_save(image=image, data=item.data, thumbnail=item.thumbnail, stored=stored)
         image.save()
         prediction = Prediction.objects.create(
             image=image, model_name=model_name, model_version=model_version
