@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -36,8 +39,7 @@ def study_create(request: HttpRequest) -> HttpResponse:
                     files=form.cleaned_data["files"],
                     reference=form.cleaned_data["reference"],
                     meta=services.request_meta_from(request=request),
-                    # The upload script sends one per form content: a resend is not a new study.
-                    idempotency_key=request.headers.get("Idempotency-Key", ""),
+                    idempotency_key=submission_key_of(request=request),
                 )
             except services.SubmissionError as exc:
                 form.add_error(None, exc.message)
@@ -56,9 +58,31 @@ def study_create(request: HttpRequest) -> HttpResponse:
         "max_files": settings.CXR_MAX_FILES_PER_STUDY,
         "accept": ",".join((*ACCEPTED_EXTENSIONS, *ACCEPTED_TYPES)),
         "extensions": " ".join(ACCEPTED_EXTENSIONS),
+        "submission_key": uuid.uuid4().hex,
     }
     status = 400 if request.method == "POST" else 200
     return render(request, "screening/study_form.html", context, status=status)
+
+
+def submission_key_of(*, request: HttpRequest) -> str:
+    """The upload's idempotency key: the upload script's header, else one made from the form.
+
+    Without JavaScript the page's hidden `submission_key` and what was sent (the reference and
+    the files' bytes) make the key, so that a browser sending the same form again gets the
+    stored study, while the page reused for other files (the Back button) makes a new one.
+    """
+    header = request.headers.get("Idempotency-Key", "")
+    page_key = request.POST.get("submission_key", "")
+    if header or not page_key:
+        return header
+    digest = hashlib.sha256(page_key.encode("utf-8", "replace"))
+    digest.update(b"\0" + request.POST.get("reference", "").encode("utf-8", "replace"))
+    for upload in request.FILES.getlist("files"):
+        digest.update(b"\0")
+        for chunk in upload.chunks():
+            digest.update(chunk)
+        upload.seek(0)
+    return f"form-{digest.hexdigest()[:40]}"
 
 
 @login_required

@@ -159,6 +159,38 @@ def test_the_upload_forms_resend_with_its_key_opens_the_stored_study(client, cli
     assert Study.objects.count() == 1
 
 
+def _form_post(client, *, page_key: str, seed: int):
+    body = {"files": [png_upload(seed=seed)], "reference": "", "submission_key": page_key}
+    return client.post("/studies/new/", body)
+
+
+def test_the_form_without_javascript_sent_again_opens_the_stored_study(client, clinician, enqueued):
+    client.force_login(clinician)
+    page = client.get("/studies/new/")
+    page_key = page.context["submission_key"]
+    assert f'name="submission_key" value="{page_key}"' in page.content.decode()
+
+    first = _form_post(client, page_key=page_key, seed=8)
+    again = _form_post(client, page_key=page_key, seed=8)
+
+    assert first.status_code == again.status_code == 302
+    assert again["Location"] == first["Location"]
+    assert Study.objects.count() == 1
+    assert AuditEvent.objects.filter(action="study.submit_replayed").count() == 1
+
+
+def test_the_form_page_reused_for_other_files_makes_a_new_study(client, clinician, enqueued):
+    client.force_login(clinician)
+    page_key = client.get("/studies/new/").context["submission_key"]
+
+    first = _form_post(client, page_key=page_key, seed=9)
+    other = _form_post(client, page_key=page_key, seed=10)
+
+    assert first.status_code == other.status_code == 302
+    assert other["Location"] != first["Location"]
+    assert Study.objects.count() == 2
+
+
 def test_the_admin_shows_the_key_a_study_was_sent_with(client, clinician, admin_user, enqueued):
     from django.urls import reverse
 
