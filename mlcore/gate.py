@@ -21,6 +21,9 @@ REASON_BLANK = "blank image"
 REASON_NOISE = "noise image"
 REASON_ASPECT = "extreme aspect ratio"
 REASON_DOCUMENT = "document or screenshot"
+REASON_MAMMOGRAM = "mammogram"
+REASON_ULTRASOUND = "ultrasound image"
+REASON_OTHER_PART = "radiograph of another body part"
 
 # What the learned head's negative classes mean for the user.
 GATE_CLASS_REASONS = {
@@ -29,7 +32,24 @@ GATE_CLASS_REASONS = {
     "ct_slice": REASON_CT_MR,
     "other": REASON_NOT_CXR,
 }
-CT_MR_MODALITIES = {"CT", "MR", "PT", "NM", "US", "OCT", "OP", "XC", "SM"}
+# What a DICOM header's Modality (0008,0060) says an image is, when not a radiograph.
+MODALITY_REASONS = {
+    **dict.fromkeys(("CT", "MR", "PT", "NM", "OCT"), REASON_CT_MR),
+    **dict.fromkeys(("US", "IVUS"), REASON_ULTRASOUND),
+    "MG": REASON_MAMMOGRAM,
+    **dict.fromkeys(("IO", "PX"), REASON_OTHER_PART),  # intra-oral and panoramic dental films
+    **dict.fromkeys(("XC", "OP", "ES", "SM", "GM"), REASON_COLOUR),  # cameras, microscopes
+}
+# View Position (0018,5101) terms of a lateral projection.
+LATERAL_VIEW_POSITIONS = {"LL", "RL", "LATERAL"}
+# Body Part Examined (0018,0015) terms (DICOM CID 4031) that no chest film is filed under.
+# Deliberately short: trunk terms (ABDOMEN, SPINE, WHOLEBODY) can hold a chest film.
+OTHER_BODY_PARTS = {
+    "SKULL", "HEAD", "BRAIN", "FACE", "JAW", "TMJ", "SINUS", "NECK", "BREAST", "PELVIS",
+    "HIP", "SACRUM", "COCCYX", "CSPINE", "LSPINE", "SSPINE", "SHOULDER", "CLAVICLE", "ARM",
+    "HUMERUS", "ELBOW", "FOREARM", "WRIST", "HAND", "FINGER", "THUMB", "LEG", "FEMUR",
+    "KNEE", "PATELLA", "TIBIA", "FIBULA", "ANKLE", "HEEL", "FOOT", "TOE", "EXTREMITY",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -100,13 +120,27 @@ def rule_scores(*, pixels: np.ndarray) -> dict[str, float]:
     }
 
 
+def dicom_header_refusal(*, dicom: dict[str, str]) -> GateDecision | None:
+    """Refuse what the DICOM header itself says is not a frontal chest radiograph."""
+    modality = str(dicom.get("Modality", "")).strip().upper()
+    if modality in MODALITY_REASONS:
+        return GateDecision(False, MODALITY_REASONS[modality], {"dicom_modality": 1.0})
+    part = str(dicom.get("BodyPartExamined", "")).strip().upper().replace(" ", "")
+    if part in OTHER_BODY_PARTS:
+        return GateDecision(False, REASON_OTHER_PART, {"dicom_body_part": 1.0})
+    view = str(dicom.get("ViewPosition", "")).strip().upper()
+    if view in LATERAL_VIEW_POSITIONS:
+        return GateDecision(False, REASON_LATERAL, {"dicom_view_position": 1.0})
+    return None
+
+
 def gate_rules_check(
     *, pixels: np.ndarray, thresholds: GateThresholds, dicom: dict[str, str] | None = None
 ) -> GateDecision:
     """Apply the cheap rules; `accepted` here means 'passed the rules'."""
-    modality = (dicom or {}).get("Modality", "").upper()
-    if modality in CT_MR_MODALITIES:
-        return GateDecision(False, REASON_CT_MR, {"modality": 1.0})
+    header = dicom_header_refusal(dicom=dicom or {})
+    if header is not None:
+        return header
     h, w = pixels.shape[:2]
     if min(h, w) < thresholds.min_side:
         return GateDecision(False, REASON_TOO_SMALL, {"min_side": float(min(h, w))})

@@ -19,7 +19,10 @@ from mlcore.gate import (
     REASON_COLOUR,
     REASON_CT_MR,
     REASON_LATERAL,
+    REASON_MAMMOGRAM,
     REASON_NOT_CXR,
+    REASON_OTHER_PART,
+    REASON_ULTRASOUND,
     GateDecision,
     GateThresholds,
 )
@@ -31,9 +34,6 @@ IMAGE_STAT_KEYS = ("std", "noise_ratio", "white", "mid")
 EVIDENCE_COUNT = LUNG_FEATURE_COUNT + len(IMAGE_STAT_KEYS)
 FRONTAL_KIND = "frontal_cxr"
 REASON_NO_LUNGS = "no lung fields"
-REASON_OTHER_PART = "radiograph of another body part"
-REASON_MAMMOGRAM = "mammogram"
-REASON_ULTRASOUND = "ultrasound image"
 REASON_UNFAMILIAR = "not a chest radiograph (unlike any training film)"
 
 # What each refused kind tells the user; "other_radiograph" is named by its lung fields.

@@ -41,10 +41,39 @@ def test_rule_reasons(pixels, expected):
     assert reason(pixels) == expected
 
 
-@pytest.mark.parametrize("modality", ["CT", "MR"])
-def test_dicom_modality(modality):
+@pytest.mark.parametrize(
+    ("dicom", "expected"),
+    [
+        ({"Modality": "CT"}, "CT or MR slice"),
+        ({"Modality": "mr"}, "CT or MR slice"),
+        ({"Modality": "US"}, "ultrasound image"),
+        ({"Modality": "MG"}, "mammogram"),
+        ({"Modality": "PX"}, "radiograph of another body part"),
+        ({"Modality": "XC"}, "colour photograph"),
+        ({"Modality": "DX", "BodyPartExamined": "PELVIS"}, "radiograph of another body part"),
+        ({"Modality": "CR", "BodyPartExamined": "knee "}, "radiograph of another body part"),
+        ({"Modality": "DX", "BodyPartExamined": "CHEST", "ViewPosition": "LL"}, "lateral view"),
+        ({"Modality": "CR", "ViewPosition": "RL"}, "lateral view"),
+    ],
+)
+def test_what_the_dicom_header_says_names_the_refusal(dicom, expected):
     img = arrays.chest_like_array(size=(256, 256), seed=0)
-    assert reason(img, dicom={"Modality": modality}) == "CT or MR slice"
+    assert reason(img, dicom=dicom) == expected
+
+
+@pytest.mark.parametrize(
+    "dicom",
+    [
+        {"Modality": "DX", "BodyPartExamined": "CHEST", "ViewPosition": "PA"},
+        {"Modality": "CR", "BodyPartExamined": "THORAX", "ViewPosition": "AP"},
+        # Trunk terms can hold a chest film: the pixels decide.
+        {"Modality": "DX", "BodyPartExamined": "ABDOMEN", "ViewPosition": "AP"},
+        {"Modality": "CR", "BodyPartExamined": "", "ViewPosition": ""},
+        {"Modality": "OT"},
+    ],
+)
+def test_a_chest_film_header_passes_the_header_check(dicom):
+    assert reason(arrays.chest_like_array(size=(256, 256), seed=0), dicom=dicom) is None
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,23 @@ def test_screen_dicom_ct_refused(tiny_screener, toy_images):
     assert tiny_screener.screen(data=data, filename="x.dcm").reason == "CT or MR slice"
 
 
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        ({"body_part": "PELVIS"}, "radiograph of another body part"),
+        ({"view_position": "LL"}, "lateral view"),
+    ],
+)
+def test_screen_refuses_what_the_deidentified_header_says(
+    tiny_screener, toy_images, tags, expected
+):
+    from mlcore.deid import dicom_deidentify
+
+    data = files.dicom_bytes(pixels=toy_images["normal"][0], **tags)
+    stored = dicom_deidentify(data=data).data
+    assert tiny_screener.screen(data=stored, filename="x.dcm").reason == expected
+
+
 def test_screen_colour_dicom_like_a_png(tiny_screener, toy_images):
     """Greyscale stored as RGB is screened as the film; real colour is the gate's to refuse."""
     film = toy_images["normal"][0]
