@@ -17,11 +17,14 @@ from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian, generate
 
 from mlcore.dicommap import parametric_map_read
 from mlcore.dicomreport import report_read
+from screening.atomic_files import CommitInDoubt
 from screening.models import Image, Prediction, Study
 from screening.pacs.models import PacsInstanceLink, PacsPeer, PacsStudyLink
+from screening.pacs.receive import dimse_instance_store, outcome_status
 from tests.pacs.conftest import PATIENT, chest_dicom, dicom_write, study_objects, uids_of
 from tests.support.listener import AE_TITLE, dcmtk, listener_running
 from tests.support.orthanc import free_port
+from tests.support.stored import media_files
 from tests.support.worker import until, worker_running
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -136,6 +139,21 @@ def test_a_film_is_screened_like_a_stow_one_and_a_resend_adds_nothing(listener, 
     assert "Received Store Response (Success)" in store(listener, path)
     assert Image.objects.count() == 1 and Study.objects.count() == 1
     assert log_line(listener, f"AE '{PEER}'", "0 stored, 1 already received")
+
+
+def test_a_c_store_whose_commit_is_in_doubt_keeps_the_instance_and_a_resend_adds_nothing(
+    peer, enqueued, commit_fails
+):
+    data = chest_dicom(seed=33)
+    commit_fails(landed=True)
+    with pytest.raises(CommitInDoubt):  # the listener answers it 0x0110: the peer sends again
+        dimse_instance_store(peer_id=peer.pk, data=data)
+    image = Image.objects.get()
+    assert {image.file.name, image.thumbnail.name} <= media_files()
+
+    again = dimse_instance_store(peer_id=peer.pk, data=data)
+    assert again.duplicate and outcome_status(outcome=again) == 0x0000
+    assert Image.objects.count() == 1 and Study.objects.count() == 1
 
 
 def encapsulated_pdf() -> bytes:
