@@ -22,6 +22,11 @@ from mlcore.errors import ModelUnavailableError
 CAM_LAYER = "cam_features"
 DISEASE_LAYER = "disease"
 GATE_LAYER = "gate"
+# Middle layers whose per-channel means and spreads gate 2's texture novelty reads: texture
+# (speckle, grain, edges) is still visible there. An ensemble's first member names its own
+# layers "m0_", the start it shares "shared_".
+TEXTURE_BLOCKS = ("block2_add", "block4_add", "block7_add", "block10_add")
+TEXTURE_PREFIXES = ("", "shared_", "m0_")
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,19 @@ class ClassifierOutput:
     gate_probabilities: np.ndarray  # (B, G)
     features: np.ndarray  # (B, K) pooled last-conv features
     cams: np.ndarray  # (B, h, w, 3) un-normalised class activation maps (>= 0)
+    # (B, T) the TEXTURE_BLOCKS' per-channel means, then their standard deviations; None for a
+    # network without those layers.
+    texture: np.ndarray | None = None
+
+
+def texture_layers_find(*, net: Any) -> list[str]:
+    """The names of `net`'s TEXTURE_BLOCKS, all of them or none."""
+    names = {layer.name for layer in net.layers}
+    found = [
+        next((p + block for p in TEXTURE_PREFIXES if p + block in names), None)
+        for block in TEXTURE_BLOCKS
+    ]
+    return [name for name in found if name] if all(found) else []
 
 
 def keras_model_load(*, path: Path) -> Any:
@@ -70,7 +88,10 @@ class Classifier:
         self.view_shift = int(view_shift)
         if not 0 <= self.view_shift < self.input_size // 4:
             raise ModelUnavailableError(f"view_shift {view_shift} is out of range")
-        self._trunk = keras.Model(net.inputs, cam_out, name="trunk")
+        texture_layers = texture_layers_find(net=net)
+        texture_outs = [net.get_layer(name).output for name in texture_layers]
+        trunk_outs = [cam_out, *texture_outs] if texture_outs else cam_out
+        self._trunk = keras.Model(net.inputs, trunk_outs, name="trunk")
         size = self.input_size
         inv_t = tf.constant(1.0 / self.temperature, tf.float32)
 
@@ -97,7 +118,8 @@ class Classifier:
             reduce_retracing=True,
         )
         def forward(x):
-            fmap = self._trunk(views_make(x), training=False)
+            ran = self._trunk(views_make(x), training=False)
+            fmap, *middle = ran if texture_outs else (ran,)
             pooled = tf.reduce_mean(fmap, axis=[1, 2])
             logits = views_mean(self._disease(pooled))
             gate = tf.nn.softmax(views_mean(self._gate(pooled)))
@@ -105,7 +127,12 @@ class Classifier:
             kernel = tf.convert_to_tensor(self._disease.kernel)
             # The two views' maps are offset by +-s/16 cell, so their mean is centred again.
             cams = views_mean(tf.nn.relu(tf.einsum("bhwk,kc->bhwc", fmap, kernel)))
-            return probs, logits, gate, views_mean(pooled), cams
+            outputs = (probs, logits, gate, views_mean(pooled), cams)
+            if not middle:
+                return outputs
+            means = [tf.reduce_mean(m, axis=[1, 2]) for m in middle]
+            spreads = [tf.math.reduce_std(m, axis=[1, 2]) for m in middle]
+            return (*outputs, views_mean(tf.concat(means + spreads, axis=1)))
 
         # The compiled pass, fixed signature: mlcore.compiled converts it as it is.
         self.forward = forward
@@ -115,14 +142,7 @@ class Classifier:
         x = np.asarray(batch, dtype=np.float32)
         if x.ndim == 3:
             x = x[..., None]
-        probs, logits, gate, pooled, cams = self.forward(x)
-        return ClassifierOutput(
-            probabilities=probs.numpy(),
-            logits=logits.numpy(),
-            gate_probabilities=gate.numpy(),
-            features=pooled.numpy(),
-            cams=cams.numpy(),
-        )
+        return ClassifierOutput(*(t.numpy() for t in self.forward(x)))
 
     def run_chunked(self, *, batch: np.ndarray, chunk: int = 64) -> ClassifierOutput:
         """Run a large array in chunks (bounded memory), concatenating the outputs."""
@@ -131,7 +151,9 @@ class Classifier:
             raise ValueError("empty batch")
         return ClassifierOutput(
             *(
-                np.concatenate([getattr(p, f) for p in parts])
+                None
+                if getattr(parts[0], f) is None
+                else np.concatenate([getattr(p, f) for p in parts])
                 for f in ClassifierOutput.__dataclass_fields__
             )
         )

@@ -36,7 +36,7 @@ from mlcore.lungs import SEGMENTER_FILENAME
 from mlcore.registry import model_card_read, model_dir_resolve
 from mlcore.segmenter import LungBoxFinder
 
-COMPILED_FORMAT = "1"
+COMPILED_FORMAT = "2"
 CLASSIFIER_FILE = "classifier.tflite"
 SEGMENTER_FILE = "lungs.tflite"
 # Largest difference between the Keras pass and the flatbuffer accepted at build time.

@@ -35,6 +35,10 @@ EVIDENCE_COUNT = LUNG_FEATURE_COUNT + len(IMAGE_STAT_KEYS)
 FRONTAL_KIND = "frontal_cxr"
 REASON_NO_LUNGS = "no lung fields"
 REASON_UNFAMILIAR = "not a chest radiograph (unlike any training film)"
+# Which of the classifier's texture columns the novelty's texture term may read: none, the
+# middle layers' per-channel means (the first half), or means and standard deviations.
+TEXTURE_READS = ("off", "means", "means-stds")
+TEXTURE_DEFAULT = "means"
 
 # What each refused kind tells the user; "other_radiograph" is named by its lung fields.
 KIND_REASONS = {
@@ -62,6 +66,14 @@ class GateModel:
     # Val chest films' log P(frontal) and residuals, sorted: what the novelty ranks against.
     reference_log_frontal: np.ndarray | None = None
     reference_residual: np.ndarray | None = None
+    # The texture term (optional): which of the classifier's texture columns it reads, their
+    # standardisation and shrunk precision on train chest films, and val chest films' sorted
+    # squared distances.
+    texture_index: np.ndarray | None = None  # (T,) int
+    texture_mean: np.ndarray | None = None  # (T,)
+    texture_scale: np.ndarray | None = None  # (T,)
+    texture_precision: np.ndarray | None = None  # (T, T)
+    reference_texture: np.ndarray | None = None
 
     def _centred(self, features: np.ndarray) -> np.ndarray:
         """The first K pooled features (an ensemble's gate may read its first member's alone),
@@ -85,18 +97,33 @@ class GateModel:
         inside = scores @ self.components
         return ((centred - inside) ** 2).sum(axis=1)
 
+    def texture_distance(self, *, texture: np.ndarray | None) -> np.ndarray | None:
+        """(N,) squared Mahalanobis distance of (N, >= T) texture rows from train chest films;
+        None when this gate or the classifier has no texture."""
+        if self.texture_precision is None or texture is None or not np.size(texture):
+            return None
+        read = np.asarray(texture, np.float32)[..., self.texture_index.astype(int)]
+        z = (read - self.texture_mean) / self.texture_scale
+        return np.einsum("ni,ij,nj->n", z, self.texture_precision, z)
+
     def novelty_terms(
-        self, *, frontal: np.ndarray, residual: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray] | None:
+        self, *, frontal: np.ndarray, residual: np.ndarray, texture: np.ndarray | None = None
+    ) -> tuple[np.ndarray, ...] | None:
         """Log tail probabilities among val chest films: of P(frontal) this low, of a residual
-        this high. None without references (an older gate.npz)."""
+        this high and, with a texture term, of a texture distance this high. None without
+        references (an older gate.npz)."""
         if self.reference_log_frontal is None or self.reference_residual is None:
             return None
         log_frontal = np.log(np.clip(frontal, 1e-9, 1.0))
-        return (
+        terms = (
             tail_log_probability(reference=self.reference_log_frontal, values=log_frontal),
             tail_log_probability(reference=self.reference_residual, values=-residual, flip=True),
         )
+        distance = self.texture_distance(texture=texture)
+        if distance is None or self.reference_texture is None:
+            return terms
+        ref = self.reference_texture
+        return (*terms, tail_log_probability(reference=ref, values=-distance, flip=True))
 
     def kind_probabilities(self, *, projected: np.ndarray, evidence: np.ndarray) -> np.ndarray:
         """(N, C) softmax over kinds from whitened scores and (N, E) evidence vectors."""
@@ -120,9 +147,15 @@ class GateModel:
             kinds=np.array(self.kinds),
             **{
                 k: np.sort(getattr(self, k)).astype(np.float32)
-                for k in ("reference_log_frontal", "reference_residual")
+                for k in ("reference_log_frontal", "reference_residual", "reference_texture")
                 if getattr(self, k) is not None
             },
+            **{
+                k: getattr(self, k).astype(np.float32)
+                for k in ("texture_mean", "texture_scale", "texture_precision")
+                if getattr(self, k) is not None
+            },
+            **({} if self.texture_index is None else {"texture_index": self.texture_index}),
         )
 
 
@@ -148,9 +181,11 @@ def gate_model_load(*, path: Path) -> GateModel | None:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
+        as_is = ("kinds", "texture_index")
         return GateModel(
-            **{k: v.astype(np.float32) for k, v in arrays.items() if k != "kinds"},
+            **{k: v.astype(np.float32) for k, v in arrays.items() if k not in as_is},
             kinds=tuple(str(k) for k in arrays["kinds"]),
+            texture_index=arrays.get("texture_index"),
         )
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise ModelUnavailableError(f"gate model unreadable: {path}: {exc}") from exc
@@ -187,8 +222,12 @@ def gate_model_check(
     fields: LungFields,
     image_stats: dict[str, float],
     thresholds: GateThresholds,
+    texture: np.ndarray | None = None,
 ) -> GateDecision:
-    """Judge one image: refuse when P(frontal chest film) is low or its features unfamiliar."""
+    """Judge one image: refuse when P(frontal chest film) is low or its features unfamiliar.
+
+    `texture`: the classifier's texture row for the image (read when the gate has the term).
+    """
     projected = model.project(features=features[None])
     evidence = gate_evidence(fields=fields, image_stats=image_stats)[None]
     probs = model.kind_probabilities(projected=projected, evidence=evidence)[0]
@@ -204,13 +243,16 @@ def gate_model_check(
     if distance > thresholds.mahalanobis_max:
         return GateDecision(False, REASON_UNFAMILIAR, scores)
     residual = model.residual(features=features[None], projected=projected)
-    terms = model.novelty_terms(frontal=probs[:1], residual=residual)
+    rows = None if texture is None else np.asarray(texture)[None]
+    terms = model.novelty_terms(frontal=probs[:1], residual=residual, texture=rows)
     if terms is not None:
-        frontal_term, residual_term = float(terms[0][0]), float(terms[1][0])
-        scores["novelty_log"] = frontal_term + residual_term
+        values = [float(term[0]) for term in terms]
+        scores["novelty_log"] = sum(values)
+        if len(values) > 2:
+            scores["novelty_texture_log"] = values[2]
         if scores["novelty_log"] < thresholds.novelty_min:
-            # Named by its kind when its P(frontal) is the rarer part, else unfamiliar.
-            if frontal_term <= residual_term:
+            # Named by its kind when its P(frontal) is the rarest part, else unfamiliar.
+            if values[0] <= min(values[1:]):
                 return GateDecision(False, _kind_refused(**refused_as_kind), scores)
             return GateDecision(False, REASON_UNFAMILIAR, scores)
     return GateDecision(True, None, scores)

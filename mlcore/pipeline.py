@@ -164,6 +164,7 @@ class Screener:
         features: np.ndarray,
         fields: LungFields | None = None,
         image_stats: dict[str, float] | None = None,
+        texture: np.ndarray | None = None,
     ) -> GateDecision:
         """Judge one image by gate 2 (kinds + lung fields) or, for older models, the gate head."""
         if self.gate_model is not None and fields is not None:
@@ -173,6 +174,7 @@ class Screener:
                 fields=fields,
                 image_stats=image_stats or {},
                 thresholds=self.thresholds,
+                texture=texture,
             )
         return gate_learned_check(
             gate_probabilities=gate_probabilities,
@@ -345,6 +347,7 @@ class Screener:
             features=out.features[row],
             fields=fields,
             image_stats=staged.scores,
+            texture=None if out.texture is None else out.texture[row],
         )
         timings["gate"] += (time.perf_counter() - t) * 1000
         scores = {**staged.scores, **learned.scores}

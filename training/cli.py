@@ -7,6 +7,7 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
+from mlcore.gatemodel import TEXTURE_DEFAULT, TEXTURE_READS
 from training.cli_evaluate import evaluate_arguments_add, evaluate_main
 from training.cli_finish import ensemble_arguments_add, finish_main, recalibrate_arguments_add
 from training.config import BACKBONES, DEFAULT_OOD, ConfigError, TrainConfig
@@ -324,6 +325,13 @@ def parser_build() -> argparse.ArgumentParser:
         help="left-out refits again with features moved by 0.1%% of their spread, for the "
         "range of the worst source's figure (0: none); default 3",
     )
+    g.add_argument(
+        "--texture",
+        choices=TEXTURE_READS,
+        default=TEXTURE_DEFAULT,
+        help="what the novelty's texture term reads of the trunk's middle layers: per-channel "
+        "means, means and standard deviations, or off (default %(default)s)",
+    )
     g.add_argument("--version", default="", help="new card version (default: keep)")
     g.add_argument(
         "--refits-only",
@@ -361,6 +369,7 @@ def gate_main(*, args: argparse.Namespace) -> int:
         "ood": args.ood,
         "items_cache": args.items_cache,
         "feature_count": args.feature_count,
+        "texture": args.texture,
     }
     if args.refits_only:
         from training.gaterefits import gate_refits_run

@@ -19,7 +19,13 @@ import numpy as np
 
 from mlcore.card import card_load, card_save
 from mlcore.gate import GateThresholds
-from mlcore.gatemodel import FRONTAL_KIND, GATE_MODEL_FILENAME, GateModel
+from mlcore.gatemodel import (
+    FRONTAL_KIND,
+    GATE_MODEL_FILENAME,
+    TEXTURE_DEFAULT,
+    TEXTURE_READS,
+    GateModel,
+)
 from training.finish import GATE_VAL_REFUSE_SHARE
 from training.gateitems import GateItems, gate_items_collect, gate_items_load, gate_items_save
 
@@ -62,8 +68,27 @@ def kinds_order(*, kinds: np.ndarray) -> tuple[str, ...]:
     return (FRONTAL_KIND, *sorted(set(kinds.tolist()) - {FRONTAL_KIND}))
 
 
+def texture_term_fit(*, texture: np.ndarray) -> dict[str, np.ndarray]:
+    """Standardise (N, T) train chest films' texture rows and shrink their covariance
+    (Ledoit-Wolf): the texture term's arrays."""
+    from sklearn.covariance import LedoitWolf
+
+    x = texture.astype(np.float64)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    precision = LedoitWolf().fit((x - mean) / scale).precision_
+    return {
+        "texture_index": np.arange(texture.shape[1], dtype=np.int32),
+        "texture_mean": mean.astype(np.float32),
+        "texture_scale": scale.astype(np.float32),
+        "texture_precision": precision.astype(np.float32),
+    }
+
+
 def gate_model_fit(*, train: GateItems, seed: int = 0) -> GateModel:
-    """Whiten on the train chest films, then fit the kind classifier on all train items."""
+    """Whiten on the train chest films, then fit the kind classifier on all train items.
+
+    With texture rows on the items, the texture term is fitted on the train chest films too.
+    """
     from sklearn.linear_model import LogisticRegression
 
     chest = train.features[~train.negative]
@@ -80,7 +105,10 @@ def gate_model_fit(*, train: GateItems, seed: int = 0) -> GateModel:
     if len(kinds) == 2:  # one logit for the second kind: as two softmax columns, [0, z]
         weights = np.concatenate([np.zeros_like(weights), weights], axis=1)
         bias = np.concatenate([np.zeros_like(bias), bias])
+    has_texture = train.texture is not None and train.texture.shape[1] > 0
+    texture = texture_term_fit(texture=train.texture[~train.negative]) if has_texture else {}
     return GateModel(
+        **texture,
         feature_mean=mean.astype(np.float32),
         components=axes.astype(np.float32),
         component_scale=scale.astype(np.float32),
@@ -103,8 +131,9 @@ def novelty_of(*, model: GateModel, items: GateItems) -> np.ndarray:
     """(N,) log tail probability of each item among val chest films (lower is rarer; 0s
     without references)."""
     frontal, _ = frontal_and_distance(model=model, items=items)
-    terms = model.novelty_terms(frontal=frontal, residual=model.residual(features=items.features))
-    return terms[0] + terms[1] if terms is not None else np.zeros(len(frontal))
+    residual = model.residual(features=items.features)
+    terms = model.novelty_terms(frontal=frontal, residual=residual, texture=items.texture)
+    return np.sum(terms, axis=0) if terms is not None else np.zeros(len(frontal))
 
 
 def references_fit(*, model: GateModel, chest: GateItems) -> GateModel:
@@ -115,10 +144,12 @@ def references_fit(*, model: GateModel, chest: GateItems) -> GateModel:
     if model.components.shape[0] >= model.components.shape[1]:
         return model
     frontal, _ = frontal_and_distance(model=model, items=chest)
+    texture = model.texture_distance(texture=chest.texture)
     return replace(
         model,
         reference_log_frontal=np.sort(np.log(np.clip(frontal, 1e-9, 1.0))).astype(np.float32),
         reference_residual=np.sort(model.residual(features=chest.features)).astype(np.float32),
+        reference_texture=None if texture is None else np.sort(texture).astype(np.float32),
     )
 
 
@@ -206,11 +237,15 @@ def gate_items_get(
     ood: Path,
     items_cache: Path | None = None,
     feature_count: int | None = None,
+    texture: str = TEXTURE_DEFAULT,
 ) -> GateItems:
     """Read the featurised items from `items_cache`, or featurise them (and write the cache).
 
     `feature_count`: keep the first K pooled features only (an ensemble's first member).
+    `texture`: which texture columns the gate's texture term reads (TEXTURE_READS).
     """
+    if texture not in TEXTURE_READS:
+        raise ValueError(f"texture must be one of {TEXTURE_READS}, not {texture!r}")
     if items_cache is not None and items_cache.is_file():
         items = gate_items_load(path=items_cache)
     else:
@@ -224,6 +259,10 @@ def gate_items_get(
             gate_items_save(items=items, path=items_cache)
     if feature_count is not None:
         items = replace(items, features=items.features[:, :feature_count])
+    if texture == "off" or items.texture is None:
+        return replace(items, texture=None)
+    if texture == "means":
+        items = replace(items, texture=items.texture[:, : items.texture.shape[1] // 2])
     return items
 
 
@@ -236,6 +275,7 @@ def gate_run(
     feature_count: int | None = None,
     refit_draws: int | None = None,
     version: str = "",
+    texture: str = TEXTURE_DEFAULT,
 ) -> dict[str, Any]:
     """Featurise, fit, report and write `gate.npz` + the card's gate thresholds and report.
 
@@ -243,13 +283,14 @@ def gate_run(
     `feature_count`: fit on the first K pooled features only (an ensemble's first member).
     `refit_draws`: left-out refits again under rounding-sized noise (0: none; None: 3).
     `version`: the card's new version (a refitted gate changes the model); empty keeps it.
+    `texture`: which texture columns the novelty's texture term reads (TEXTURE_READS).
     """
     from training.gaterefits import REFIT_DRAWS, refits_report
 
     refit_draws = REFIT_DRAWS if refit_draws is None else refit_draws
     items = gate_items_get(
         model_dir=model_dir, data=data, ood=ood, items_cache=items_cache,
-        feature_count=feature_count,
+        feature_count=feature_count, texture=texture,
     )  # fmt: skip
     fitted = gate_fit(items=items)
     report = {
@@ -260,6 +301,7 @@ def gate_run(
         "thresholds": fitted.thresholds,
         "components": COMPONENTS,
         "features_read": int(items.features.shape[1]),
+        "texture_read": 0 if items.texture is None else int(items.texture.shape[1]),
         "kinds": list(fitted.model.kinds),
     }
     fitted.model.save(path=model_dir / GATE_MODEL_FILENAME)

@@ -33,13 +33,19 @@ class GateItems:
     sources: np.ndarray  # (N,) str
     splits: np.ndarray  # (N,) str
     readable: np.ndarray  # (N,) bool: decoded (an unreadable file has zero features)
+    texture: np.ndarray | None = None  # (N, T): the classifier's texture rows (None: none)
 
     @property
     def negative(self) -> np.ndarray:
         return self.kinds != FRONTAL_KIND
 
     def subset(self, mask: np.ndarray) -> GateItems:
-        return GateItems(*(getattr(self, f)[mask] for f in self.__dataclass_fields__))
+        return GateItems(
+            *(
+                None if getattr(self, f) is None else getattr(self, f)[mask]
+                for f in self.__dataclass_fields__
+            )
+        )
 
 
 def chest_rows(*, data: list[Path]) -> list[tuple[Path, str, str]]:
@@ -69,6 +75,7 @@ def items_featurise(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -
     """Trunk features, lung features and rule verdicts of decoded (pixels, colour, dicom)."""
     n = len(items)
     feats = np.zeros((n, 0), np.float32)
+    texture = None
     evidence = np.zeros((n, EVIDENCE_COUNT), np.float32)
     refused = np.zeros(n, bool)
     readable = np.array([it[0] is not None for it in items])
@@ -94,11 +101,15 @@ def items_featurise(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -
         out = screener.classifier.run(batch=np.stack([p.array for p in preps]))
         if feats.shape[1] == 0:
             feats = np.zeros((n, out.features.shape[1]), np.float32)
+            if out.texture is not None:
+                texture = np.zeros((n, out.texture.shape[1]), np.float32)
         for j, i in enumerate(idx):
             feats[i] = out.features[j]
+            if texture is not None:
+                texture[i] = out.texture[j]
             fields = lung_fields_measure(probability=probs[j], prep=lung_preps[j])
             evidence[i] = gate_evidence(fields=fields, image_stats=stats[j])
-    return feats, evidence, refused, readable
+    return feats, evidence, refused, readable, texture
 
 
 def gate_items_collect(*, screener: Any, data: list[Path], ood: Path) -> GateItems:
@@ -115,7 +126,7 @@ def gate_items_collect(*, screener: Any, data: list[Path], ood: Path) -> GateIte
             kinds.append(GATE_KIND_OF.get(kind, "other"))
             sources.append(f"synthetic-{kind}")
             splits.append(split)
-    feats, evidence, refused, readable = items_featurise(
+    feats, evidence, refused, readable, texture = items_featurise(
         screener=screener, items=items, desc="gate"
     )
     # A file the portal cannot decode is refused before the gate: it stays, marked refused,
@@ -128,14 +139,18 @@ def gate_items_collect(*, screener: Any, data: list[Path], ood: Path) -> GateIte
         np.array(sources),
         np.array(splits),
         readable,
+        texture,
     )
 
 
 def gate_items_save(*, items: GateItems, path: Path) -> None:
     """Keep featurised items so that the gate can be refitted without the networks."""
-    np.savez_compressed(path, **{f: getattr(items, f) for f in GateItems.__dataclass_fields__})
+    fields = GateItems.__dataclass_fields__
+    np.savez_compressed(
+        path, **{f: getattr(items, f) for f in fields if getattr(items, f) is not None}
+    )
 
 
 def gate_items_load(*, path: Path) -> GateItems:
     with np.load(path, allow_pickle=False) as z:
-        return GateItems(*(z[f] for f in GateItems.__dataclass_fields__))
+        return GateItems(*(z[f] if f in z.files else None for f in GateItems.__dataclass_fields__))

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from mlcore.card import card_load, card_save
+from mlcore.gatemodel import TEXTURE_DEFAULT
 from training.gatefit import GATE_REPORT, gate_items_get, loso_report
 from training.gateitems import GateItems
 
@@ -26,12 +27,19 @@ def refits_report(
     *, items: GateItems, draws: int = REFIT_DRAWS, noise: float = REFIT_NOISE, seed: int = 0
 ) -> dict[str, Any]:
     """Leave sources out again, `draws` times, with features moved by `noise` of their spread."""
-    spread = items.features.std(axis=0)
     rng = np.random.default_rng(seed)
+
+    def moved(values: np.ndarray | None) -> np.ndarray | None:
+        if values is None:
+            return None
+        step = values.std(axis=0) * noise
+        return values + rng.normal(size=values.shape).astype(np.float32) * step
+
     worst = []
     for _ in range(draws):
-        moved = rng.normal(size=items.features.shape).astype(np.float32) * (spread * noise)
-        report = loso_report(items=replace(items, features=items.features + moved))
+        report = loso_report(
+            items=replace(items, features=moved(items.features), texture=moved(items.texture))
+        )
         worst.append({"source": report["worst_source"], "refused": report["worst_refused"]})
     refused = [w["refused"] for w in worst if w["refused"] is not None]
     return {
@@ -51,6 +59,7 @@ def gate_refits_run(
     items_cache: Path | None = None,
     feature_count: int | None = None,
     refit_draws: int | None = None,
+    texture: str = TEXTURE_DEFAULT,
 ) -> dict[str, Any]:
     """Add the refit range to the card's gate report; `gate.npz` and thresholds stay as fitted.
 
@@ -60,7 +69,7 @@ def gate_refits_run(
 
     items = gate_items_get(
         model_dir=model_dir, data=data, ood=ood, items_cache=items_cache,
-        feature_count=feature_count,
+        feature_count=feature_count, texture=texture,
     )  # fmt: skip
     refits = {
         **refits_report(items=items, draws=REFIT_DRAWS if refit_draws is None else refit_draws),

@@ -102,6 +102,7 @@ def items_screen(*, screener: Any, items: list[tuple[Any, ...]], desc: str) -> S
                 features=out.features[j],
                 fields=fields,
                 image_stats=rule_stats[i],
+                texture=None if out.texture is None else out.texture[j],
             )
             distance = decision.scores.get("mahalanobis_sq", decision.scores.get("distance_sq", 0))
             maha = distance > screener.thresholds.mahalanobis_max

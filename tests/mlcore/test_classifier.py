@@ -105,3 +105,47 @@ def test_view_shift_out_of_range_is_refused(tiny_screener, tiny_network):
     size = tiny_screener.classifier.input_size
     with pytest.raises(ModelUnavailableError, match="view_shift"):
         Classifier(model=tiny_network, view_shift=size // 4)
+
+
+def _net_with_texture_blocks():
+    """A small functional net carrying the layer names a Lite0 trunk has (no weights file)."""
+    import keras
+    from keras import layers
+
+    image = keras.Input((32, 32, 1), name="image")
+    x = image
+    for i, (block, stride) in enumerate(
+        [("block2_add", 2), ("block4_add", 2), ("block7_add", 1), ("block10_add", 1)]
+    ):
+        y = layers.Conv2D(4 + 2 * i, 3, strides=stride, padding="same", activation="relu")(x)
+        z = layers.Conv2D(4 + 2 * i, 1, padding="same")(y)
+        x = layers.Add(name=block)([y, z])
+    x = layers.Identity(name="cam_features")(x)
+    pooled = layers.GlobalAveragePooling2D()(x)
+    outputs = [layers.Dense(3, name="disease")(pooled), layers.Dense(2, name="gate")(pooled)]
+    return keras.Model(image, outputs)
+
+
+def test_the_middle_layers_give_per_channel_means_then_spreads():
+    import keras
+
+    from mlcore.classifier import Classifier, texture_layers_find
+
+    net = _net_with_texture_blocks()
+    assert texture_layers_find(net=net) == ["block2_add", "block4_add", "block7_add", "block10_add"]
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 32, 32, 1)).astype(np.float32)
+    out = Classifier(model=net).run(batch=x)
+    middle = keras.Model(
+        net.inputs, [net.get_layer(n).output for n in texture_layers_find(net=net)]
+    )
+    maps = [np.asarray(m) for m in middle(x)]
+    expected = np.concatenate(
+        [m.mean(axis=(1, 2)) for m in maps] + [m.std(axis=(1, 2)) for m in maps], axis=1
+    )
+    assert out.texture.shape == (3, 2 * (4 + 6 + 8 + 10))
+    np.testing.assert_allclose(out.texture, expected, atol=1e-4)
+
+
+def test_a_net_without_those_layers_has_no_texture(tiny_screener, toy_images):
+    out = tiny_screener.classifier.run(batch=_inputs(tiny_screener, toy_images)[:2])
+    assert out.texture is None

@@ -106,6 +106,49 @@ def test_novelty_refuses_a_rare_image_and_names_why():
     assert gate_model_check(features=odd, thresholds=THRESHOLDS, **kwargs).accepted
 
 
+def texture_gate(*, columns: int = 6) -> GateModel:
+    """A frontal-only gate with a texture term: identity precision, val distances 0-10."""
+    return replace(
+        gate_of(winner=0),
+        reference_log_frontal=np.log(np.linspace(0.6, 1.0, 99, dtype=np.float32)),
+        reference_residual=np.linspace(0.0, 1.0, 99, dtype=np.float32),
+        texture_index=np.arange(columns, dtype=np.int32),
+        texture_mean=np.zeros(columns, np.float32),
+        texture_scale=np.ones(columns, np.float32),
+        texture_precision=np.eye(columns, dtype=np.float32),
+        reference_texture=np.linspace(0.0, 10.0, 99, dtype=np.float32),
+    )
+
+
+def test_the_texture_term_refuses_a_texture_no_chest_film_had():
+    gate = texture_gate()
+    kwargs = {"model": gate, "fields": fields_of(share=0.1), "image_stats": {}}
+    thresholds = replace(THRESHOLDS, novelty_min=float(np.log(0.05)))
+    usual = gate_model_check(
+        features=np.zeros(8), texture=np.full(6, 0.5), thresholds=thresholds, **kwargs
+    )
+    assert usual.accepted and usual.scores["novelty_texture_log"] > np.log(0.5)
+    # Features like a chest film's, middle layers far from every one (speckle, say).
+    odd = gate_model_check(
+        features=np.zeros(8), texture=np.full(6, 4.0), thresholds=thresholds, **kwargs
+    )
+    assert not odd.accepted and odd.reason == REASON_UNFAMILIAR
+    assert odd.scores["novelty_texture_log"] < np.log(0.05)
+    # A classifier without texture rows leaves the term out.
+    assert gate_model_check(features=np.zeros(8), thresholds=thresholds, **kwargs).accepted
+
+
+def test_the_texture_term_reads_its_columns_and_survives_the_file(tmp_path):
+    gate = replace(texture_gate(columns=3), texture_index=np.array([0, 2, 4], np.int32))
+    gate.save(path=tmp_path / GATE_MODEL_FILENAME)
+    loaded = gate_model_load(path=tmp_path / GATE_MODEL_FILENAME)
+    assert loaded.texture_index.tolist() == [0, 2, 4]
+    rows = np.array([[1.0, 9.0, 1.0, 9.0, 1.0, 9.0]], np.float32)
+    assert loaded.texture_distance(texture=rows).tolist() == [3.0]
+    assert loaded.texture_distance(texture=None) is None
+    assert gate_of(winner=0).texture_distance(texture=rows) is None
+
+
 def test_gate_file_round_trip_is_small(tmp_path):
     gate = replace(gate_of(winner=0, features=1280), components=np.ones((64, 1280), np.float32))
     gate = replace(gate, component_scale=np.ones(64, np.float32))

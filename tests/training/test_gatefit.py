@@ -171,3 +171,54 @@ def test_a_gate_on_the_first_features_ignores_the_rest():
         fitted.model.residual(features=longer.features),
         fitted.model.residual(features=items.features),
     )
+
+
+def with_texture(items: GateItems, *, seed: int = 7) -> GateItems:
+    """Texture rows alike for every item: only the ones a test moves stand out."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(seed)
+    return replace(items, texture=rng.normal(0, 1, (len(items.kinds), 6)).astype(np.float32))
+
+
+def test_the_texture_term_refuses_what_looks_like_a_chest_film_but_textured_unlike_one(
+    monkeypatch,
+):
+    monkeypatch.setattr(gatefit, "COMPONENTS", 8)  # the novelty needs axes fewer than features
+    items = with_texture(items_make())
+    fitted = gate_fit(items=items)
+    chest = items.subset((items.splits == "test") & ~items.negative)
+    assert fitted.model.texture_precision.shape == (6, 6)
+    n_val = int(((items.splits == "val") & ~items.negative).sum())
+    assert len(fitted.model.reference_texture) == n_val
+    assert (np.diff(fitted.model.reference_texture) >= 0).all()
+    # The same features as chest films (kinds and axes cannot tell), a texture none had.
+    odd = chest.subset(np.arange(len(chest.kinds)) < 20)
+    odd.texture[:] += 6.0
+    assert refused_of(fitted=fitted, items=odd).all()
+    assert refused_of(fitted=fitted, items=chest).mean() < 0.05
+    plain = gate_fit(items=items_make())
+    assert plain.model.texture_precision is None
+    assert not refused_of(fitted=plain, items=odd.subset(np.ones(20, bool))).all()
+
+
+def test_the_items_cache_keeps_the_texture_and_the_gate_reads_its_choice(tmp_path):
+    from training.gatefit import gate_items_get
+    from training.gateitems import gate_items_load, gate_items_save
+
+    items = with_texture(items_make())
+    gate_items_save(items=items, path=tmp_path / "items.npz")
+    np.testing.assert_array_equal(
+        gate_items_load(path=tmp_path / "items.npz").texture, items.texture
+    )
+    read = {
+        texture: gate_items_get(
+            model_dir=tmp_path, data=[], ood=tmp_path, items_cache=tmp_path / "items.npz",
+            texture=texture,
+        ).texture
+        for texture in ("off", "means", "means-stds")
+    }  # fmt: skip
+    assert read["off"] is None
+    assert read["means"].shape[1] == 3 and read["means-stds"].shape[1] == 6
+    gate_items_save(items=items_make(), path=tmp_path / "old.npz")  # a cache from before
+    assert gate_items_load(path=tmp_path / "old.npz").texture is None
