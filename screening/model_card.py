@@ -245,11 +245,13 @@ def _gate_limitations(*, gate2: dict | None) -> list[str]:
     kinds = (gate["sources"].get(source) or {}).get("kinds") or ["images"]
     kinds = ", ".join(kind.replace("_", " ") for kind in kinds)
     lowest = (gate.get("refits") or {}).get("worst_refused_min")
-    refits = (
-        f" (up to {1 - lowest:.1%} of a left-out source in refits that differ by rounding only)"
-        if lowest is not None and lowest < refused
-        else ""
-    )
+    refits = ""
+    if lowest is not None and lowest < refused:
+        refits = (
+            f" (up to {1 - lowest:.1%} of a left-out source in refits that differ by rounding only)"
+        )
+    elif lowest is not None:
+        refits = f" (no more in {gate['refits'].get('draws')} refits that differ by rounding only)"
     return [
         f"The input gate let through {1 - refused:.1%} of the {source} images ({kinds}) "
         f"when that source was left out of its fit{refits}: an image of a kind it never saw "
