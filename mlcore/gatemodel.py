@@ -243,6 +243,9 @@ def gate_model_check(
     if distance > thresholds.mahalanobis_max:
         return GateDecision(False, REASON_UNFAMILIAR, scores)
     residual = model.residual(features=features[None], projected=projected)
+    if model.texture_precision is not None and texture is None:
+        # Its novelty bar was fitted with the texture term: without it the gate lets more in.
+        raise ModelUnavailableError("gate 2 reads a texture that this classifier does not give")
     rows = None if texture is None else np.asarray(texture)[None]
     terms = model.novelty_terms(frontal=probs[:1], residual=residual, texture=rows)
     if terms is not None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mlcore.errors import ModelUnavailableError
 from mlcore.gate import GateThresholds
 from mlcore.gatemodel import (
     EVIDENCE_COUNT,
@@ -134,8 +135,9 @@ def test_the_texture_term_refuses_a_texture_no_chest_film_had():
     )
     assert not odd.accepted and odd.reason == REASON_UNFAMILIAR
     assert odd.scores["novelty_texture_log"] < np.log(0.05)
-    # A classifier without texture rows leaves the term out.
-    assert gate_model_check(features=np.zeros(8), thresholds=thresholds, **kwargs).accepted
+    # A gate fitted with the term never runs without it: its bar would let more in.
+    with pytest.raises(ModelUnavailableError, match="texture"):
+        gate_model_check(features=np.zeros(8), thresholds=thresholds, **kwargs)
 
 
 def test_the_texture_term_reads_its_columns_and_survives_the_file(tmp_path):
