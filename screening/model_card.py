@@ -122,6 +122,7 @@ def _card_gate(*, gate2: dict | None) -> dict[str, Any] | None:
         "worst_source": loso.get("worst_source"),
         "worst_refused": loso.get("worst_refused"),
         "refits": _card_gate_refits(refits=gate2.get("refits")),
+        "texture_read": int(gate2.get("texture_read") or 0),
     }
 
 

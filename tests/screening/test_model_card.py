@@ -57,6 +57,9 @@ def test_limits_state_the_screening_points_second_looks_and_the_gates_worst_sour
         assert f"no more in {refits['draws']} refits that differ by rounding only" in limits
     stated = html.split('data-testid="model-gate-refits">')[1].split("</span>")[0]
     assert f"{lowest:.3f}" in stated
+    texture = card.evaluation["gate2"].get("texture_read")
+    if texture:
+        assert f'data-testid="model-gate-texture">{texture}</span> channel means' in html
 
 
 def test_limits_state_how_much_of_cohens_figure_the_publisher_explains(client, clinician):
@@ -188,5 +191,7 @@ def test_the_gates_refit_range_is_stated_beside_its_one_fit_figure():
     gate2["refits"] = {**gate2["refits"], "worst_refused_min": 0.969, "worst_refused_max": 0.969}
     (limit,) = _gate_limitations(gate2=gate2)
     assert "(no more in 3 refits that differ by rounding only)" in limit
+    assert _card_gate(gate2={**gate2, "texture_read": 256})["texture_read"] == 256
+    assert _card_gate(gate2=gate2)["texture_read"] == 0
     del gate2["refits"]
     assert "refits" not in _gate_limitations(gate2=gate2)[0]
