@@ -129,7 +129,11 @@ def dicom_check(*, ds: Dataset, max_pixels: int, min_side: int) -> None:
     except Exception as exc:
         raise CorruptImageError(_CORRUPT) from exc
     if frames > 1:
-        raise UnsupportedDicomError("Multi-frame DICOM is not supported: send a single frame.")
+        modality = _text(ds.get("Modality")) or "not given"
+        raise UnsupportedDicomError(
+            f"Multi-frame DICOM is not supported: this file holds {frames} frames (Modality "
+            f"{modality}). Send one frame of a chest radiograph."
+        )
     photometric = _text(ds.get("PhotometricInterpretation")).upper()
     greyscale = samples == 1 and photometric in (*GREYSCALE, "")
     if not greyscale and not (samples == 3 and photometric in COLOUR):

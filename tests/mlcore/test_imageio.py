@@ -400,7 +400,10 @@ def test_dicom_without_pixel_data(chest: np.ndarray) -> None:
 
 
 def test_multiframe_dicom_refused(chest: np.ndarray) -> None:
-    with pytest.raises(UnsupportedDicomError, match="Multi-frame DICOM is not supported"):
+    with pytest.raises(
+        UnsupportedDicomError,
+        match=r"Multi-frame DICOM is not supported: this file holds 3 frames \(Modality DX\)",
+    ):
         image_decode(data=files.dicom_bytes(pixels=chest, frames=3))
 
 
