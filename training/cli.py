@@ -330,7 +330,8 @@ def parser_build() -> argparse.ArgumentParser:
         choices=TEXTURE_READS,
         default=TEXTURE_DEFAULT,
         help="what the novelty's texture term reads of the trunk's middle layers: per-channel "
-        "means, means and standard deviations, or off (default %(default)s)",
+        "means, means and standard deviations, or off (default %(default)s; a classifier "
+        "without those layers gives none, and the report's texture_read says 0)",
     )
     g.add_argument("--version", default="", help="new card version (default: keep)")
     g.add_argument(

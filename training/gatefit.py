@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mlcore.card import card_load, card_save
+from mlcore.classifier import TEXTURE_BLOCKS
 from mlcore.gate import GateThresholds
 from mlcore.gatemodel import (
     FRONTAL_KIND,
@@ -259,6 +261,12 @@ def gate_items_get(
             gate_items_save(items=items, path=items_cache)
     if feature_count is not None:
         items = replace(items, features=items.features[:, :feature_count])
+    if items.texture is None and texture != "off":
+        print(
+            f"note: no texture rows (a classifier without {TEXTURE_BLOCKS}, or a cache "
+            "written before them): the gate's novelty reads no texture",
+            file=sys.stderr,
+        )
     if texture == "off" or items.texture is None:
         return replace(items, texture=None)
     if texture == "means":

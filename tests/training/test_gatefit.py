@@ -202,7 +202,7 @@ def test_the_texture_term_refuses_what_looks_like_a_chest_film_but_textured_unli
     assert not refused_of(fitted=plain, items=odd.subset(np.ones(20, bool))).all()
 
 
-def test_the_items_cache_keeps_the_texture_and_the_gate_reads_its_choice(tmp_path):
+def test_the_items_cache_keeps_the_texture_and_the_gate_reads_its_choice(tmp_path, capsys):
     from training.gatefit import gate_items_get
     from training.gateitems import gate_items_load, gate_items_save
 
@@ -222,3 +222,6 @@ def test_the_items_cache_keeps_the_texture_and_the_gate_reads_its_choice(tmp_pat
     assert read["means"].shape[1] == 3 and read["means-stds"].shape[1] == 6
     gate_items_save(items=items_make(), path=tmp_path / "old.npz")  # a cache from before
     assert gate_items_load(path=tmp_path / "old.npz").texture is None
+    capsys.readouterr()
+    gate_items_get(model_dir=tmp_path, data=[], ood=tmp_path, items_cache=tmp_path / "old.npz")
+    assert "no texture rows" in capsys.readouterr().err
